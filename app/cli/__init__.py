@@ -1,0 +1,49 @@
+"""The ``galactive`` command: one Typer app with a sub-app per area."""
+
+from __future__ import annotations
+
+import typer
+
+from app.cli import db, ingest, mock, status
+from app.cli.common import State
+
+app = typer.Typer(
+    name="galactive",
+    help="Bayesian active learning for galaxy surveys: ingest, mock surveys, labels, models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    db_url: str | None = typer.Option(
+        None,
+        "--db",
+        envvar="GALACTIVE_DB",
+        help="Database URL (default: SQLite under GALACTIVE_HOME). "
+        "PostgreSQL: postgresql://user@host:5432/dbname",
+    ),
+    home: str | None = typer.Option(
+        None,
+        "--home",
+        envvar="GALACTIVE_HOME",
+        help="Data directory for the SQLite database and array store (default ./galactive-data).",
+    ),
+) -> None:
+    """Galactive: decide which galaxies deserve an expert's label or a telescope's time."""
+    ctx.obj = State(db_url=db_url, home=home)
+
+
+app.command("init")(db.init)
+app.add_typer(db.app, name="db")
+app.command("mock")(mock.mock)
+app.add_typer(ingest.app, name="ingest")
+app.command("status")(status.status)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,68 @@
+"""What every command shares: resolved settings, schema checks and error reporting."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import typer
+from sqlalchemy import inspect
+
+from app.config import Settings, resolve
+from storage import migrate
+from storage.errors import IngestError
+
+
+@dataclass
+class State:
+    """Global options, resolved lazily so ``--help`` never touches a database."""
+
+    db_url: str | None
+    home: str | None
+
+    def settings(self) -> Settings:
+        return resolve(self.db_url, self.home)
+
+
+def settings(ctx: typer.Context) -> Settings:
+    """Settings for this invocation, with the data directory created."""
+    resolved = ctx.find_root().obj.settings()
+    resolved.home.mkdir(parents=True, exist_ok=True)
+    return resolved
+
+
+def ready(ctx: typer.Context) -> Settings:
+    """Settings whose database is at the newest schema.
+
+    An empty database is migrated on first use; one at an older revision is left for
+    ``galactive db upgrade`` so a team's database never changes schema unannounced.
+    """
+    resolved = settings(ctx)
+    engine = resolved.engine()
+    try:
+        current = migrate.current_revision(engine)
+        empty = current is None and not inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+    head = migrate.head_revision()
+    if empty:
+        migrate.upgrade(resolved.db_url)
+    elif current != head:
+        fail(f"database is at revision {current}, code expects {head}: run `galactive db upgrade`")
+    return resolved
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print an error to stderr and exit."""
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """Turn bad-input errors into one clear line and exit status 2."""
+    try:
+        yield
+    except (IngestError, FileNotFoundError) as err:
+        fail(str(err))

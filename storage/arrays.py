@@ -1,0 +1,191 @@
+"""The chunked array store: one immutable HDF5 file per ingest, referenced from the DB.
+
+Pixels, spectra and fluxes are too large for row blobs. Each ingest writes its arrays to
+``<root>/<uuid>.h5.partial`` and renames it to ``<uuid>.h5`` only when complete; the
+database rows that point at it commit after the rename, and an aborted ingest deletes
+the file. Files are never modified afterwards, so readers need no locks. Datasets are
+chunked per galaxy (images) or in small blocks (spectra, photometry), so reading one
+galaxy reads only its own chunks.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+SPECTRUM_CHUNK = 8192
+PHOTOMETRY_CHUNK = 4096
+
+
+@dataclass(frozen=True)
+class RowRef:
+    """Where one galaxy's fixed-size array lives: file, dataset group and row."""
+
+    array_file: str
+    dataset: str
+    row: int
+
+
+@dataclass(frozen=True)
+class SpanRef:
+    """Where one spectrum lives: file, dataset group, first sample and length."""
+
+    array_file: str
+    dataset: str
+    offset: int
+    length: int
+
+
+class ArrayWriter:
+    """Appends one ingest's arrays to a partial file; ``commit`` publishes it atomically."""
+
+    def __init__(self, root: Path) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        self.name = f"{uuid.uuid4().hex}.h5"
+        self.path = root / self.name
+        self._partial = root / f"{self.name}.partial"
+        self._file: h5py.File | None = None
+
+    def _h5(self) -> h5py.File:
+        if self._file is None:
+            self._file = h5py.File(self._partial, "w")
+        return self._file
+
+    @property
+    def used(self) -> bool:
+        """Whether anything was written (an ingest of positions only writes no file)."""
+        return self._file is not None
+
+    def append_images(
+        self, bands: Sequence[str], pixels: np.ndarray, ivar: np.ndarray | None
+    ) -> tuple[str, int]:
+        """Append (N, B, H, W) cutouts; returns the dataset group and the first row."""
+        _, b, h, w = pixels.shape
+        group = f"images/{'-'.join(bands)}_{h}x{w}"
+        first = self._append(group, "pixels", pixels.astype(np.float32), (1, b, h, w))
+        if ivar is not None:
+            self._append(group, "ivar", ivar.astype(np.float32), (1, b, h, w))
+        return group, first
+
+    def append_spectrum(
+        self, wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray
+    ) -> tuple[str, int]:
+        """Append one spectrum's samples; returns the dataset group and its offset."""
+        group = "spectra"
+        first = self._append(group, "wavelength", wavelength.astype(np.float64), (SPECTRUM_CHUNK,))
+        self._append(group, "flux", flux.astype(np.float32), (SPECTRUM_CHUNK,))
+        self._append(group, "ivar", ivar.astype(np.float32), (SPECTRUM_CHUNK,))
+        return group, first
+
+    def append_photometry(
+        self, bands: Sequence[str], flux: np.ndarray, ivar: np.ndarray
+    ) -> tuple[str, int]:
+        """Append (N, B) fluxes and inverse variances; returns the group and first row."""
+        group = f"photometry/{'-'.join(bands)}"
+        chunk = (PHOTOMETRY_CHUNK, flux.shape[1])
+        first = self._append(group, "flux", flux.astype(np.float64), chunk)
+        self._append(group, "ivar", ivar.astype(np.float64), chunk)
+        return group, first
+
+    def _append(self, group: str, name: str, data: np.ndarray, chunks: tuple[int, ...]) -> int:
+        g = self._h5().require_group(group)
+        if name not in g:
+            g.create_dataset(
+                name,
+                shape=(0, *data.shape[1:]),
+                maxshape=(None, *data.shape[1:]),
+                dtype=data.dtype,
+                chunks=chunks,
+                compression="lzf",
+                shuffle=True,
+            )
+        ds = g[name]
+        first = ds.shape[0]
+        ds.resize(first + data.shape[0], axis=0)
+        ds[first:] = data
+        return first
+
+    def commit(self) -> str | None:
+        """Flush, fsync and rename the file into place; returns its name (None if unused)."""
+        if self._file is None:
+            return None
+        self._file.flush()
+        self._file.close()
+        with open(self._partial, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(self._partial, self.path)
+        return self.name
+
+    def abort(self) -> None:
+        """Delete whatever was written; the store is left as it was."""
+        if self._file is not None:
+            self._file.close()
+        for path in (self._partial, self.path):
+            path.unlink(missing_ok=True)
+
+
+class ArrayStore:
+    """Reads arrays by reference; writes go through ``ArrayWriter``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def writer(self) -> ArrayWriter:
+        """A writer for a new immutable file in this store."""
+        return ArrayWriter(self.root)
+
+    def _open(self, array_file: str) -> h5py.File:
+        return _open_readonly(str(self.root / array_file))
+
+    def read_rows(self, refs: Sequence[RowRef], name: str) -> np.ndarray:
+        """Stack dataset ``name`` ("pixels", "ivar", "flux") for each ref, in ref order.
+
+        Rows are read per file and group in sorted order, so a batch of galaxies costs
+        one pass over the chunks they occupy.
+        """
+        if not refs:
+            raise ValueError("read_rows needs at least one reference")
+        out: np.ndarray | None = None
+        by_source: dict[tuple[str, str], list[int]] = {}
+        for i, ref in enumerate(refs):
+            by_source.setdefault((ref.array_file, ref.dataset), []).append(i)
+        for (array_file, dataset), positions in by_source.items():
+            ds = self._open(array_file)[dataset][name]
+            rows = np.array([refs[i].row for i in positions])
+            order = np.argsort(rows)
+            unique_rows, inverse = np.unique(rows[order], return_inverse=True)
+            block = ds[unique_rows][inverse]
+            if out is None:
+                out = np.empty((len(refs), *ds.shape[1:]), dtype=ds.dtype)
+            elif out.shape[1:] != ds.shape[1:]:
+                raise ValueError(
+                    f"cannot stack {dataset}/{name} of shape {ds.shape[1:]} with {out.shape[1:]}"
+                )
+            out[np.asarray(positions)[order]] = block
+        assert out is not None  # refs is non-empty
+        return out
+
+    def read_spectrum(self, ref: SpanRef) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One spectrum's (wavelength Å, flux, ivar), each (L,)."""
+        group = self._open(ref.array_file)[ref.dataset]
+        span = slice(ref.offset, ref.offset + ref.length)
+        return group["wavelength"][span], group["flux"][span], group["ivar"][span]
+
+    def files(self) -> set[str]:
+        """Names of the published files (partial files excluded)."""
+        if not self.root.exists():
+            return set()
+        return {p.name for p in self.root.glob("*.h5")}
+
+
+@lru_cache(maxsize=64)
+def _open_readonly(path: str) -> h5py.File:
+    """Cached read-only handle; safe because published files never change."""
+    return h5py.File(path, "r")

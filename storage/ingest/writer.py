@@ -1,0 +1,411 @@
+"""Persist reader output: every chunk of one ingest in one transaction, all or nothing.
+
+The arrays go to one new array-store file, the rows to the database. On any error —
+a reader's ``IngestError`` mid-stream, a conflict found here, a database failure — the
+transaction rolls back and the file is deleted, leaving both exactly as they were.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.orm import Session
+
+from storage.arrays import ArrayStore, ArrayWriter
+from storage.db import session_scope
+from storage.errors import IngestError
+from storage.ingest.records import (
+    Bundle,
+    GalaxyRecords,
+    ImageRecords,
+    PhotometryRecords,
+    SpectrumRecord,
+    TaskSpec,
+    ValueRecords,
+)
+from storage.models import (
+    Galaxy,
+    ImageCutout,
+    Ingest,
+    Label,
+    Photometry,
+    Spectrum,
+    Survey,
+    Task,
+    Truth,
+    User,
+)
+
+OnExisting = Literal["error", "match"]
+
+
+@dataclass
+class IngestSummary:
+    """What one ingest wrote."""
+
+    survey: str
+    ingest_id: int
+    array_file: str | None
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def ingest(
+    engine: Engine,
+    store: ArrayStore,
+    survey: str,
+    bundles: Iterable[Bundle],
+    *,
+    kind: str,
+    source: str,
+    on_existing: OnExisting = "error",
+    progress: Callable[[int], None] | None = None,
+) -> IngestSummary:
+    """Write ``bundles`` into ``survey`` (created if new) as one ingest.
+
+    on_existing: what a galaxy record whose id the survey already has means — an error
+    ("error", for catalogs that introduce galaxies) or a reference to that galaxy
+    ("match", for images and spectra of known galaxies). ``progress`` is called with the
+    number of galaxies in each finished chunk.
+    """
+    writer = store.writer()
+    try:
+        with session_scope(engine) as session:
+            run = _Run(session, writer, survey, kind=kind, source=source, on_existing=on_existing)
+            for bundle in bundles:
+                n = run.write(bundle)
+                if progress is not None:
+                    progress(n)
+            run.finish()
+            run.record.array_file = writer.commit()
+            session.flush()
+        return IngestSummary(survey, run.record.id, run.record.array_file, run.counts)
+    except BaseException:
+        writer.abort()
+        raise
+
+
+class _Run:
+    """State of one ingest while its chunks stream through."""
+
+    def __init__(
+        self,
+        session: Session,
+        writer: ArrayWriter,
+        survey: str,
+        *,
+        kind: str,
+        source: str,
+        on_existing: OnExisting,
+    ) -> None:
+        self.session = session
+        self.writer = writer
+        self.on_existing = on_existing
+        self.survey = session.scalar(select(Survey).where(Survey.name == survey))
+        if self.survey is None:
+            self.survey = Survey(name=survey)
+            session.add(self.survey)
+            session.flush()
+        self.record = Ingest(survey_id=self.survey.id, kind=kind, source=source, n_rows=0)
+        session.add(self.record)
+        session.flush()
+        self.seen: dict[str, str] = {}  # source id -> file that introduced it in this ingest
+        self.tasks: dict[str, Task] = {}
+        self.counts = {"galaxies": 0, "images": 0, "spectra": 0, "photometry": 0, "values": 0}
+
+    def write(self, bundle: Bundle) -> int:
+        """Write one chunk; returns how many galaxies it concerned."""
+        ids: dict[str, int] = {}
+        if bundle.galaxies is not None:
+            ids.update(self._galaxies(bundle.galaxies, bundle.source))
+        for images in bundle.images:
+            self._images(images, ids, bundle.source)
+        for spectrum in bundle.spectra:
+            self._spectrum(spectrum, ids, bundle.source)
+        for photometry in bundle.photometry:
+            self._photometry(photometry, ids, bundle.source)
+        for values in bundle.values:
+            self._values(values, ids, bundle.source)
+        return len(bundle.galaxies.source_ids) if bundle.galaxies is not None else len(ids)
+
+    def finish(self) -> None:
+        self.record.n_rows = self.counts["galaxies"]
+        self.record.details = dict(self.counts)
+
+    # -- galaxies ------------------------------------------------------------------------
+
+    def _galaxies(self, records: GalaxyRecords, source: str | None) -> dict[str, int]:
+        source_ids = [str(s) for s in records.source_ids]
+        _check_lengths(
+            source,
+            len(source_ids),
+            ra=records.ra,
+            dec=records.dec,
+            ref_mag=records.ref_mag,
+            **dict(records.magnitudes),
+        )
+        for row, sid in enumerate(source_ids):
+            if sid in self.seen:
+                raise IngestError(
+                    f"duplicate galaxy id {sid!r} (already in {self.seen[sid]} of this ingest)",
+                    file=source,
+                    row=row,
+                    column="id",
+                )
+            self.seen[sid] = source or "this ingest"
+        existing = self._existing(source_ids)
+        if existing and self.on_existing == "error":
+            row = next(i for i, s in enumerate(source_ids) if s in existing)
+            raise IngestError(
+                f"galaxy id {source_ids[row]!r} is already in survey {self.survey.name!r}; "
+                "ids must be unique within a survey",
+                file=source,
+                row=row,
+                column="id",
+            )
+        new_rows = []
+        for i, sid in enumerate(source_ids):
+            if sid in existing:
+                continue
+            mags = {band: _float(values[i]) for band, values in records.magnitudes.items()}
+            new_rows.append(
+                {
+                    "survey_id": self.survey.id,
+                    "source_id": sid,
+                    "ra": float(records.ra[i]),
+                    "dec": float(records.dec[i]),
+                    "ref_mag": None if records.ref_mag is None else _float(records.ref_mag[i]),
+                    "ref_band": records.ref_band,
+                    "magnitudes": mags or None,
+                    "ingest_id": self.record.id,
+                }
+            )
+        if new_rows:
+            self.session.execute(insert(Galaxy), new_rows)
+            self.counts["galaxies"] += len(new_rows)
+        return self._existing(source_ids)
+
+    def _existing(self, source_ids: Sequence[str]) -> dict[str, int]:
+        """Map the given source ids that the survey has to their galaxy ids."""
+        found: dict[str, int] = {}
+        for start in range(0, len(source_ids), 5000):
+            part = list(source_ids[start : start + 5000])
+            rows = self.session.execute(
+                select(Galaxy.source_id, Galaxy.id).where(
+                    Galaxy.survey_id == self.survey.id, Galaxy.source_id.in_(part)
+                )
+            )
+            found.update({sid: gid for sid, gid in rows})
+        return found
+
+    def _resolve(
+        self, source_ids: Sequence[str], ids: dict[str, int], source: str | None
+    ) -> list[int]:
+        """Galaxy ids for ``source_ids``; unknown ones are an error naming the first."""
+        missing = [s for s in source_ids if s not in ids]
+        if missing:
+            ids.update(self._existing(missing))
+        for row, sid in enumerate(source_ids):
+            if sid not in ids:
+                raise IngestError(
+                    f"unknown galaxy id {sid!r}: not in survey {self.survey.name!r}; ingest a "
+                    "catalog with its position first, or a file that carries RA/Dec",
+                    file=source,
+                    row=row,
+                    column="id",
+                )
+        return [ids[s] for s in source_ids]
+
+    # -- modalities ----------------------------------------------------------------------
+
+    def _images(self, records: ImageRecords, ids: dict[str, int], source: str | None) -> None:
+        n = len(records.source_ids)
+        if records.pixels.ndim != 4 or records.pixels.shape[:2] != (n, len(records.bands)):
+            raise IngestError(
+                f"pixels have shape {records.pixels.shape}, expected ({n}, {len(records.bands)}, "
+                "H, W)",
+                file=source,
+                column="pixels",
+            )
+        if records.ivar is not None and records.ivar.shape != records.pixels.shape:
+            raise IngestError(
+                f"ivar shape {records.ivar.shape} differs from pixels {records.pixels.shape}",
+                file=source,
+                column="ivar",
+            )
+        galaxy_ids = self._resolve([str(s) for s in records.source_ids], ids, source)
+        dataset, first = self.writer.append_images(records.bands, records.pixels, records.ivar)
+        _, _, h, w = records.pixels.shape
+        self.session.execute(
+            insert(ImageCutout),
+            [
+                {
+                    "galaxy_id": gid,
+                    "ingest_id": self.record.id,
+                    "dataset": dataset,
+                    "row": first + i,
+                    "bands": list(records.bands),
+                    "height": h,
+                    "width": w,
+                    "pixel_scale": float(records.pixel_scale),
+                    "units": records.units,
+                    "has_ivar": records.ivar is not None,
+                }
+                for i, gid in enumerate(galaxy_ids)
+            ],
+        )
+        self.counts["images"] += n
+
+    def _spectrum(self, record: SpectrumRecord, ids: dict[str, int], source: str | None) -> None:
+        length = len(record.wavelength)
+        _check_lengths(source, length, flux=record.flux, ivar=record.ivar)
+        (galaxy_id,) = self._resolve([str(record.source_id)], ids, source)
+        dataset, offset = self.writer.append_spectrum(record.wavelength, record.flux, record.ivar)
+        self.session.add(
+            Spectrum(
+                galaxy_id=galaxy_id,
+                ingest_id=self.record.id,
+                dataset=dataset,
+                offset=offset,
+                length=length,
+                wave_min=float(record.wavelength[0]),
+                wave_max=float(record.wavelength[-1]),
+                instrument=record.instrument,
+                flux_unit=record.flux_unit,
+                redshift=record.redshift,
+                redshift_err=record.redshift_err,
+                spec_class=record.spec_class,
+            )
+        )
+        self.counts["spectra"] += 1
+
+    def _photometry(
+        self, records: PhotometryRecords, ids: dict[str, int], source: str | None
+    ) -> None:
+        n, b = len(records.source_ids), len(records.bands)
+        for name, arr in (("flux", records.flux), ("ivar", records.ivar)):
+            if arr.shape != (n, b):
+                raise IngestError(
+                    f"{name} has shape {arr.shape}, expected ({n}, {b}) for bands {records.bands}",
+                    file=source,
+                    column=name,
+                )
+        galaxy_ids = self._resolve([str(s) for s in records.source_ids], ids, source)
+        dataset, first = self.writer.append_photometry(records.bands, records.flux, records.ivar)
+        self.session.execute(
+            insert(Photometry),
+            [
+                {
+                    "galaxy_id": gid,
+                    "ingest_id": self.record.id,
+                    "dataset": dataset,
+                    "row": first + i,
+                    "bands": list(records.bands),
+                    "units": records.units,
+                }
+                for i, gid in enumerate(galaxy_ids)
+            ],
+        )
+        self.counts["photometry"] += n
+
+    # -- truth and labels ----------------------------------------------------------------
+
+    def _task(self, spec: TaskSpec, source: str | None) -> Task:
+        """Get or create the survey's task named ``spec.name``; a conflicting spec is an error."""
+        task = self.tasks.get(spec.name) or self.session.scalar(
+            select(Task).where(Task.survey_id == self.survey.id, Task.name == spec.name)
+        )
+        if task is None:
+            task = Task(
+                survey_id=self.survey.id,
+                name=spec.name,
+                kind=spec.kind,
+                classes=list(spec.classes) or None,
+                target=spec.target,
+                unit=spec.unit,
+            )
+            self.session.add(task)
+            self.session.flush()
+        elif task.kind != spec.kind or (task.classes or []) != list(spec.classes):
+            raise IngestError(
+                f"task {spec.name!r} exists as {task.kind} with classes {task.classes}; "
+                f"this input declares {spec.kind} with classes {list(spec.classes)}",
+                file=source,
+                column=spec.name,
+            )
+        self.tasks[spec.name] = task
+        return task
+
+    def _values(self, records: ValueRecords, ids: dict[str, int], source: str | None) -> None:
+        if (records.truth_kind is None) == (records.label_source is None):
+            raise ValueError("ValueRecords needs exactly one of truth_kind and label_source")
+        n = len(records.source_ids)
+        _check_lengths(source, n, values=records.values, **dict(records.stats))
+        task = self._task(records.task, source)
+        galaxy_ids = self._resolve([str(s) for s in records.source_ids], ids, source)
+        classification = task.kind == "classification"
+        if classification:
+            bad = np.flatnonzero((records.values < 0) | (records.values >= len(task.classes or ())))
+            if bad.size:
+                raise IngestError(
+                    f"class index {records.values[bad[0]]} outside 0..{len(task.classes) - 1} "
+                    f"for task {task.name!r}",
+                    file=source,
+                    row=int(bad[0]),
+                    column=task.name,
+                )
+        rows = []
+        for i, gid in enumerate(galaxy_ids):
+            value = float(records.values[i])
+            stats = {k: float(v[i]) for k, v in records.stats.items()} or None
+            rows.append(
+                {
+                    "task_id": task.id,
+                    "galaxy_id": gid,
+                    "value": value,
+                    "class_index": int(value) if classification else None,
+                    "stats": stats,
+                }
+            )
+        if records.truth_kind is not None:
+            for row in rows:
+                row.update(ingest_id=self.record.id, kind=records.truth_kind)
+            self.session.execute(insert(Truth), rows)
+        else:
+            user_id = self._user_id(records.labeler, source)
+            for row in rows:
+                row.update(
+                    ingest_id=self.record.id,
+                    source=records.label_source,
+                    status="answer",
+                    user_id=user_id,
+                )
+            self.session.execute(insert(Label), rows)
+        self.counts["values"] += n
+
+    def _user_id(self, name: str | None, source: str | None) -> int | None:
+        if name is None:
+            return None
+        user_id = self.session.scalar(select(User.id).where(User.name == name))
+        if user_id is None:
+            raise IngestError(f"unknown labeler {name!r}: add the user first", file=source)
+        return user_id
+
+
+def _check_lengths(source: str | None, n: int, **arrays: np.ndarray | None) -> None:
+    """Every named array must have ``n`` entries along its first axis."""
+    for name, arr in arrays.items():
+        if arr is not None and len(arr) != n:
+            raise IngestError(
+                f"{name} has {len(arr)} entries, expected {n}", file=source, column=name
+            )
+
+
+def _float(value: float) -> float | None:
+    """A finite float, or None for NaN (an unknown magnitude)."""
+    value = float(value)
+    return value if math.isfinite(value) else None

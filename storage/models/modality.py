@@ -1,0 +1,62 @@
+"""Per-galaxy modalities. Rows hold metadata; the arrays sit in the array store.
+
+Each row points at its ingest's store file: ``dataset`` names the HDF5 dataset group and
+``row`` (images, photometry) or ``offset``/``length`` (spectra) locate its values, so
+reading one galaxy touches only its own chunks.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.models.base import Base
+
+
+class ImageCutout(Base):
+    """A multi-band cutout: bands in pixel order, pixel scale (arcsec) and pixel units."""
+
+    __tablename__ = "images"
+
+    galaxy_id: Mapped[int] = mapped_column(ForeignKey("galaxies.id"), index=True)
+    ingest_id: Mapped[int] = mapped_column(ForeignKey("ingests.id"), index=True)
+    dataset: Mapped[str] = mapped_column(String(128))
+    row: Mapped[int] = mapped_column(Integer)
+    bands: Mapped[list[str]] = mapped_column(JSON)
+    height: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int] = mapped_column(Integer)
+    pixel_scale: Mapped[float] = mapped_column(Float)
+    units: Mapped[str] = mapped_column(String(64))
+    has_ivar: Mapped[bool] = mapped_column(default=False)
+
+
+class Spectrum(Base):
+    """A spectrum on its own wavelength grid, with the pipeline's redshift when known."""
+
+    __tablename__ = "spectra"
+
+    galaxy_id: Mapped[int] = mapped_column(ForeignKey("galaxies.id"), index=True)
+    ingest_id: Mapped[int] = mapped_column(ForeignKey("ingests.id"), index=True)
+    dataset: Mapped[str] = mapped_column(String(128))
+    offset: Mapped[int] = mapped_column(Integer)
+    length: Mapped[int] = mapped_column(Integer)
+    wave_min: Mapped[float] = mapped_column(Float)
+    wave_max: Mapped[float] = mapped_column(Float)
+    instrument: Mapped[str] = mapped_column(String(64))
+    flux_unit: Mapped[str] = mapped_column(String(64))
+    redshift: Mapped[float | None] = mapped_column(Float)
+    redshift_err: Mapped[float | None] = mapped_column(Float)
+    spec_class: Mapped[str | None] = mapped_column(String(32))
+
+
+class Photometry(Base):
+    """Catalog fluxes and their inverse variances in the listed bands."""
+
+    __tablename__ = "photometry"
+
+    galaxy_id: Mapped[int] = mapped_column(ForeignKey("galaxies.id"), index=True)
+    ingest_id: Mapped[int] = mapped_column(ForeignKey("ingests.id"), index=True)
+    dataset: Mapped[str] = mapped_column(String(128))
+    row: Mapped[int] = mapped_column(Integer)
+    bands: Mapped[list[str]] = mapped_column(JSON)
+    units: Mapped[str] = mapped_column(String(64))

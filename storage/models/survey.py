@@ -1,0 +1,60 @@
+"""Surveys, the galaxies in them, and the ingests that brought each galaxy in."""
+
+from __future__ import annotations
+
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from storage.models.base import Base
+
+
+class Survey(Base):
+    """A named collection of galaxies (a real survey or a mock one)."""
+
+    __tablename__ = "surveys"
+
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    galaxies: Mapped[list[Galaxy]] = relationship(back_populates="survey")
+
+
+class Ingest(Base):
+    """One ingest transaction: what was read, by whom, and where its arrays live.
+
+    ``array_file`` is the store file (relative to the array root) holding every array
+    this ingest wrote; files are written once and never modified.
+    """
+
+    __tablename__ = "ingests"
+
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    source: Mapped[str] = mapped_column(Text)
+    array_file: Mapped[str | None] = mapped_column(String(255))
+    n_rows: Mapped[int] = mapped_column(Integer, default=0)
+    details: Mapped[dict | None] = mapped_column(JSON)
+
+
+class Galaxy(Base):
+    """A galaxy: its survey's id for it, position, and reference magnitude.
+
+    ``ref_mag`` (AB, in ``ref_band``) is what exposure times and cuts use; all band
+    magnitudes are in ``magnitudes``.
+    """
+
+    __tablename__ = "galaxies"
+    __table_args__ = (
+        UniqueConstraint("survey_id", "source_id"),
+        Index("ix_galaxies_survey_ref_mag", "survey_id", "ref_mag"),
+    )
+
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"))
+    source_id: Mapped[str] = mapped_column(String(64))
+    ra: Mapped[float] = mapped_column(Float)
+    dec: Mapped[float] = mapped_column(Float)
+    ref_mag: Mapped[float | None] = mapped_column(Float)
+    ref_band: Mapped[str | None] = mapped_column(String(16))
+    magnitudes: Mapped[dict | None] = mapped_column(JSON)
+    ingest_id: Mapped[int] = mapped_column(ForeignKey("ingests.id"), index=True)
+
+    survey: Mapped[Survey] = relationship(back_populates="galaxies")
