@@ -118,11 +118,14 @@ def check_strictly_increasing(
     label: str | None = None,
     first_row: int | None = 0,
 ) -> None:
-    """Refuse a 1-D grid that is not strictly increasing; names the first row that is not."""
+    """Refuse a grid not strictly increasing along its last axis; names the first break.
+
+    values: (L,) with one pixel per row, or (N, L) with one grid per row.
+    """
     values = np.asarray(values)
     check_finite(values, file=file, column=column, label=label, first_row=first_row)
     bad = np.zeros(values.shape, dtype=bool)
-    bad[1:] = np.diff(values) <= 0
+    bad[..., 1:] = np.diff(values, axis=-1) <= 0
     raise_first(
         bad,
         "value(s) not strictly increasing",

@@ -372,6 +372,7 @@ class _Run:
                 }
             )
         if records.truth_kind is not None:
+            self._check_no_truth(task, records.truth_kind, galaxy_ids, records, source)
             for row in rows:
                 row.update(ingest_id=self.record.id, kind=records.truth_kind)
             self.session.execute(insert(Truth), rows)
@@ -386,6 +387,35 @@ class _Run:
                 )
             self.session.execute(insert(Label), rows)
         self.counts["values"] += n
+
+    def _check_no_truth(
+        self,
+        task: Task,
+        kind: str,
+        galaxy_ids: list[int],
+        records: ValueRecords,
+        source: str | None,
+    ) -> None:
+        """Truth is set once per galaxy, task and kind; a second value is a conflict."""
+        have: set[int] = set()
+        for start in range(0, len(galaxy_ids), 5000):
+            part = galaxy_ids[start : start + 5000]
+            have.update(
+                self.session.scalars(
+                    select(Truth.galaxy_id).where(
+                        Truth.task_id == task.id, Truth.kind == kind, Truth.galaxy_id.in_(part)
+                    )
+                )
+            )
+        for row, gid in enumerate(galaxy_ids):
+            if gid in have:
+                raise IngestError(
+                    f"galaxy {str(records.source_ids[row])!r} already has {kind} for task "
+                    f"{task.name!r}",
+                    file=source,
+                    row=row,
+                    column=task.name,
+                )
 
     def _user_id(self, name: str | None, source: str | None) -> int | None:
         if name is None:

@@ -40,7 +40,7 @@ class Label(Base):
     status: Mapped[str] = mapped_column(String(16), default="answer")
     value: Mapped[float | None] = mapped_column(Float)
     class_index: Mapped[int | None] = mapped_column(Integer)
-    stats: Mapped[dict | None] = mapped_column(JSON)
+    stats: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
     comment: Mapped[str | None] = mapped_column(Text)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     ingest_id: Mapped[int | None] = mapped_column(ForeignKey("ingests.id"), index=True)

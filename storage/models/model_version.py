@@ -26,7 +26,7 @@ class ModelVersion(Base):
     name: Mapped[str] = mapped_column(String(128))
     status: Mapped[str] = mapped_column(String(16), default="training")
     config: Mapped[dict] = mapped_column(JSON, default=dict)
-    metrics: Mapped[dict | None] = mapped_column(JSON)
+    metrics: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
     label_watermark: Mapped[int | None] = mapped_column(Integer)
     n_labels: Mapped[int | None] = mapped_column(Integer)
     checkpoint: Mapped[str | None] = mapped_column(Text)

@@ -32,7 +32,7 @@ class Ingest(Base):
     source: Mapped[str] = mapped_column(Text)
     array_file: Mapped[str | None] = mapped_column(String(255))
     n_rows: Mapped[int] = mapped_column(Integer, default=0)
-    details: Mapped[dict | None] = mapped_column(JSON)
+    details: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
 
 
 class Galaxy(Base):
@@ -54,7 +54,7 @@ class Galaxy(Base):
     dec: Mapped[float] = mapped_column(Float)
     ref_mag: Mapped[float | None] = mapped_column(Float)
     ref_band: Mapped[str | None] = mapped_column(String(16))
-    magnitudes: Mapped[dict | None] = mapped_column(JSON)
+    magnitudes: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
     ingest_id: Mapped[int] = mapped_column(ForeignKey("ingests.id"), index=True)
 
     survey: Mapped[Survey] = relationship(back_populates="galaxies")

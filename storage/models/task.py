@@ -20,7 +20,7 @@ class Task(Base):
     survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"))
     name: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))
-    classes: Mapped[list[str] | None] = mapped_column(JSON)
+    classes: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
     target: Mapped[str | None] = mapped_column(String(64))
     unit: Mapped[str | None] = mapped_column(String(32))
 
@@ -44,4 +44,4 @@ class Truth(Base):
     kind: Mapped[str] = mapped_column(String(24), default="truth")
     value: Mapped[float] = mapped_column(Float)
     class_index: Mapped[int | None] = mapped_column(Integer)
-    stats: Mapped[dict | None] = mapped_column(JSON)
+    stats: Mapped[dict | None] = mapped_column(JSON(none_as_null=True))
