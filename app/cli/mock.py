@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import typer
+from sqlalchemy import Engine, select
 
 from app.cli.common import ready, reported_errors
 from app.cli.progress import bar
 from app.mock.survey import generate_survey
+from storage.db import session_scope
 from storage.ingest.writer import ingest
+from storage.models import Survey
 
 
 def mock(
@@ -19,6 +22,9 @@ def mock(
     ),
     survey: str = typer.Option("mock", "--survey", help="Survey name to create."),
     workers: int = typer.Option(2, "--workers", min=1, help="Processes drawing images."),
+    skip_existing: bool = typer.Option(
+        False, "--skip-existing", help="Do nothing if the survey already exists (for scripts)."
+    ),
 ) -> None:
     """Generate a physically grounded mock survey (GalSim images, kcorrect spectra).
 
@@ -27,6 +33,9 @@ def mock(
     """
     resolved = ready(ctx)
     engine = resolved.engine()
+    if skip_existing and _exists(engine, survey):
+        typer.echo(f"survey {survey!r} already exists; skipping")
+        return
     bundles = generate_survey(n, seed=seed, spectra_fraction=spectra_fraction, workers=workers)
     with reported_errors(), bar(n, f"mock survey {survey!r}") as advance:
         summary = ingest(
@@ -40,3 +49,8 @@ def mock(
         )
     engine.dispose()
     typer.echo(f"survey {summary.survey!r}: ingest {summary.ingest_id}, {summary.counts}")
+
+
+def _exists(engine: Engine, name: str) -> bool:
+    with session_scope(engine) as session:
+        return session.scalar(select(Survey.id).where(Survey.name == name)) is not None
