@@ -7,7 +7,6 @@ from sqlalchemy import Engine, select
 
 from app.cli.common import ready, reported_errors
 from app.cli.progress import bar
-from app.mock.survey import generate_survey
 from storage.db import session_scope
 from storage.ingest.writer import ingest
 from storage.models import Survey
@@ -36,6 +35,8 @@ def mock(
     if skip_existing and _exists(engine, survey):
         typer.echo(f"survey {survey!r} already exists; skipping")
         return
+    from app.mock.survey import generate_survey  # GalSim loads only when simulating
+
     bundles = generate_survey(n, seed=seed, spectra_fraction=spectra_fraction, workers=workers)
     with reported_errors(), bar(n, f"mock survey {survey!r}") as advance:
         summary = ingest(
