@@ -74,10 +74,10 @@ class ArrayWriter:
             self._append(group, "ivar", ivar.astype(np.float32), (1, b, h, w))
         return group, first
 
-    def append_spectrum(
+    def append_spectra(
         self, wavelength: np.ndarray, flux: np.ndarray, ivar: np.ndarray
     ) -> tuple[str, int]:
-        """Append one spectrum's samples; returns the dataset group and its offset."""
+        """Append spectra's samples, concatenated; returns the group and the first offset."""
         group = "spectra"
         first = self._append(group, "wavelength", wavelength.astype(np.float64), (SPECTRUM_CHUNK,))
         self._append(group, "flux", flux.astype(np.float32), (SPECTRUM_CHUNK,))

@@ -178,7 +178,7 @@ def check_shape(
 ) -> None:
     """Refuse an array whose shape is not ``expected`` (-1 matches any length)."""
     shape = np.shape(values)
-    ok = len(shape) == len(expected) and all(e in (-1, s) for s, e in zip(shape, expected))
+    ok = len(shape) == len(expected) and all(e in (-1, s) for s, e in zip(shape, expected, strict=True))
     if not ok:
         want = "(" + ", ".join("any" if e == -1 else str(e) for e in expected) + ")"
         what = label or repr(column)

@@ -124,8 +124,8 @@ class _Run:
             ids.update(self._galaxies(bundle.galaxies, bundle.source))
         for images in bundle.images:
             self._images(images, ids, bundle.source)
-        for spectrum in bundle.spectra:
-            self._spectrum(spectrum, ids, bundle.source)
+        if bundle.spectra:
+            self._spectra(bundle.spectra, ids, bundle.source)
         for photometry in bundle.photometry:
             self._photometry(photometry, ids, bundle.source)
         for values in bundle.values:
@@ -260,28 +260,38 @@ class _Run:
         )
         self.counts["images"] += n
 
-    def _spectrum(self, record: SpectrumRecord, ids: dict[str, int], source: str | None) -> None:
-        length = len(record.wavelength)
-        _check_lengths(source, length, flux=record.flux, ivar=record.ivar)
-        (galaxy_id,) = self._resolve([str(record.source_id)], ids, source)
-        dataset, offset = self.writer.append_spectrum(record.wavelength, record.flux, record.ivar)
-        self.session.add(
-            Spectrum(
-                galaxy_id=galaxy_id,
-                ingest_id=self.record.id,
-                dataset=dataset,
-                offset=offset,
-                length=length,
-                wave_min=float(record.wavelength[0]),
-                wave_max=float(record.wavelength[-1]),
-                instrument=record.instrument,
-                flux_unit=record.flux_unit,
-                redshift=record.redshift,
-                redshift_err=record.redshift_err,
-                spec_class=record.spec_class,
-            )
+    def _spectra(
+        self, records: Sequence[SpectrumRecord], ids: dict[str, int], source: str | None
+    ) -> None:
+        for record in records:
+            _check_lengths(source, len(record.wavelength), flux=record.flux, ivar=record.ivar)
+        galaxy_ids = self._resolve([str(r.source_id) for r in records], ids, source)
+        dataset, offset = self.writer.append_spectra(
+            np.concatenate([r.wavelength for r in records]),
+            np.concatenate([r.flux for r in records]),
+            np.concatenate([r.ivar for r in records]),
         )
-        self.counts["spectra"] += 1
+        rows = []
+        for record, galaxy_id in zip(records, galaxy_ids, strict=True):
+            rows.append(
+                {
+                    "galaxy_id": galaxy_id,
+                    "ingest_id": self.record.id,
+                    "dataset": dataset,
+                    "offset": offset,
+                    "length": len(record.wavelength),
+                    "wave_min": float(record.wavelength[0]),
+                    "wave_max": float(record.wavelength[-1]),
+                    "instrument": record.instrument,
+                    "flux_unit": record.flux_unit,
+                    "redshift": record.redshift,
+                    "redshift_err": record.redshift_err,
+                    "spec_class": record.spec_class,
+                }
+            )
+            offset += len(record.wavelength)
+        self.session.execute(insert(Spectrum), rows)
+        self.counts["spectra"] += len(rows)
 
     def _photometry(
         self, records: PhotometryRecords, ids: dict[str, int], source: str | None
