@@ -30,3 +30,7 @@ class IngestError(ValueError):
             where.append(f"column {column!r}")
         prefix = ", ".join(where)
         super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class IngestWarning(UserWarning):
+    """Input that was read, but with a choice made for the user (named in the message)."""

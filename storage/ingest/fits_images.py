@@ -25,10 +25,10 @@ from astropy.utils.exceptions import AstropyWarning
 from astropy.wcs import WCS
 from astropy.wcs.utils import proj_plane_pixel_scales
 
-from storage.errors import IngestError
+from storage.errors import IngestError, IngestWarning
 from storage.ingest.detect import detect_format
 from storage.ingest.records import Bundle, GalaxyRecords, ImageRecords
-from storage.ingest.validate import IdIndex, IngestWarning, check_finite, check_ivar, check_ra_dec
+from storage.ingest.validate import IdIndex, check_finite, check_ivar, check_ra_dec
 
 DEFAULT_CHUNK_FILES = 256
 _IGNORED_PREFIXES = ("MASK",)
@@ -50,15 +50,39 @@ class FitsHDU:
         return f"HDU {self.index} ({self.name!r})" if self.name else f"HDU {self.index}"
 
 
-def _read_hdu(index: int, hdu: fits.hdu.base.ExtensionHDU) -> FitsHDU:
+def _parsed_header(header: fits.Header, index: int, file: str) -> fits.Header:
+    """A copy of ``header`` without cards astropy cannot parse (each dropped with a warning).
+
+    astropy parses cards lazily, so a damaged card would otherwise fail far from here.
+    """
+    cards = []
+    for card in header.cards:
+        try:
+            card.verify("exception")
+            _ = card.value
+        except (fits.VerifyError, ValueError) as exc:
+            warnings.warn(
+                f"{file}: HDU {index}: ignoring unparsable header card {card.keyword!r}: {exc}",
+                IngestWarning,
+                stacklevel=5,
+            )
+            continue
+        cards.append(card)
+    return fits.Header(cards)
+
+
+def _read_hdu(index: int, hdu: fits.hdu.base.ExtensionHDU, file: str) -> FitsHDU:
     """Copy one HDU's header and data (or table columns) out of the open file."""
-    name = str(hdu.header.get("EXTNAME", "")).strip()
+    if not hasattr(hdu, "data"):  # astropy's _CorruptedHDU: a header it could not make sense of
+        raise IngestError(f"HDU {index} is corrupt: {hdu.header.tostring()[:80]!r}", file=file)
+    header = _parsed_header(hdu.header, index, file)
+    name = str(header.get("EXTNAME", "")).strip()
     if isinstance(hdu, fits.BinTableHDU | fits.TableHDU):
         rows = hdu.data
         columns = {} if rows is None else {c: np.array(rows[c]) for c in hdu.columns.names}
-        return FitsHDU(index, name, hdu.header.copy(), columns=columns)
+        return FitsHDU(index, name, header, columns=columns)
     data = None if hdu.data is None else np.array(hdu.data)
-    return FitsHDU(index, name, hdu.header.copy(), data=data)
+    return FitsHDU(index, name, header, data=data)
 
 
 def load_fits(path: Path) -> list[FitsHDU]:
@@ -70,18 +94,31 @@ def load_fits(path: Path) -> list[FitsHDU]:
             warnings.filterwarnings("error", message=".*truncated.*")
             warnings.simplefilter("ignore", AstropyWarning)
             with fits.open(path, memmap=False, lazy_load_hdus=False) as hdul:
-                return [_read_hdu(i, hdu) for i, hdu in enumerate(hdul)]
+                return [_read_hdu(i, hdu, str(path)) for i, hdu in enumerate(hdul)]
     except IngestError:
         raise
-    except (OSError, ValueError, TypeError, KeyError, IndexError, EOFError, Warning) as exc:
+    except (
+        OSError,
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        EOFError,
+        fits.VerifyError,
+        Warning,
+    ) as exc:
         # astropy reports damaged files through many exception types; name the file once.
         raise IngestError(f"cannot read the FITS file: {exc}", file=str(path)) from exc
 
 
 def _band_of(hdu: FitsHDU) -> str | None:
-    """The band an image HDU holds: EXTNAME (unless PRIMARY), else BAND, else FILTER."""
+    """The band an image HDU holds: EXTNAME (unless PRIMARY), else BAND, else FILTER.
+
+    EXTNAME is lower-cased: FITS treats it case-insensitively and astropy writes it in
+    upper case, so its case carries no meaning (BAND/FILTER values are kept as written).
+    """
     if hdu.name and hdu.name.upper() != "PRIMARY":
-        return hdu.name
+        return hdu.name.lower()
     for key in ("BAND", "FILTER"):
         value = str(hdu.header.get(key, "")).strip()
         if value:
@@ -141,7 +178,8 @@ def _per_band(
             raise IngestError(f"duplicate band {band!r} in {hdu.label}", file=file)
         by_band[band] = hdu
     chosen = _choose_bands(list(by_band), bands, file)
-    hdus = [by_band[b] for b in chosen]
+    lookup = {b.lower(): h for b, h in by_band.items()}
+    hdus = [lookup[b.lower()] for b in chosen]
     shapes = {h.label: h.data.shape for h in hdus}
     if len(set(shapes.values())) > 1:
         listed = ", ".join(f"{k} {v}" for k, v in shapes.items())
@@ -153,7 +191,7 @@ def _per_band(
 
 
 def _choose_bands(found: list[str], bands: Sequence[str] | None, file: str) -> list[str]:
-    """The found bands in the requested order (all of them, in file order, when not requested)."""
+    """The requested bands, as the caller spells them (all found ones, in file order, if None)."""
     if bands is None:
         return found
     lookup = {b.lower(): b for b in found}
@@ -162,7 +200,7 @@ def _choose_bands(found: list[str], bands: Sequence[str] | None, file: str) -> l
         raise IngestError(
             f"band(s) {missing} requested but the file holds {found}", file=file, column=None
         )
-    return [lookup[b.lower()] for b in bands]
+    return list(bands)
 
 
 def _band_ivar(
@@ -172,7 +210,7 @@ def _band_ivar(
     by_band = {h.name.upper().removeprefix("IVAR").lstrip("_-"): h for h in ivar}
     if not by_band:
         return None
-    missing = [b for b in bands if b.upper() not in by_band]
+    missing = [b for b in bands if b.upper() not in by_band]  # EXTNAME is case-insensitive
     if missing:
         raise IngestError(
             f"IVAR HDUs found for {sorted(by_band)} but not for band(s) {missing}", file=file
@@ -292,7 +330,7 @@ def _pixel_scale(
             IngestWarning,
             stacklevel=4,
         )
-    return round(found, 9)
+    return round(found, 6)
 
 
 def _float_keyword(header: fits.Header, key: str, file: str) -> float:

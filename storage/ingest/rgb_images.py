@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from storage.errors import IngestError
+from storage.errors import IngestError, IngestWarning
 from storage.ingest.detect import detect_format
 from storage.ingest.fits_images import chunk_source
 from storage.ingest.records import Bundle, ImageRecords
-from storage.ingest.validate import IdIndex, IngestWarning
+from storage.ingest.validate import IdIndex
 
 RGB_UNITS = "uint8-rgb"
 DEFAULT_CHUNK_FILES = 1024

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from storage.errors import IngestError
+from storage.errors import IngestError, IngestWarning
 from storage.ingest.fits_images import FitsHDU, load_fits
 from storage.ingest.records import (
     Bundle,
@@ -34,7 +34,6 @@ from storage.ingest.records import (
 )
 from storage.ingest.validate import (
     IdIndex,
-    IngestWarning,
     check_finite,
     check_ivar,
     check_ra_dec,

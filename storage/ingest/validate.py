@@ -15,10 +15,6 @@ import numpy as np
 from storage.errors import IngestError
 
 
-class IngestWarning(UserWarning):
-    """Input that was read, but with a choice made for the user (named in the message)."""
-
-
 def _position(index: tuple[int, ...]) -> str:
     """Index tuple as text: ``(3, 2)`` or ``3``."""
     return str(index[0]) if len(index) == 1 else str(tuple(int(i) for i in index))
@@ -45,7 +41,7 @@ def raise_first(
     index = tuple(int(i) for i in np.argwhere(bad)[0])
     count = int(bad.sum())
     what = label or (repr(column) if column else "the data")
-    shown = "" if values is None else f" ({np.asarray(values)[index]!r})"
+    shown = "" if values is None else f" ({np.asarray(values)[index].item()!r})"
     if first_row is None or bad.ndim == 0:
         where = f" (first at index {_position(index)}{shown})" if index else shown
         raise IngestError(f"{count} {reason} in {what}{where}", file=file, column=column)
@@ -178,7 +174,9 @@ def check_shape(
 ) -> None:
     """Refuse an array whose shape is not ``expected`` (-1 matches any length)."""
     shape = np.shape(values)
-    ok = len(shape) == len(expected) and all(e in (-1, s) for s, e in zip(shape, expected, strict=True))
+    ok = len(shape) == len(expected) and all(
+        e in (-1, s) for s, e in zip(shape, expected, strict=True)
+    )
     if not ok:
         want = "(" + ", ".join("any" if e == -1 else str(e) for e in expected) + ")"
         what = label or repr(column)
@@ -205,7 +203,7 @@ class IdIndex:
         row_note: str = "",
     ) -> None:
         """Record ``ids`` (rows from ``first_row``; None for one id per file); raise on a repeat."""
-        for offset, source_id in enumerate(ids):
+        for offset, source_id in enumerate(map(str, ids)):
             row = None if first_row is None else first_row + offset
             if source_id in self._seen:
                 raise _duplicate(source_id, self._seen[source_id], file, row, column, row_note)
