@@ -69,10 +69,9 @@ def images(
     Formats are recognised by file signature. Galaxies must exist in the survey unless
     the FITS header carries RA/Dec.
     """
+    from storage.ingest.detect import detect_format
     from storage.ingest.fits_images import read_fits_images
     from storage.ingest.rgb_images import read_rgb_images
-
-    from storage.ingest.detect import detect_format
 
     band_list = tuple(b.strip() for b in bands.split(",")) if bands else None
     with reported_errors():
@@ -140,8 +139,10 @@ def catalog(
     """A catalog any astropy Table reader reads, with a column mapping (vector columns too)."""
     from storage.ingest.catalog import ColumnMap, read_catalog
 
-    with reported_errors():
+    try:
         column_map = ColumnMap.from_spec(mapping)
+    except ValueError as err:
+        raise typer.BadParameter(str(err), param_hint="--map") from err
     tasks = _task_specs(column_map, classes)
     _run(
         ctx,

@@ -91,8 +91,10 @@ def load_fits(path: Path) -> list[FitsHDU]:
         raise IngestError("not a FITS file (no 'SIMPLE  =' signature)", file=str(path))
     try:
         with warnings.catch_warnings():
-            warnings.filterwarnings("error", message=".*truncated.*")
+            # The later filter takes precedence: a truncation warning is an error, the
+            # rest of astropy's chatter is silenced.
             warnings.simplefilter("ignore", AstropyWarning)
+            warnings.filterwarnings("error", message=".*truncated.*")
             with fits.open(path, memmap=False, lazy_load_hdus=False) as hdul:
                 return [_read_hdu(i, hdu, str(path)) for i, hdu in enumerate(hdul)]
     except IngestError:
