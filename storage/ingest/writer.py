@@ -115,6 +115,7 @@ class _Run:
         session.flush()
         self.seen: dict[str, str] = {}  # source id -> file that introduced it in this ingest
         self.tasks: dict[str, Task] = {}
+        self.labelers: set[str] = set()  # non-human label sources, recorded as provenance
         self.counts = {"galaxies": 0, "images": 0, "spectra": 0, "photometry": 0, "values": 0}
 
     def write(self, bundle: Bundle) -> int:
@@ -134,7 +135,7 @@ class _Run:
 
     def finish(self) -> None:
         self.record.n_rows = self.counts["galaxies"]
-        self.record.details = dict(self.counts)
+        self.record.details = {**self.counts, "labelers": sorted(self.labelers)}
 
     # -- galaxies ------------------------------------------------------------------------
 
@@ -387,7 +388,7 @@ class _Run:
                 row.update(ingest_id=self.record.id, kind=records.truth_kind)
             self.session.execute(insert(Truth), rows)
         else:
-            user_id = self._user_id(records.labeler, source)
+            user_id = self._labeler(records, source)
             for row in rows:
                 row.update(
                     ingest_id=self.record.id,
@@ -427,8 +428,14 @@ class _Run:
                     column=task.name,
                 )
 
-    def _user_id(self, name: str | None, source: str | None) -> int | None:
+    def _labeler(self, records: ValueRecords, source: str | None) -> int | None:
+        """The user behind expert labels; pipelines (spectroscopy, oracle) are not users, so
+        their name is kept as the ingest's provenance instead."""
+        name = records.labeler
         if name is None:
+            return None
+        if records.label_source != "expert":
+            self.labelers.add(name)
             return None
         user_id = self.session.scalar(select(User.id).where(User.name == name))
         if user_id is None:
