@@ -1,0 +1,19 @@
+"""A physically grounded mock SDSS-like galaxy survey (images, photometry, spectra, truth)."""
+
+from app.mock.survey import (
+    BANDS,
+    MORPHOLOGY_CLASSES,
+    MORPHOLOGY_TASK,
+    REDSHIFT_TASK,
+    SFR_TASK,
+    generate_survey,
+)
+
+__all__ = [
+    "BANDS",
+    "MORPHOLOGY_CLASSES",
+    "MORPHOLOGY_TASK",
+    "REDSHIFT_TASK",
+    "SFR_TASK",
+    "generate_survey",
+]
