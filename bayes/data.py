@@ -1,0 +1,224 @@
+"""The model's input: arrays of N galaxies with any modality missing, and their normalisation.
+
+Arrays here are physical (nanomaggies, Angstrom, the survey's flux unit); the normalisation
+functions below are pure and are applied by :func:`as_tensors` on every batch, so training and
+streaming prediction see the same transform.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+MODALITIES = ("image", "spectrum", "photometry")
+POGSON = 2.5 / np.log(10.0)  # mag per e-fold of flux
+ZERO_POINT = 22.5  # AB magnitude of 1 nanomaggy
+
+
+@dataclass(frozen=True)
+class GalaxyArrays:
+    """Inputs for N galaxies; a modality's arrays may be None when no galaxy has it.
+
+    images: (N, B, H, W) float32 cutouts; has_image: (N,) bool.
+    wavelength, flux, ivar: (N, L) padded spectrum tokens, each row on its own grid (Angstrom,
+    any flux unit, inverse variance; ivar=0 marks padding and bad pixels); has_spectrum: (N,) bool.
+    phot_flux, phot_ivar: (N, P) nanomaggies and nanomaggies^-2; has_photometry: (N,) bool.
+    Rows whose ``has_*`` is False may hold anything (NaN included): they are never read.
+    """
+
+    images: np.ndarray | None = None
+    has_image: np.ndarray | None = None
+    wavelength: np.ndarray | None = None
+    flux: np.ndarray | None = None
+    ivar: np.ndarray | None = None
+    has_spectrum: np.ndarray | None = None
+    phot_flux: np.ndarray | None = None
+    phot_ivar: np.ndarray | None = None
+    has_photometry: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        n = self.__len__()
+        _check_group("images", (self.images,), self.has_image, n, ndim=4)
+        _check_group("spectrum", (self.wavelength, self.flux, self.ivar), self.has_spectrum, n, 2)
+        _check_group("photometry", (self.phot_flux, self.phot_ivar), self.has_photometry, n, 2)
+
+    def __len__(self) -> int:
+        for a in (self.has_image, self.has_spectrum, self.has_photometry):
+            if a is not None:
+                return len(a)
+        raise ValueError("GalaxyArrays needs at least one of has_image/has_spectrum/has_photometry")
+
+    def present(self) -> np.ndarray:
+        """(N, 3) bool: which of image, spectrum, photometry each galaxy has."""
+        n = len(self)
+        cols = [self.has_image, self.has_spectrum, self.has_photometry]
+        return np.stack([np.zeros(n, bool) if c is None else c.astype(bool) for c in cols], 1)
+
+    def subset(self, idx: np.ndarray | slice) -> GalaxyArrays:
+        """The galaxies at ``idx`` (indices, bool mask or slice)."""
+        fields = {k: None if v is None else v[idx] for k, v in self.__dict__.items()}
+        return GalaxyArrays(**fields)
+
+    def batches(self, size: int) -> Iterator[GalaxyArrays]:
+        """Consecutive subsets of at most ``size`` galaxies, in order."""
+        if size < 1:
+            raise ValueError(f"batch size must be >= 1, got {size}")
+        for start in range(0, len(self), size):
+            yield self.subset(slice(start, start + size))
+
+
+def _check_group(
+    name: str, arrays: tuple[np.ndarray | None, ...], has: np.ndarray | None, n: int, ndim: int
+) -> None:
+    """Raise ValueError unless a modality's arrays agree in shape with each other and with N."""
+    if all(a is None for a in arrays):
+        if has is not None and np.any(has):
+            raise ValueError(f"{name}: has_* marks galaxies but the arrays are None")
+        return
+    if any(a is None for a in arrays) or has is None:
+        raise ValueError(f"{name}: give all of its arrays and its has_* mask, or none")
+    if has.shape != (n,):
+        raise ValueError(f"{name}: has_* shape {has.shape} != ({n},)")
+    for a in arrays:
+        if a.ndim != ndim or a.shape[0] != n or a.shape != arrays[0].shape:
+            raise ValueError(f"{name}: array shape {a.shape} does not match {arrays[0].shape}")
+
+
+def asinh_stretch(images: np.ndarray, *, softening: float = 3.0) -> np.ndarray:
+    """asinh(x / (softening * sigma)) per galaxy and band; sigma = 1.4826 MAD of the band.
+
+    images: (N, B, H, W) -> (N, B, H, W) float32; linear near the noise, logarithmic in cores.
+    """
+    med = np.median(images, axis=(2, 3), keepdims=True)
+    sigma = 1.4826 * np.median(np.abs(images - med), axis=(2, 3), keepdims=True)
+    sigma = np.where(sigma > 0, sigma, 1.0)  # a flat band: leave the scale alone
+    return np.arcsinh((images - med) / (softening * sigma)).astype(np.float32)
+
+
+def normalise_spectra(
+    flux: np.ndarray, ivar: np.ndarray, valid: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Divide each spectrum by the median |flux| of its valid pixels (ivar scaled to match).
+
+    flux, ivar, valid: (N, L) -> flux, ivar (N, L) float32, zero where not valid.
+    """
+    ordered = np.sort(np.where(valid, np.abs(flux), np.inf), axis=1)  # invalid pixels sort last
+    count = valid.sum(1, keepdims=True)
+    lo = np.take_along_axis(ordered, np.maximum(count - 1, 0) // 2, 1) if flux.shape[1] else count
+    hi = np.take_along_axis(ordered, count // 2, 1) if flux.shape[1] else count
+    with np.errstate(invalid="ignore"):
+        scale = np.where(count > 0, (lo + np.where(count % 2, lo, hi)) / 2, 1.0)
+    scale = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
+    f = np.where(valid, flux / scale, 0.0)
+    iv = np.where(valid, ivar * scale**2, 0.0)
+    return f.astype(np.float32), iv.astype(np.float32)
+
+
+def asinh_magnitudes(
+    flux: np.ndarray, ivar: np.ndarray, *, softening: float = 0.1
+) -> tuple[np.ndarray, np.ndarray]:
+    """Lupton asinh magnitudes and their errors from nanomaggies.
+
+    flux, ivar: (N, P) nanomaggies, nanomaggies^-2; softening b in nanomaggies.
+    Returns mag (N, P) AB and mag_err (N, P); inf error where ivar=0. Defined for f <= 0 too.
+    """
+    b = softening
+    mag = ZERO_POINT - POGSON * (np.arcsinh(flux / (2 * b)) + np.log(b))
+    with np.errstate(divide="ignore"):
+        sigma_f = np.where(ivar > 0, 1.0 / np.sqrt(np.where(ivar > 0, ivar, 1.0)), np.inf)
+    return mag, POGSON * sigma_f / np.sqrt(flux**2 + 4 * b**2)
+
+
+@dataclass(frozen=True)
+class ModelInputs:
+    """Normalised tensors for a batch; absent modalities and bad pixels are zero.
+
+    present: (N, 3) bool (image, spectrum, photometry); image: (N, B, H, W);
+    log_wave, flux, weight: (N, L) log10 Angstrom, normalised flux, sqrt(normalised ivar);
+    pixel_valid: (N, L) bool; phot: (N, P, 3) = (mag - 22.5) / 2.5, log10 mag error, valid.
+    """
+
+    present: torch.Tensor
+    image: torch.Tensor
+    log_wave: torch.Tensor
+    flux: torch.Tensor
+    weight: torch.Tensor
+    pixel_valid: torch.Tensor
+    phot: torch.Tensor
+
+    def __len__(self) -> int:
+        return self.present.shape[0]
+
+    def index(self, idx: torch.Tensor) -> ModelInputs:
+        """Rows ``idx`` of every tensor."""
+        return ModelInputs(*(t[idx] for t in self.__dict__.values()))
+
+
+def as_tensors(arrays: GalaxyArrays, *, n_bands: int, n_phot: int) -> ModelInputs:
+    """Normalise and convert a batch; modalities the arrays lack become zero-size or zero tensors.
+
+    n_bands, n_phot: the widths the model was built for (B and P).
+    """
+    n = len(arrays)
+    present = arrays.present()
+    if arrays.images is not None and n_bands:
+        ok = present[:, 0]
+        image = np.zeros(arrays.images.shape, np.float32)
+        if ok.any():
+            image[ok] = asinh_stretch(arrays.images[ok].astype(np.float64))
+        _check_width("images", image.shape[1], n_bands)
+    else:
+        image = np.zeros((n, n_bands, 1, 1), np.float32)
+        present[:, 0] = False
+    if arrays.flux is not None:
+        wave, flux, ivar = arrays.wavelength, arrays.flux, arrays.ivar
+        with np.errstate(invalid="ignore"):
+            valid = (
+                present[:, 1:2]
+                & (ivar > 0)
+                & np.isfinite(flux)
+                & np.isfinite(ivar)
+                & np.isfinite(wave)
+                & (wave > 0)
+            )
+        flux_n, ivar_n = normalise_spectra(flux, ivar, valid)
+        log_wave = np.where(valid, np.log10(np.where(valid, wave, 1.0)), 0.0).astype(np.float32)
+        present[:, 1] &= valid.any(axis=1)  # a spectrum with no good pixel is no spectrum
+    else:
+        valid = np.zeros((n, 0), bool)
+        log_wave = flux_n = ivar_n = np.zeros((n, 0), np.float32)
+        present[:, 1] = False
+    if arrays.phot_flux is not None and n_phot:
+        _check_width("photometry", arrays.phot_flux.shape[1], n_phot)
+        f, iv = arrays.phot_flux, arrays.phot_ivar
+        ok = present[:, 2:3] & np.isfinite(f) & np.isfinite(iv) & (iv > 0)
+        mag, err = asinh_magnitudes(np.where(ok, f, 0.0), np.where(ok, iv, 0.0))
+        phot = np.stack(
+            [
+                np.where(ok, (mag - ZERO_POINT) / 2.5, 0.0),
+                np.where(ok, np.log10(np.where(ok, err, 1.0)), 0.0),
+                ok.astype(np.float64),
+            ],
+            axis=-1,
+        ).astype(np.float32)
+        present[:, 2] &= ok.any(axis=1)
+    else:
+        phot = np.zeros((n, n_phot, 3), np.float32)
+        present[:, 2] = False
+    return ModelInputs(
+        present=torch.from_numpy(present),
+        image=torch.from_numpy(image),
+        log_wave=torch.from_numpy(log_wave),
+        flux=torch.from_numpy(flux_n),
+        weight=torch.from_numpy(np.sqrt(ivar_n)),
+        pixel_valid=torch.from_numpy(valid),
+        phot=torch.from_numpy(phot),
+    )
+
+
+def _check_width(name: str, got: int, want: int) -> None:
+    if got != want:
+        raise ValueError(f"{name}: the model was built for {want} bands, the arrays have {got}")

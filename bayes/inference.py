@@ -1,0 +1,172 @@
+"""Pyro model and guide over the head weights, and the SVI loop that trains trunk and heads.
+
+The trunk's latents are an input to the model: the trunk is a deterministic point estimate
+trained by back-propagating the ELBO (its Gaussian prior enters as an L2 penalty, i.e. MAP), and
+only the heads carry sample sites. The model and guide read their parameters from the
+:class:`~bayes.heads.HeadParams` objects passed in, never from Pyro's global param store, so a
+fitted model is a set of ordinary modules that can be saved and loaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pyro
+import torch
+from pyro import distributions as dist
+from pyro.infer import Trace_ELBO
+from torch import nn
+
+from bayes.config import ModelConfig, TaskConfig
+from bayes.data import ModelInputs
+from bayes.fusion import Trunk, modality_dropout
+from bayes.heads import HeadParams, combine, expert_outputs, likelihood
+
+Targets = dict[str, tuple[torch.Tensor, torch.Tensor]]
+
+
+def _sample_heads(tasks: tuple[TaskConfig, ...], params: HeadParams) -> dict[str, tuple]:
+    """One pyro.sample per task site from the Normal distributions in ``params``."""
+    out = {}
+    for t in tasks:
+        ls = params.loc_scale(t.name)
+        w = pyro.sample(f"{t.name}.weight", dist.Normal(*ls["weight"]).to_event(3))
+        b = pyro.sample(f"{t.name}.bias", dist.Normal(*ls["bias"]).to_event(2))
+        out[t.name] = (w, b)
+    return out
+
+
+def head_model(
+    latents: torch.Tensor,
+    mask: torch.Tensor,
+    targets: Targets,
+    *,
+    n_total: int,
+    tasks: tuple[TaskConfig, ...],
+    prior: HeadParams,
+) -> None:
+    """Priors on head weights; likelihood of a batch scaled to the dataset of ``n_total`` galaxies.
+
+    latents: (B, E, D); mask: (B, E); targets: {task: (values (B, ...), known (B,))}.
+    """
+    heads = _sample_heads(tasks, prior)
+    with pyro.plate("galaxies", n_total, subsample=torch.arange(latents.shape[0])):
+        for t in tasks:
+            w, b = heads[t.name]
+            params = combine(t, expert_outputs(latents, w[None], b[None]), mask)[:, 0]
+            y, ok = targets[t.name]
+            total = y.sum(-1) if t.kind == "dirichlet_multinomial" else None
+            pyro.sample(f"{t.name}.obs", likelihood(t, params, total).mask(ok), obs=y)
+
+
+def head_guide(
+    latents: torch.Tensor,
+    mask: torch.Tensor,
+    targets: Targets,
+    *,
+    n_total: int,
+    tasks: tuple[TaskConfig, ...],
+    posterior: HeadParams,
+) -> None:
+    """Mean-field Normal variational posterior over the head weights (same signature as model)."""
+    _sample_heads(tasks, posterior)
+
+
+def trunk_penalty(
+    trunk: nn.Module, anchor: list[torch.Tensor] | None, scale: float | None
+) -> torch.Tensor:
+    """-log N(theta | anchor, scale^2) up to a constant (anchor None: zero); 0 if scale is None."""
+    if scale is None:
+        return torch.zeros(())
+    params = list(trunk.parameters())
+    centres = anchor if anchor is not None else [torch.zeros_like(p) for p in params]
+    return sum(((p - c) ** 2).sum() for p, c in zip(params, centres, strict=True)) / (2 * scale**2)
+
+
+def elbo_loss(
+    trunk: Trunk,
+    prior: HeadParams,
+    posterior: HeadParams,
+    inputs: ModelInputs,
+    targets: Targets,
+    *,
+    config: ModelConfig,
+    n_total: int,
+    present: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Negative ELBO (one particle) of the whole dataset estimated from this batch; scalar."""
+    latents, mask = trunk(inputs, present)
+    return Trace_ELBO().differentiable_loss(
+        _bind(head_model, tasks=config.tasks, prior=prior),
+        _bind(head_guide, tasks=config.tasks, posterior=posterior),
+        latents,
+        mask,
+        targets,
+        n_total=n_total,
+    )
+
+
+def _bind(fn: Callable, **fixed) -> Callable:
+    def bound(*args, **kwargs):
+        return fn(*args, **kwargs, **fixed)
+
+    return bound
+
+
+def svi_train(
+    trunk: Trunk,
+    prior: HeadParams,
+    posterior: HeadParams,
+    inputs: ModelInputs,
+    targets: Targets,
+    *,
+    config: ModelConfig,
+    anchor: list[torch.Tensor] | None,
+    anchor_scale: float | None,
+    rng: np.random.Generator,
+    generator: torch.Generator,
+) -> list[float]:
+    """Adam on (negative ELBO + trunk penalty) / N over shuffled mini-batches; per-epoch losses.
+
+    The learning rate follows a cosine from ``config.lr`` to a tenth of it, so the fit settles
+    instead of ending wherever the last noisy step left it. Gradients are clipped to
+    ``config.clip_norm``: heteroscedastic likelihoods can otherwise diverge when a predicted
+    noise scale collapses early in training. Pyro draws the guide's samples from torch's
+    global RNG: callers seed it (see GalaxyModel.fit).
+    """
+    n = len(inputs)
+    params = [*trunk.parameters(), *posterior.parameters()]
+    optimiser = torch.optim.Adam(params, lr=config.lr)
+    steps = config.epochs * -(-n // config.batch_size)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, max(steps, 1), config.lr / 10)
+    history = []
+    for _ in range(config.epochs):
+        order = torch.from_numpy(rng.permutation(n))
+        total = 0.0
+        for start in range(0, n, config.batch_size):
+            idx = order[start : start + config.batch_size]
+            batch = inputs.index(idx)
+            present = modality_dropout(
+                trunk.usable(batch.present), config.modality_dropout, generator
+            )
+            batch_targets = {k: (y[idx], ok[idx]) for k, (y, ok) in targets.items()}
+            loss = elbo_loss(
+                trunk,
+                prior,
+                posterior,
+                batch,
+                batch_targets,
+                config=config,
+                n_total=n,
+                present=present,
+            )
+            loss = (loss + trunk_penalty(trunk, anchor, anchor_scale)) / n
+            optimiser.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, config.clip_norm)
+            optimiser.step()
+            schedule.step()
+            total += float(loss.detach()) * len(idx) / n
+        history.append(total)
+    return history

@@ -1,0 +1,138 @@
+"""GalaxyModel: a deterministic trunk with Bayesian heads, fitted by SVI (scikit-learn contract)."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Mapping
+from typing import Literal
+
+import numpy as np
+import torch
+
+from bayes import targets as tg
+from bayes.config import ModelConfig
+from bayes.data import GalaxyArrays, as_tensors
+from bayes.fusion import Trunk
+from bayes.heads import HeadParams
+from bayes.inference import svi_train
+from bayes.predict import Posterior, predict
+
+
+def build(
+    config: ModelConfig, *, n_bands: int, n_phot: int, generator: torch.Generator | None = None
+) -> tuple[Trunk, HeadParams, HeadParams]:
+    """Fresh (trunk, prior, posterior) for the given input widths B and P."""
+    trunk = Trunk(config, n_bands=n_bands, n_phot=n_phot)
+    kw = {"n_experts": trunk.n_experts, "latent_dim": config.latent_dim}
+    prior = HeadParams(config.tasks, scale=config.prior_scale, learn=False, **kw)
+    posterior = HeadParams(
+        config.tasks, scale=config.init_scale, learn=True, generator=generator, **kw
+    )
+    return trunk, prior, posterior
+
+
+def input_widths(arrays: GalaxyArrays, config: ModelConfig) -> tuple[int, int]:
+    """(B, P) from the arrays; ValueError if a configured modality has no data at all."""
+    present = arrays.present()
+    for col, name in enumerate(("image", "spectrum", "photometry")):
+        if name in config.modalities and not present[:, col].any():
+            raise ValueError(f"modality {name!r} is configured but no galaxy has it")
+    n_bands = arrays.images.shape[1] if "image" in config.modalities else 0
+    n_phot = arrays.phot_flux.shape[1] if "photometry" in config.modalities else 0
+    return n_bands, n_phot
+
+
+class GalaxyModel:
+    """Trunk (encoders + fusion, point estimate) and mean-field Bayesian heads.
+
+    Fitted state: ``trunk_``, ``prior_``, ``posterior_`` (modules), ``n_bands_``, ``n_phot_``,
+    ``target_stats_`` (regression mean/std in transformed units), ``loss_history_``.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        self.config = config
+
+    def fit(
+        self,
+        arrays: GalaxyArrays,
+        targets: Mapping[str, np.ndarray],
+        *,
+        init_from: GalaxyModel | None = None,
+        update: Literal["warm", "prior"] = "warm",
+    ) -> GalaxyModel:
+        """Fit by SVI on labelled galaxies; targets per task as in :mod:`bayes.targets`.
+
+        init_from: a fitted model with the same architecture. update="warm" starts trunk and
+        posterior from it under the usual N(0, prior_scale) prior (pass all labels);
+        update="prior" also makes its posterior the new prior and anchors the trunk at its
+        weights (pass only the new labels: the old ones are in the prior).
+        """
+        cfg = self.config
+        if update not in ("warm", "prior"):
+            raise ValueError(f"update must be 'warm' or 'prior', got {update!r}")
+        n = len(arrays)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed)  # Pyro samples from the global RNG; keep it local
+            generator = torch.Generator().manual_seed(cfg.seed)
+            rng = np.random.default_rng(cfg.seed)
+            if init_from is None:
+                self.n_bands_, self.n_phot_ = input_widths(arrays, cfg)
+                trunk, prior, posterior = build(
+                    cfg, n_bands=self.n_bands_, n_phot=self.n_phot_, generator=generator
+                )
+                stats = tg.fit_stats(cfg.tasks, targets)
+                anchor, anchor_scale = None, cfg.trunk_prior_scale
+            else:
+                _check_compatible(init_from, cfg)
+                self.n_bands_, self.n_phot_ = init_from.n_bands_, init_from.n_phot_
+                trunk = copy.deepcopy(init_from.trunk_)
+                posterior = copy.deepcopy(init_from.posterior_)
+                stats = dict(init_from.target_stats_)
+                if update == "prior":
+                    prior = init_from.posterior_.as_prior()
+                    anchor = [p.detach().clone() for p in init_from.trunk_.parameters()]
+                    anchor_scale = cfg.anchor_scale
+                else:
+                    prior = HeadParams(
+                        cfg.tasks,
+                        n_experts=trunk.n_experts,
+                        latent_dim=cfg.latent_dim,
+                        scale=cfg.prior_scale,
+                        learn=False,
+                    )
+                    anchor, anchor_scale = None, cfg.trunk_prior_scale
+            inputs = as_tensors(arrays, n_bands=self.n_bands_, n_phot=self.n_phot_)
+            encoded = tg.encode(cfg.tasks, targets, n, stats)
+            history = svi_train(
+                trunk,
+                prior,
+                posterior,
+                inputs,
+                encoded,
+                config=cfg,
+                anchor=anchor,
+                anchor_scale=anchor_scale,
+                rng=rng,
+                generator=generator,
+            )
+        self.trunk_, self.prior_, self.posterior_ = trunk.eval(), prior, posterior
+        self.target_stats_, self.loss_history_ = stats, history
+        return self
+
+    def predict(
+        self,
+        arrays: GalaxyArrays | Iterable[GalaxyArrays],
+        *,
+        samples: int = 32,
+        batch_size: int = 1024,
+        seed: int = 0,
+    ) -> Posterior:
+        """Posterior predictive samples; see :func:`bayes.predict.predict`."""
+        return predict(self, arrays, samples=samples, batch_size=batch_size, seed=seed)
+
+
+def _check_compatible(previous: GalaxyModel, config: ModelConfig) -> None:
+    if not hasattr(previous, "posterior_"):
+        raise ValueError("init_from must be a fitted GalaxyModel")
+    if previous.config.architecture() != config.architecture():
+        raise ValueError("init_from has a different architecture (tasks, fusion or sizes)")

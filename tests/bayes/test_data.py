@@ -1,0 +1,79 @@
+"""GalaxyArrays validation and streaming, and the normalisation functions by hand."""
+
+import numpy as np
+import pytest
+
+from bayes.data import GalaxyArrays, as_tensors, asinh_magnitudes, asinh_stretch, normalise_spectra
+
+
+def _phot(n: int) -> GalaxyArrays:
+    return GalaxyArrays(
+        phot_flux=np.arange(n * 2, dtype=float).reshape(n, 2) + 1,
+        phot_ivar=np.ones((n, 2)),
+        has_photometry=np.ones(n, bool),
+    )
+
+
+def test_shape_mismatch_and_missing_arrays_raise():
+    with pytest.raises(ValueError, match="photometry"):
+        GalaxyArrays(
+            phot_flux=np.ones((3, 2)), phot_ivar=np.ones((3, 4)), has_photometry=np.ones(3, bool)
+        )
+    with pytest.raises(ValueError, match="spectrum"):
+        GalaxyArrays(has_spectrum=np.ones(3, bool), has_photometry=np.ones(3, bool))
+
+
+def test_subset_and_batches_cover_all_rows_in_order():
+    arrays = _phot(7)
+    batches = list(arrays.batches(3))
+    assert [len(b) for b in batches] == [3, 3, 1]
+    np.testing.assert_array_equal(np.concatenate([b.phot_flux for b in batches]), arrays.phot_flux)
+    np.testing.assert_array_equal(arrays.subset(np.array([4, 1])).phot_flux[:, 0], [9.0, 3.0])
+    with pytest.raises(ValueError, match="0"):
+        list(arrays.batches(0))
+
+
+def test_asinh_stretch_by_hand():
+    img = np.array([[0.0, 1.0], [2.0, 3.0]])[None, None]
+    # median 1.5; |x - 1.5| = [1.5, .5, .5, 1.5] -> MAD 1.0; sigma = 1.4826
+    expected = np.arcsinh((img - 1.5) / (3 * 1.4826))
+    np.testing.assert_allclose(asinh_stretch(img), expected, atol=1e-6)
+
+
+def test_normalise_spectra_uses_valid_pixels_only():
+    flux = np.array([[2.0, 4.0, 6.0, np.nan, 1e9]])
+    ivar = np.array([[1.0, 1.0, 1.0, 0.0, 0.0]])
+    valid = np.array([[True, True, True, False, False]])
+    f, iv = normalise_spectra(flux, ivar, valid)
+    np.testing.assert_allclose(f, [[0.5, 1.0, 1.5, 0.0, 0.0]], atol=1e-6)  # median |flux| = 4
+    np.testing.assert_allclose(iv, [[16.0, 16.0, 16.0, 0.0, 0.0]], atol=1e-6)
+
+
+def test_asinh_magnitudes_match_pogson_for_bright_sources():
+    mag, err = asinh_magnitudes(np.array([[100.0]]), np.array([[1.0 / 4.0]]), softening=0.1)
+    # asinh(f / 2b) = ln(f / b) + O((b / f)^2) = ln(1000) + 1e-6, so the two agree to ~1e-6 mag
+    assert mag[0, 0] == pytest.approx(22.5 - 2.5 * np.log10(100.0), abs=1e-5)
+    assert err[0, 0] == pytest.approx(2.5 / np.log(10) * 2.0 / 100.0, rel=1e-5)
+    assert np.isinf(asinh_magnitudes(np.ones((1, 1)), np.zeros((1, 1)))[1][0, 0])
+
+
+def test_as_tensors_zeroes_absent_rows_and_drops_empty_spectra():
+    n = 3
+    arrays = GalaxyArrays(
+        images=np.full((n, 2, 4, 4), np.nan),
+        has_image=np.array([False, False, False]),
+        wavelength=np.array([[4000.0, 4001.0], [4000.0, 4001.0], [np.nan, np.nan]]),
+        flux=np.array([[1.0, 2.0], [1.0, 2.0], [np.inf, np.nan]]),
+        ivar=np.array([[1.0, 1.0], [0.0, 0.0], [1.0, 1.0]]),
+        has_spectrum=np.array([True, True, False]),
+        phot_flux=np.ones((n, 2)),
+        phot_ivar=np.ones((n, 2)),
+        has_photometry=np.ones(n, bool),
+    )
+    inputs = as_tensors(arrays, n_bands=2, n_phot=2)
+    assert inputs.present[:, 1].tolist() == [True, False, False]  # row 1 has no good pixel
+    assert inputs.present[:, 0].tolist() == [False] * 3
+    for t in (inputs.image, inputs.flux, inputs.log_wave, inputs.weight):
+        assert np.isfinite(t.numpy()).all()
+    with pytest.raises(ValueError, match="3 bands"):
+        as_tensors(arrays, n_bands=3, n_phot=2)
