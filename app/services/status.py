@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
+from storage.labels import current_labels_query
 from storage.models import Galaxy, ImageCutout, Label, Photometry, Spectrum, Survey, Task, Truth
 
 
@@ -67,14 +68,6 @@ def _one(session: Session, survey: Survey) -> dict[str, Any]:
 
 def _current_labels(session: Session, task_id: int) -> dict[str, int]:
     """Current answers per source: labels no later label supersedes."""
-    newer = aliased(Label)
-    stmt = (
-        select(Label.source, func.count())
-        .where(
-            Label.task_id == task_id,
-            Label.status == "answer",
-            ~select(newer.id).where(newer.supersedes_id == Label.id).exists(),
-        )
-        .group_by(Label.source)
-    )
+    current = current_labels_query(task_id).where(Label.status == "answer").subquery()
+    stmt = select(current.c.source, func.count()).group_by(current.c.source)
     return {source: int(n) for source, n in session.execute(stmt).all()}
