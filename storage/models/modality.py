@@ -13,14 +13,19 @@ from sqlalchemy.orm import Mapped, mapped_column
 from storage.models.base import Base
 
 
-class ImageCutout(Base):
-    """A multi-band cutout: bands in pixel order, pixel scale (arcsec) and pixel units."""
-
-    __tablename__ = "images"
+class StoredArrays:
+    """Columns every modality row shares: its galaxy, its ingest, and its HDF5 group."""
 
     galaxy_id: Mapped[int] = mapped_column(ForeignKey("galaxies.id"), index=True)
     ingest_id: Mapped[int] = mapped_column(ForeignKey("ingests.id"), index=True)
     dataset: Mapped[str] = mapped_column(String(128))
+
+
+class ImageCutout(StoredArrays, Base):
+    """A multi-band cutout: bands in pixel order, pixel scale (arcsec) and pixel units."""
+
+    __tablename__ = "images"
+
     row: Mapped[int] = mapped_column(Integer)
     bands: Mapped[list[str]] = mapped_column(JSON(none_as_null=True))
     height: Mapped[int] = mapped_column(Integer)
@@ -30,14 +35,11 @@ class ImageCutout(Base):
     has_ivar: Mapped[bool] = mapped_column(default=False)
 
 
-class Spectrum(Base):
+class Spectrum(StoredArrays, Base):
     """A spectrum on its own wavelength grid, with the pipeline's redshift when known."""
 
     __tablename__ = "spectra"
 
-    galaxy_id: Mapped[int] = mapped_column(ForeignKey("galaxies.id"), index=True)
-    ingest_id: Mapped[int] = mapped_column(ForeignKey("ingests.id"), index=True)
-    dataset: Mapped[str] = mapped_column(String(128))
     offset: Mapped[int] = mapped_column(Integer)
     length: Mapped[int] = mapped_column(Integer)
     wave_min: Mapped[float] = mapped_column(Float)
@@ -49,14 +51,11 @@ class Spectrum(Base):
     spec_class: Mapped[str | None] = mapped_column(String(32))
 
 
-class Photometry(Base):
+class Photometry(StoredArrays, Base):
     """Catalog fluxes and their inverse variances in the listed bands."""
 
     __tablename__ = "photometry"
 
-    galaxy_id: Mapped[int] = mapped_column(ForeignKey("galaxies.id"), index=True)
-    ingest_id: Mapped[int] = mapped_column(ForeignKey("ingests.id"), index=True)
-    dataset: Mapped[str] = mapped_column(String(128))
     row: Mapped[int] = mapped_column(Integer)
     bands: Mapped[list[str]] = mapped_column(JSON(none_as_null=True))
     units: Mapped[str] = mapped_column(String(64))
