@@ -126,8 +126,11 @@ def svi_train(
     anchor_scale: float | None,
     rng: np.random.Generator,
     generator: torch.Generator,
+    on_epoch: Callable[[int, float], None] | None = None,
 ) -> list[float]:
     """Adam on (negative ELBO + trunk penalty) / N over shuffled mini-batches; per-epoch losses.
+
+    on_epoch(epoch, loss) is called after every epoch (progress bars).
 
     The learning rate follows a cosine from ``config.lr`` to a tenth of it, so the fit settles
     instead of ending wherever the last noisy step left it. Gradients are clipped to
@@ -141,7 +144,7 @@ def svi_train(
     steps = config.epochs * -(-n // config.batch_size)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, max(steps, 1), config.lr / 10)
     history = []
-    for _ in range(config.epochs):
+    for epoch in range(config.epochs):
         order = torch.from_numpy(rng.permutation(n))
         total = 0.0
         for start in range(0, n, config.batch_size):
@@ -169,4 +172,6 @@ def svi_train(
             schedule.step()
             total += float(loss.detach()) * len(idx) / n
         history.append(total)
+        if on_epoch is not None:
+            on_epoch(epoch, total)
     return history

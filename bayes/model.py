@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Literal
 
 import numpy as np
@@ -59,6 +59,7 @@ class GalaxyModel:
         *,
         init_from: GalaxyModel | None = None,
         update: Literal["warm", "prior"] = "warm",
+        on_epoch: Callable[[int, float], None] | None = None,
     ) -> GalaxyModel:
         """Fit by SVI on labelled galaxies; targets per task as in :mod:`bayes.targets`.
 
@@ -66,6 +67,7 @@ class GalaxyModel:
         posterior from it under the usual N(0, prior_scale) prior (pass all labels);
         update="prior" also makes its posterior the new prior and anchors the trunk at its
         weights (pass only the new labels: the old ones are in the prior).
+        on_epoch(epoch, loss): called after every epoch, e.g. to advance a progress bar.
         """
         cfg = self.config
         if update not in ("warm", "prior"):
@@ -114,6 +116,7 @@ class GalaxyModel:
                 anchor_scale=anchor_scale,
                 rng=rng,
                 generator=generator,
+                on_epoch=on_epoch,
             )
         self.trunk_, self.prior_, self.posterior_ = trunk.eval(), prior, posterior
         self.target_stats_, self.loss_history_ = stats, history

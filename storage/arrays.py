@@ -22,6 +22,7 @@ import numpy as np
 
 SPECTRUM_CHUNK = 8192
 PHOTOMETRY_CHUNK = 4096
+DENSE_READ = 4  # read a slice when it spans at most this many times the rows wanted
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,12 @@ class ArrayStore:
             rows = np.array([refs[i].row for i in positions])
             order = np.argsort(rows)
             unique_rows, inverse = np.unique(rows[order], return_inverse=True)
-            block = ds[unique_rows][inverse]
+            first, last = int(unique_rows[0]), int(unique_rows[-1])
+            if last - first + 1 <= DENSE_READ * len(unique_rows):
+                # h5py point selections cost per point; a dense set is cheaper as one slice
+                block = ds[first : last + 1][unique_rows - first][inverse]
+            else:
+                block = ds[unique_rows][inverse]
             if out is None:
                 out = np.empty((len(refs), *ds.shape[1:]), dtype=ds.dtype)
             elif out.shape[1:] != ds.shape[1:]:

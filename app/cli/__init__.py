@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from app.cli import db, ingest, mock, status
+from app.cli import db, evaluate, ingest, mock, status, train
 from app.cli.common import State
 
 app = typer.Typer(
@@ -42,6 +42,8 @@ app.add_typer(db.app, name="db")
 app.command("mock")(mock.mock)
 app.add_typer(ingest.app, name="ingest")
 app.command("status")(status.status)
+app.command("train")(train.train)
+app.command("evaluate")(evaluate.evaluate)
 
 
 def main() -> None:

@@ -135,3 +135,11 @@ def test_other_likelihoods_and_galaxies_with_no_data(fusion, kinds, data):
 
 
 _HAS = ("has_image", "has_spectrum", "has_photometry")
+
+
+def test_on_epoch_reports_every_epoch_and_its_loss(data):
+    seen = []
+    model = GalaxyModel(small_config(epochs=2)).fit(
+        data[0], data[1], on_epoch=lambda epoch, loss: seen.append((epoch, loss))
+    )
+    assert seen == list(enumerate(model.loss_history_)) and len(seen) == 2

@@ -29,6 +29,8 @@ COMMANDS = [
     ["ingest", "catalog"],
     ["ingest", "hdf5"],
     ["status"],
+    ["train"],
+    ["evaluate"],
 ]
 
 

@@ -209,3 +209,14 @@ def test_existing_id_is_an_error_for_catalogs_and_a_match_for_images(
         engine, store, "s", [images_only], kind="images", source="more", on_existing="match"
     )
     assert summary.counts["galaxies"] == 0 and summary.counts["images"] == 1
+
+
+def test_read_rows_dense_and_sparse_selections_agree(store: ArrayStore) -> None:
+    """A dense selection is read as one slice, a sparse one point by point: same rows back."""
+    writer = store.writer()
+    data = np.arange(400 * 3, dtype=np.float64).reshape(400, 3)
+    group, first = writer.append_photometry(["g", "r", "i"], data, data)
+    name = writer.commit()
+    for rows in ([5, 3, 3, 4, 6], [0, 399, 200, 0]):  # dense (span 4 <= 4 x 4) and sparse
+        got = store.read_rows([RowRef(name, group, first + r) for r in rows], "flux")
+        np.testing.assert_array_equal(got, data[rows])

@@ -1,0 +1,113 @@
+"""``galactive evaluate``: the seed paper's comparison on the held-out split, written to docs."""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import typer
+from tqdm import tqdm
+
+from app.cli.common import fail, ready
+from app.cli.train import set_threads
+from app.services.evaluation import CLASSICAL, VARIANTS, compare
+from app.services.report import write_report
+from app.services.sequential import sequential_comparison
+from app.services.training import EpochHook, read_survey, trainable_tasks
+
+
+def machine() -> str:
+    """One line on where this ran: CPU, cores, torch threads, Python and torch versions."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    return (
+        f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} with "
+        f"{torch.get_num_threads()} threads, Python {platform.python_version()}"
+    )
+
+
+def evaluate(
+    ctx: typer.Context,
+    survey: str = typer.Option("mock", "--survey", help="Survey to evaluate on."),
+    out: Path = typer.Option(Path("docs"), "--out", help="Directory for evaluation.md and img/."),
+    epochs: int = typer.Option(10, "--epochs", min=1, help="Training epochs per variant."),
+    variants: str = typer.Option(
+        ",".join(VARIANTS), "--variants", help=f"Comma-separated subset of {', '.join(VARIANTS)}."
+    ),
+    truth: bool = typer.Option(True, "--truth/--labels", help="Targets: truth or current labels."),
+    split_seed: int = typer.Option(0, "--split-seed", help="Seed of the train/val/test split."),
+    seed: int = typer.Option(0, "--seed", help="Model initialisation and batching seed."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="Torch CPU threads."),
+    sequential: bool = typer.Option(
+        False, "--sequential", help="Also measure updating with 10% more labels vs retraining."
+    ),
+    update_epochs: int | None = typer.Option(
+        None, "--update-epochs", min=1, help="Epochs of the warm update (default epochs / 3)."
+    ),
+) -> None:
+    """Fit every variant on the training split and compare them on the test split."""
+    names = [v.strip() for v in variants.split(",") if v.strip()]
+    unknown = [v for v in names if v not in VARIANTS]
+    if unknown or not names:
+        raise typer.BadParameter(f"unknown variants {unknown}; choose from {tuple(VARIANTS)}")
+    set_threads(threads)
+    settings = ready(ctx)
+    engine = settings.engine()
+    start = time.perf_counter()
+    try:
+        data = read_survey(
+            engine, survey, source="truth" if truth else "labels", split_seed=split_seed
+        )
+        tasks = trainable_tasks(data)
+    except ValueError as err:
+        fail(str(err))
+    finally:
+        engine.dispose()
+    open_bars: list[tqdm] = []
+
+    def on_variant(name: str) -> EpochHook | None:
+        """Close the previous variant's bar; a new epoch bar for a Bayesian variant."""
+        for b in open_bars:
+            b.close()
+        open_bars.clear()
+        if name in CLASSICAL:
+            typer.echo(f"classical baseline: {name}", err=True)
+            return None
+        progress = tqdm(total=epochs, desc=name, unit="epoch", dynamic_ncols=True)
+        open_bars.append(progress)
+        return lambda _epoch, _loss: progress.update(1)
+
+    comparison = compare(
+        settings.store(), data, variants=names, epochs=epochs, seed=seed, on_variant=on_variant
+    )
+    steps = None
+    if sequential:
+        steps = sequential_comparison(
+            settings.store(),
+            data,
+            epochs=epochs,
+            update_epochs=update_epochs or max(1, epochs // 3),
+            seed=seed,
+            on_step=on_variant,
+        )
+    for b in open_bars:
+        b.close()
+    total = time.perf_counter() - start
+    counts = {s: int((data.split == s).sum()) for s in ("train", "validation", "test")}
+    preamble = [
+        f"Command: `{' '.join(shlex.quote(a) for a in ['galactive', *sys.argv[1:]])}`",
+        "",
+        f"Machine: {machine()}. Total wall time {total:.0f} s.",
+        "",
+        f"Survey {survey!r}: {len(data.refs)} galaxies, split by hashed source id "
+        f"(seed {split_seed}) into {counts}; {int(data.refs.spectrum.present.sum())} have "
+        f"spectra. Targets: {'simulation truth' if truth else 'current labels'}. "
+        f"{epochs} epochs per variant.",
+    ]
+    path = write_report(comparison, tasks, out, preamble=preamble, sequential=steps)
+    typer.echo(f"wrote {path} in {total:.0f} s")

@@ -1,0 +1,74 @@
+"""``galactive train``: fit a model version on a survey's truth or labels."""
+
+from __future__ import annotations
+
+import typer
+
+from app.cli.common import fail, ready
+from app.cli.progress import bar
+from app.services.training import train as train_version
+from bayes.data import MODALITIES
+
+
+def parse_modalities(text: str) -> tuple[str, ...]:
+    """ "image,spectrum" -> ("image", "spectrum"); BadParameter naming an unknown modality."""
+    names = tuple(m.strip() for m in text.split(",") if m.strip())
+    bad = [m for m in names if m not in MODALITIES]
+    if bad or not names:
+        raise typer.BadParameter(f"unknown modalities {bad or text!r}; choose from {MODALITIES}")
+    return names
+
+
+def set_threads(threads: int | None) -> None:
+    """Limit torch's intra-op threads (shared machines); None leaves torch's default."""
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def train(
+    ctx: typer.Context,
+    survey: str = typer.Option("mock", "--survey", help="Survey to train on."),
+    fusion: str = typer.Option("feature", "--fusion", help="early, feature or late."),
+    modalities: str = typer.Option(
+        ",".join(MODALITIES), "--modalities", help="Comma-separated: image,spectrum,photometry."
+    ),
+    epochs: int = typer.Option(15, "--epochs", min=1, help="Training epochs."),
+    truth: bool = typer.Option(
+        True, "--truth/--labels", help="Learn from simulation truth (mock) or current labels."
+    ),
+    split_seed: int = typer.Option(0, "--split-seed", help="Seed of the train/val/test split."),
+    seed: int = typer.Option(0, "--seed", help="Model initialisation and batching seed."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="Torch CPU threads."),
+) -> None:
+    """Fit a Bayesian model on the training split, recalibrate on validation, record a version."""
+    if fusion not in ("early", "feature", "late"):
+        raise typer.BadParameter(f"unknown fusion {fusion!r}", param_hint="--fusion")
+    names = parse_modalities(modalities)
+    set_threads(threads)
+    settings = ready(ctx)
+    with bar(epochs, f"train {survey} ({fusion})", unit="epoch") as advance:
+        try:
+            result = train_version(
+                settings,
+                survey,
+                source="truth" if truth else "labels",
+                split_seed=split_seed,
+                on_epoch=lambda _epoch, _loss: advance(1),
+                fusion=fusion,
+                modalities=names,
+                epochs=epochs,
+                seed=seed,
+            )
+        except ValueError as err:
+            fail(str(err))
+    fitted = result.fitted
+    typer.echo(
+        f"model {result.name} (id {result.version_id}): {fitted.n_train} galaxies, "
+        f"{fitted.fit_seconds:.1f} s; checkpoint {settings.home / result.checkpoint}"
+        + ("; active" if result.active else "")
+    )
+    for task, m in fitted.validation.items():
+        shown = {k: v for k, v in m.items() if isinstance(v, float)}
+        typer.echo(f"  validation {task}: " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items()))

@@ -1,0 +1,290 @@
+"""Train a GalaxyModel on a survey, recalibrate it on the validation split, record the version.
+
+A version's life: a ``training`` row is written first (its id names the checkpoint directory
+``GALACTIVE_HOME/models/<name>/``); after the fit the row becomes ``ready`` with its metrics,
+label watermark and checkpoint, and is made active in the same transaction if the survey has
+no active model. A failed fit leaves the row ``failed``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from sqlalchemy import Engine, select
+
+from app.config import Settings
+from app.services.arrays import SurveyRefs, load_arrays, stream_arrays, survey_refs
+from app.services.metrics import posterior_metrics
+from app.services.split import assign_splits
+from app.services.targets import Targets, TargetSource, count_known, load_targets, task_configs
+from bayes import checkpoint
+from bayes.calibration import Calibration, fit_calibration
+from bayes.config import ModelConfig, TaskConfig
+from bayes.data import MODALITIES, GalaxyArrays
+from bayes.model import GalaxyModel
+from bayes.predict import Posterior
+from bayes.targets import known
+from storage.arrays import ArrayStore
+from storage.db import session_scope
+from storage.models import ModelVersion, Survey
+
+EpochHook = Callable[[int, float], None]
+SAMPLES = 32  # posterior samples for validation and evaluation
+
+
+@dataclass(frozen=True)
+class SurveyData:
+    """Everything a fit reads from the database: references, targets, tasks and the split."""
+
+    refs: SurveyRefs
+    targets: Targets
+    tasks: tuple[TaskConfig, ...]
+    split: np.ndarray
+
+    def present(self, idx: np.ndarray) -> np.ndarray:
+        """(n, 3) bool: image, spectrum, photometry of the galaxies at ``idx``."""
+        r = self.refs
+        return np.stack([m.present[idx] for m in (r.image, r.spectrum, r.photometry)], 1)
+
+
+@dataclass(frozen=True)
+class ArrayCache:
+    """GalaxyArrays of the galaxies at sorted positions ``idx``, loaded once for several fits."""
+
+    idx: np.ndarray
+    arrays: GalaxyArrays
+
+    @classmethod
+    def load(cls, store: ArrayStore, refs: SurveyRefs, idx: np.ndarray) -> ArrayCache:
+        """Read the galaxies at ``idx`` (sorted and de-duplicated first)."""
+        idx = np.unique(idx)
+        return cls(idx, load_arrays(store, refs, idx))
+
+    def take(self, idx: np.ndarray) -> GalaxyArrays:
+        """The cached galaxies at positions ``idx``; ValueError if one was not loaded."""
+        pos = np.searchsorted(self.idx, idx)
+        if np.any(pos >= len(self.idx)) or np.any(
+            self.idx[np.minimum(pos, len(self.idx) - 1)] != idx
+        ):
+            raise ValueError("ArrayCache.take: some galaxies were not loaded")
+        return self.arrays.subset(pos)
+
+
+@dataclass(frozen=True)
+class FittedModel:
+    """A fitted model, its validation recalibration, validation metrics and cost."""
+
+    model: GalaxyModel
+    calibration: Calibration
+    validation: dict[str, dict[str, Any]]
+    n_train: int
+    fit_seconds: float
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What ``galactive train`` reports."""
+
+    version_id: int
+    name: str
+    checkpoint: str
+    active: bool
+    fitted: FittedModel
+
+
+def read_survey(
+    engine: Engine, survey: str, *, source: TargetSource, split_seed: int = 0
+) -> SurveyData:
+    """References, targets (truth or current labels), tasks and split of ``survey``."""
+    with session_scope(engine) as session:
+        refs = survey_refs(session, survey)
+        targets = load_targets(session, refs, source=source)
+        tasks = task_configs(session, refs.survey_id)
+    return SurveyData(refs, targets, tasks, assign_splits(refs.source_id, seed=split_seed))
+
+
+def rows_for(data: SurveyData, split: str, config: ModelConfig) -> np.ndarray:
+    """Galaxies of ``split`` that have one of the model's modalities and a target of its tasks."""
+    cols = [MODALITIES.index(m) for m in config.modalities]
+    idx = np.flatnonzero(data.split == split)
+    usable = data.present(idx)[:, cols].any(1)
+    labelled = np.zeros(len(idx), bool)
+    for t in config.tasks:
+        labelled |= known(t, data.targets.values[t.name][idx])
+    return idx[usable & labelled]
+
+
+def trainable_tasks(data: SurveyData) -> tuple[TaskConfig, ...]:
+    """Tasks with at least two known training targets (a regression needs two to standardise)."""
+    train = data.split == "train"
+    keep = tuple(t for t in data.tasks if known(t, data.targets.values[t.name][train]).sum() >= 2)
+    if not keep:
+        raise ValueError("no task has at least two known targets in the training split")
+    return keep
+
+
+def subset(targets: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndarray]:
+    """Every task's targets at ``idx``."""
+    return {k: v[idx] for k, v in targets.items()}
+
+
+def predict_rows(
+    model: GalaxyModel,
+    calibration: Calibration | None,
+    store: ArrayStore,
+    refs: SurveyRefs,
+    idx: np.ndarray,
+    *,
+    samples: int = SAMPLES,
+    batch_size: int = 512,
+    seed: int = 0,
+) -> Posterior:
+    """The (recalibrated) posterior of the galaxies at ``idx``, streamed from the array store."""
+    batches = stream_arrays(store, refs, idx, batch_size=batch_size)
+    posterior = model.predict(batches, samples=samples, seed=seed)
+    return posterior if calibration is None else calibration.apply(posterior, model.config.tasks)
+
+
+def fit_calibrated(
+    store: ArrayStore,
+    data: SurveyData,
+    config: ModelConfig,
+    *,
+    on_epoch: EpochHook | None = None,
+    init_from: GalaxyModel | None = None,
+    update: Literal["warm", "prior"] = "warm",
+    train_idx: np.ndarray | None = None,
+    cache: ArrayCache | None = None,
+) -> FittedModel:
+    """Fit on the training split, recalibrate on the validation split, and measure it there.
+
+    train_idx: the galaxies to fit on (default: every usable training galaxy); cache: arrays
+    already loaded for a superset of them (several fits on one survey read it once).
+    """
+    train = rows_for(data, "train", config) if train_idx is None else train_idx
+    if len(train) == 0:
+        raise ValueError(f"no training galaxy has modalities {config.modalities} and a target")
+    values = {t.name: data.targets.values[t.name] for t in config.tasks}
+    arrays = load_arrays(store, data.refs, train) if cache is None else cache.take(train)
+    start = time.perf_counter()
+    model = GalaxyModel(config).fit(
+        arrays, subset(values, train), init_from=init_from, update=update, on_epoch=on_epoch
+    )
+    seconds = time.perf_counter() - start
+    del arrays
+    val = rows_for(data, "validation", config)
+    raw = predict_rows(model, None, store, data.refs, val)
+    calibration = fit_calibration(raw, subset(values, val), config.tasks)
+    posterior = calibration.apply(raw, config.tasks)
+    validation = posterior_metrics(posterior, subset(values, val), config.tasks, data.present(val))
+    return FittedModel(model, calibration, validation, len(train), seconds)
+
+
+def train(
+    settings: Settings,
+    survey: str,
+    *,
+    source: TargetSource = "truth",
+    split_seed: int = 0,
+    on_epoch: EpochHook | None = None,
+    **config: Any,
+) -> TrainResult:
+    """Fit, recalibrate, save and record a model version of ``survey``.
+
+    config: ModelConfig fields (fusion, modalities, epochs, ...); tasks come from the survey.
+    """
+    engine = settings.engine()
+    try:
+        data = read_survey(engine, survey, source=source, split_seed=split_seed)
+        cfg = ModelConfig(tasks=trainable_tasks(data), **config)
+        with session_scope(engine) as session:
+            version = ModelVersion(
+                survey_id=data.refs.survey_id,
+                name="pending",
+                status="training",
+                config={"model": cfg.to_dict(), "source": source, "split_seed": split_seed},
+            )
+            session.add(version)
+            session.flush()
+            version.name = f"{survey}-v{version.id}"
+            version_id, name = version.id, version.name
+        try:
+            fitted = fit_calibrated(settings.store(), data, cfg, on_epoch=on_epoch)
+            train_idx = rows_for(data, "train", cfg)
+            used = {t.name: data.targets.values[t.name][train_idx] for t in cfg.tasks}
+            relative = f"models/{name}"
+            metadata = {
+                "version": name,
+                "survey": survey,
+                "calibration": fitted.calibration.to_dict(),
+                "source": source,
+                "split_seed": split_seed,
+                "label_watermark": data.targets.label_watermark,
+            }
+            checkpoint.save(fitted.model, settings.home / relative, metadata=metadata)
+        except BaseException:
+            _mark_failed(engine, version_id)
+            raise
+        metrics = {
+            "validation": fitted.validation,
+            "calibration": fitted.calibration.to_dict(),
+            "n_train": fitted.n_train,
+            "fit_seconds": fitted.fit_seconds,
+            "loss_history": fitted.model.loss_history_,
+        }
+        active = _finish(
+            engine,
+            version_id,
+            metrics=metrics,
+            watermark=data.targets.label_watermark,
+            n_labels=count_known(used),
+            checkpoint=relative,
+        )
+    finally:
+        engine.dispose()
+    return TrainResult(version_id, name, relative, active, fitted)
+
+
+def _finish(
+    engine: Engine,
+    version_id: int,
+    *,
+    metrics: dict[str, Any],
+    watermark: int | None,
+    n_labels: int,
+    checkpoint: str,
+) -> bool:
+    """Mark the version ready and, if its survey has no active model, active: one transaction."""
+    with session_scope(engine) as session:
+        version = session.get(ModelVersion, version_id)
+        # Lock the survey row so two finishing fits cannot both become the first active model.
+        session.execute(select(Survey.id).where(Survey.id == version.survey_id).with_for_update())
+        has_active = session.scalar(
+            select(ModelVersion.id).where(
+                ModelVersion.survey_id == version.survey_id, ModelVersion.is_active.is_(True)
+            )
+        )
+        version.status, version.metrics = "ready", metrics
+        version.label_watermark, version.n_labels = watermark, n_labels
+        version.checkpoint = checkpoint
+        if has_active is None:
+            version.is_active, version.activated_at = True, datetime.now(UTC)
+        return has_active is None
+
+
+def _mark_failed(engine: Engine, version_id: int) -> None:
+    with session_scope(engine) as session:
+        session.get(ModelVersion, version_id).status = "failed"
+
+
+def load_version(home: Path, checkpoint_path: str) -> tuple[GalaxyModel, Calibration]:
+    """A recorded version's model and recalibration; ``checkpoint_path`` is relative to home."""
+    path = Path(home) / checkpoint_path
+    model = checkpoint.load(path)
+    return model, Calibration.from_dict(checkpoint.read_metadata(path)["calibration"])

@@ -1,0 +1,126 @@
+"""`galactive train` and `galactive evaluate` end to end on a small mock survey (SQLite)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from app.cli import app
+from app.config import Settings, resolve
+from app.services.metrics import posterior_metrics
+from app.services.training import load_version, predict_rows, read_survey, rows_for, subset
+from storage.db import session_scope
+from storage.models import Label, ModelVersion
+
+runner = CliRunner()
+N = 60
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 60-galaxy mock survey with spectra for 30% (so --labels has redshifts to learn)."""
+    torch.set_num_threads(1)
+    path = tmp_path_factory.mktemp("galactive")
+    args = ["--home", str(path), "mock", "--n", str(N), "--seed", "5", "--workers", "1"]
+    result = runner.invoke(app, [*args, "--spectra-fraction", "0.3"])
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def _galactive(home: Path, *args: str) -> str:
+    result = runner.invoke(app, ["--home", str(home), *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _versions(settings: Settings) -> list[ModelVersion]:
+    engine = settings.engine()
+    with session_scope(engine) as session:
+        versions = session.scalars(select(ModelVersion).order_by(ModelVersion.id)).all()
+    engine.dispose()
+    return list(versions)
+
+
+def test_train_records_a_ready_active_version_whose_checkpoint_reloads(home: Path) -> None:
+    output = _galactive(home, "train", "--epochs", "1", "--threads", "1")
+    assert "validation morphology: accuracy" in output
+    settings = resolve(None, home)
+    (version,) = _versions(settings)
+    assert (version.status, version.is_active, version.activated_at is not None) == (
+        "ready",
+        True,
+        True,
+    )
+    assert version.config["model"]["fusion"] == "feature" and version.config["source"] == "truth"
+    assert version.label_watermark is None  # trained on truth, not on labels
+    data = read_survey(settings.engine(), "mock", source="truth")
+    assert version.n_labels == 3 * int((data.split == "train").sum())  # three tasks, all known
+    metrics = version.metrics["validation"]
+    assert set(metrics) == {"morphology", "redshift", "sfr"}
+    assert 0 <= metrics["morphology"]["ece"] <= 1 and metrics["redshift"]["sigma_nmad"] > 0
+    assert (home / version.checkpoint / "weights.safetensors").exists()
+
+    # Reloaded from disk, the model gives the same validation posterior, hence the same metrics.
+    model, calibration = load_version(home, version.checkpoint)
+    assert calibration.temperature.keys() == {"morphology"}
+    val = rows_for(data, "validation", model.config)
+    posterior = predict_rows(model, calibration, settings.store(), data.refs, val)
+    again = predict_rows(model, calibration, settings.store(), data.refs, val)
+    np.testing.assert_array_equal(posterior.probs["morphology"], again.probs["morphology"])
+    tasks = model.config.tasks
+    recomputed = posterior_metrics(
+        posterior, subset(data.targets.values, val), tasks, data.present(val)
+    )
+    assert recomputed == metrics
+
+    # A second version is recorded but does not take over: activation is not train's job.
+    _galactive(home, "train", "--epochs", "1", "--fusion", "late", "--threads", "1")
+    first, second = _versions(settings)
+    assert first.is_active and not second.is_active and second.status == "ready"
+    assert second.name != first.name and (home / second.checkpoint).is_dir()
+
+
+def test_train_on_labels_records_the_label_watermark(home: Path) -> None:
+    settings = resolve(None, home)
+    _galactive(home, "train", "--labels", "--modalities", "spectrum,photometry", "--epochs", "1")
+    version = _versions(settings)[-1]
+    engine = settings.engine()
+    with session_scope(engine) as session:
+        newest = session.scalar(select(func.max(Label.id)))
+    engine.dispose()
+    data = read_survey(settings.engine(), "mock", source="labels")
+    train_labels = np.isfinite(data.targets.values["redshift"][data.split == "train"]).sum()
+    assert version.label_watermark == newest  # the mock's labels are spectroscopic redshifts
+    assert version.n_labels == train_labels
+    assert set(version.metrics["validation"]) <= {"redshift"}
+    assert version.config["model"]["modalities"] == ["spectrum", "photometry"]
+
+
+def test_bad_options_are_refused_with_their_value(home: Path) -> None:
+    result = runner.invoke(app, ["--home", str(home), "train", "--modalities", "image,radio"])
+    assert result.exit_code == 2 and "radio" in result.output
+    result = runner.invoke(app, ["--home", str(home), "train", "--survey", "nope"])
+    assert result.exit_code == 2 and "no survey named 'nope'" in result.output
+    result = runner.invoke(app, ["--home", str(home), "evaluate", "--variants", "feature,fancy"])
+    assert result.exit_code == 2 and "fancy" in result.output
+
+
+def test_evaluate_writes_the_table_and_figures(home: Path, tmp_path: Path) -> None:
+    out = tmp_path / "docs"
+    args = ["evaluate", "--out", str(out), "--epochs", "1", "--threads", "1"]
+    _galactive(home, *args, "--variants", "image,feature", "--sequential")
+    text = (out / "evaluation.md").read_text()
+    for row in ("| image |", "| feature |", "| linear (photometry) |", "| forest (photometry) |"):
+        assert row in text
+    assert "σ_NMAD image+spectrum" in text and "## Acceptance checks" in text
+    assert "## Sequential update" in text
+    for step in ("| base (", "| scratch (all", "| warm (all", "| prior (new"):
+        assert step in text
+    for name in ("eval_reliability.png", "eval_pit.png", "eval_redshift.png"):
+        png = out / "img" / name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -1,0 +1,71 @@
+"""A survey read back from storage as GalaxyArrays: bulk, batched, missing modalities flagged."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from app.cli import app
+from app.config import resolve
+from app.services.arrays import load_arrays, stream_arrays, survey_refs
+from app.services.targets import load_targets, task_configs
+from storage.db import session_scope
+
+
+@pytest.fixture(scope="module")
+def survey(tmp_path_factory: pytest.TempPathFactory):
+    """(settings, refs, targets, tasks) of a 16-galaxy mock with spectra for about half."""
+    home = tmp_path_factory.mktemp("arrays")
+    args = ["--home", str(home), "mock", "--n", "16", "--seed", "2", "--workers", "1"]
+    result = CliRunner().invoke(app, [*args, "--spectra-fraction", "0.5"])
+    assert result.exit_code == 0, result.output
+    settings = resolve(None, home)
+    engine = settings.engine()
+    with session_scope(engine) as session:
+        refs = survey_refs(session, "mock")
+        targets = load_targets(session, refs, source="truth")
+        tasks = task_configs(session, refs.survey_id)
+    engine.dispose()
+    return settings, refs, targets, tasks
+
+
+def test_arrays_match_the_store_and_flag_missing_spectra(survey) -> None:
+    settings, refs, _, _ = survey
+    store = settings.store()
+    idx = np.arange(len(refs))[::-1]  # any order
+    arrays = load_arrays(store, refs, idx)
+    assert arrays.images.shape == (16, 5, 64, 64) and arrays.phot_flux.shape == (16, 5)
+    assert arrays.has_image.all() and arrays.has_photometry.all()
+    has_spec = arrays.has_spectrum
+    assert 0 < has_spec.sum() < 16
+    np.testing.assert_array_equal(has_spec, refs.spectrum.present[idx])
+    j = int(np.flatnonzero(has_spec)[0])
+    wave, flux, ivar = store.read_spectrum(refs.spectrum.spans(idx[[j]])[0])
+    np.testing.assert_array_equal(arrays.flux[j, : len(flux)], flux)
+    np.testing.assert_allclose(arrays.wavelength[j, : len(wave)], wave, rtol=1e-6)
+    assert np.all(arrays.ivar[j, len(ivar) :] == 0) and np.all(arrays.ivar[~has_spec] == 0)
+    pixels = store.read_rows(refs.image.rows(idx[:1]), "pixels")
+    np.testing.assert_array_equal(arrays.images[0], pixels[0])
+
+
+def test_stream_gives_the_same_galaxies_in_batches(survey) -> None:
+    settings, refs, _, _ = survey
+    idx = np.arange(len(refs))
+    batches = list(stream_arrays(settings.store(), refs, idx, batch_size=5))
+    assert [len(b) for b in batches] == [5, 5, 5, 1]
+    whole = load_arrays(settings.store(), refs, idx)
+    np.testing.assert_array_equal(np.concatenate([b.images for b in batches]), whole.images)
+    np.testing.assert_array_equal(
+        np.concatenate([b.has_spectrum for b in batches]), whole.has_spectrum
+    )
+
+
+def test_truth_targets_and_tasks(survey) -> None:
+    _, refs, targets, tasks = survey
+    assert [t.name for t in tasks] == ["morphology", "redshift", "sfr"]
+    assert tasks[1].transform == "log1p" and tasks[0].classes[0] == "elliptical"
+    morph = targets.values["morphology"]
+    assert morph.dtype == np.int64 and morph.min() >= 0 and morph.max() < 6
+    assert np.all((targets.values["redshift"] > 0) & (targets.values["redshift"] < 0.45))
+    assert targets.n_labels == 3 * len(refs) and targets.label_watermark is None
