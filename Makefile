@@ -27,6 +27,7 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/galactive init
 	$(BIN)/galactive mock --n $(N) --seed $(SEED) --skip-existing
+	$(BIN)/galactive train --survey mock
 	$(BIN)/galactive status
 
 lint: install
