@@ -15,7 +15,7 @@ from app.mock import cosmology, expert, sed, sfr, spectra
 from app.mock.galaxy import render_galaxy
 from app.mock.instrument import PIXEL_SCALE
 from app.mock.population import Population, draw_population
-from app.mock.tasks import BANDS, MORPHOLOGY_CLASSES, MORPHOLOGY_TASK, REDSHIFT_TASK, SFR_TASK
+from app.mock.tasks import BANDS, MORPHOLOGY_TASK, REDSHIFT_TASK, SFR_TASK
 from storage.ingest.records import (
     Bundle,
     GalaxyRecords,
@@ -24,15 +24,6 @@ from storage.ingest.records import (
     SpectrumRecord,
     ValueRecords,
 )
-
-__all__ = [
-    "BANDS",
-    "MORPHOLOGY_CLASSES",
-    "MORPHOLOGY_TASK",
-    "REDSHIFT_TASK",
-    "SFR_TASK",
-    "generate_survey",
-]
 
 INSTRUMENT = "mock-sdss"
 REDSHIFT_ERROR = 3e-5  # SDSS pipeline redshift error per (1 + z) for main-sample galaxies
