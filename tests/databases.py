@@ -78,14 +78,16 @@ class Databases:
         if self._template is None:
             self._template = self.empty()
             migrate.upgrade(self._template)
+        return self.clone(self._template)
+
+    def clone(self, url: str) -> str:
+        """URL of a copy of the database at ``url`` (which must have no open connections)."""
         name = f"galactive_t_{uuid.uuid4().hex[:12]}"
         if self.backend == "sqlite":
-            source = Path(make_url(self._template).database or "")
             target = self.workdir / f"{name}.db"
-            shutil.copyfile(source, target)
+            shutil.copyfile(Path(make_url(url).database or ""), target)
             return f"sqlite:///{target}"
-        template = make_url(self._template).database
-        _admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+        _admin(f'CREATE DATABASE "{name}" TEMPLATE "{make_url(url).database}"')
         self._created.append(name)
         return _with_database(pg_admin_url(), name)
 

@@ -193,19 +193,26 @@ def train(
     source: TargetSource = "truth",
     split_seed: int = 0,
     on_epoch: EpochHook | None = None,
+    parent_id: int | None = None,
+    on_created: Callable[[int], None] | None = None,
     **config: Any,
 ) -> TrainResult:
     """Fit, recalibrate, save and record a model version of ``survey``.
 
     config: ModelConfig fields (fusion, modalities, epochs, ...); tasks come from the survey.
+    parent_id: a version to warm-start from (the sequential update); if its architecture no
+    longer matches (e.g. a task gained its first labels) the fit starts from scratch.
+    on_created(version_id): called once the ``training`` row exists, before the fit.
     """
     engine = settings.engine()
     try:
         data = read_survey(engine, survey, source=source, split_seed=split_seed)
         cfg = ModelConfig(tasks=trainable_tasks(data), **config)
+        parent = _parent_model(engine, settings.home, parent_id, cfg)
         with session_scope(engine) as session:
             version = ModelVersion(
                 survey_id=data.refs.survey_id,
+                parent_id=parent_id if parent is not None else None,
                 name="pending",
                 status="training",
                 config={"model": cfg.to_dict(), "source": source, "split_seed": split_seed},
@@ -214,8 +221,12 @@ def train(
             session.flush()
             version.name = f"{survey}-v{version.id}"
             version_id, name = version.id, version.name
+        if on_created is not None:
+            on_created(version_id)
         try:
-            fitted = fit_calibrated(settings.store(), data, cfg, on_epoch=on_epoch)
+            fitted = fit_calibrated(
+                settings.store(), data, cfg, on_epoch=on_epoch, init_from=parent, update="warm"
+            )
             train_idx = rows_for(data, "train", cfg)
             used = {t.name: data.targets.values[t.name][train_idx] for t in cfg.tasks}
             relative = f"models/{name}"
@@ -229,7 +240,7 @@ def train(
             }
             checkpoint.save(fitted.model, settings.home / relative, metadata=metadata)
         except BaseException:
-            _mark_failed(engine, version_id)
+            mark_failed(engine, version_id)
             raise
         metrics = {
             "validation": fitted.validation,
@@ -278,7 +289,23 @@ def _finish(
         return has_active is None
 
 
-def _mark_failed(engine: Engine, version_id: int) -> None:
+def _parent_model(
+    engine: Engine, home: Path, parent_id: int | None, config: ModelConfig
+) -> GalaxyModel | None:
+    """The fitted model of version ``parent_id`` if a warm start from it fits ``config``."""
+    if parent_id is None:
+        return None
+    with session_scope(engine) as session:
+        parent = session.get(ModelVersion, parent_id)
+        if parent is None or parent.status != "ready" or parent.checkpoint is None:
+            raise ValueError(f"model version {parent_id} is not a ready model to start from")
+        checkpoint_path = parent.checkpoint
+    model, _ = load_version(home, checkpoint_path)
+    return model if model.config.architecture() == config.architecture() else None
+
+
+def mark_failed(engine: Engine, version_id: int) -> None:
+    """Mark a version that will never finish (its fit raised or its worker died) failed."""
     with session_scope(engine) as session:
         session.get(ModelVersion, version_id).status = "failed"
 
