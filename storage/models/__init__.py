@@ -3,6 +3,7 @@
 from storage.models.base import Base
 from storage.models.job import Job
 from storage.models.label import Label
+from storage.models.lease import Lease
 from storage.models.modality import ImageCutout, Photometry, Spectrum
 from storage.models.model_version import ModelVersion, Score
 from storage.models.queue import QueueItem
@@ -17,6 +18,7 @@ __all__ = [
     "Ingest",
     "Job",
     "Label",
+    "Lease",
     "ModelVersion",
     "Photometry",
     "QueueItem",

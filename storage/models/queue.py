@@ -13,7 +13,10 @@ from storage.models.base import Base, UTCDateTime
 class QueueItem(Base):
     """A galaxy in a queue, with the priority and model version that put it there.
 
-    Label items are leased to one labeler until ``lease_expires_at``; follow-up items
+    Label items are leased to up to ``overlap`` labelers through ``Lease`` rows, the source
+    of truth for who holds what (``storage/leases.py``); ``status`` sums them up (``pending``
+    until first leased, then ``leased``, ``done`` once ``n_labels`` answers or unsure
+    reach the overlap), and ``lease_owner_id``/``lease_expires_at`` stay unused. Follow-up items
     carry their exposure time and expected information gain.
     """
 

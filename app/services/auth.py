@@ -1,0 +1,95 @@
+"""Users and passwords: scrypt hashes, sign-in that leaks nothing by its timing, role checks.
+
+A hash is stored as ``scrypt$N$r$p$<salt>$<key>`` (base64), so its parameters travel with it
+and can be raised later without breaking old hashes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from storage.models import User
+
+ROLES = ("admin", "labeler")
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+SALT_BYTES, KEY_BYTES = 16, 32
+MIN_PASSWORD = 8
+
+
+def hash_password(password: str) -> str:
+    """A salted scrypt hash of ``password`` as a self-describing string."""
+    salt = secrets.token_bytes(SALT_BYTES)
+    key = _scrypt(password, salt, SCRYPT_N, SCRYPT_R, SCRYPT_P)
+    return _format(salt, key)
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Whether ``password`` matches ``stored``, compared in constant time; False if malformed."""
+    try:
+        scheme, n, r, p, salt, key = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.b64decode(key, validate=True)
+        if len(expected) != KEY_BYTES:
+            return False
+        actual = _scrypt(password, base64.b64decode(salt, validate=True), int(n), int(r), int(p))
+    except ValueError:
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+def add_user(session: Session, name: str, role: str, password: str) -> User:
+    """A new user with a hashed password; ValueError naming the field for a bad name, role,
+    password, or a name already taken. Flushes but does not commit."""
+    if not name.strip() or len(name) > 64:
+        raise ValueError(f"name must be 1 to 64 characters, got {name!r}")
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+    if len(password) < MIN_PASSWORD:
+        raise ValueError(f"password must be at least {MIN_PASSWORD} characters")
+    if session.scalar(select(User.id).where(User.name == name)) is not None:
+        raise ValueError(f"name {name!r} is already taken")
+    user = User(name=name, role=role, password_hash=hash_password(password))
+    session.add(user)
+    session.flush()
+    return user
+
+
+def authenticate(session: Session, name: str, password: str) -> User | None:
+    """The user ``name`` if ``password`` is theirs, else None.
+
+    An unknown name (or a user without a password) costs one scrypt against a dummy hash,
+    like a known one, so the answer's timing does not tell which names exist.
+    """
+    user = session.scalar(select(User).where(User.name == name))
+    stored = user.password_hash if user is not None else None
+    ok = verify_password(password, stored or _DUMMY_HASH)
+    return user if ok and stored is not None else None
+
+
+def require_role(user: User, role: str) -> None:
+    """PermissionError unless ``user`` may act as ``role``; an admin may act as any role."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {ROLES}, got {role!r}")
+    if user.role != role and user.role != "admin":
+        raise PermissionError(f"user {user.name!r} is a {user.role}; this needs {role}")
+
+
+def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    return hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=KEY_BYTES)
+
+
+def _format(salt: bytes, key: bytes) -> str:
+    b64 = base64.b64encode
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${b64(salt).decode()}${b64(key).decode()}"
+
+
+# Verified against when there is no real hash: same parameters, so the same cost; no password
+# derives an all-zero key (but with odds of 2**-256).
+_DUMMY_HASH = _format(bytes(SALT_BYTES), bytes(KEY_BYTES))
