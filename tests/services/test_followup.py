@@ -1,0 +1,181 @@
+"""Follow-up planning on a tiny mock survey (SQLite and PostgreSQL), the queue, and exports."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from astropy.table import Table
+from sqlalchemy import update
+from typer.testing import CliRunner
+
+from app.cli import app
+from app.config import Settings
+from app.mock.survey import generate_survey
+from app.services.followup import FollowupPlan, plan_followup, save_queue
+from app.services.target_export import format_for, write_targets
+from app.services.training import train
+from bayes.followup import SNModel
+from storage.db import session_scope
+from storage.ingest.records import Bundle
+from storage.ingest.writer import ingest
+from storage.models import QueueItem
+from storage.queues import pending_items
+
+N = 60
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def bundles() -> list[Bundle]:
+    """A 60-galaxy mock survey, half with spectra, generated once for both databases."""
+    return list(generate_survey(N, seed=5, spectra_fraction=0.5))
+
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path, bundles: list[Bundle]) -> Settings:
+    """The survey ingested into this backend's database and a one-epoch model trained on it."""
+    torch.set_num_threads(1)
+    resolved = Settings(home=tmp_path / "home", db_url=db_url)
+    engine = resolved.engine()
+    ingest(engine, resolved.store(), "mock", bundles, kind="mock", source="test")
+    engine.dispose()
+    train(resolved, "mock", epochs=1)
+    return resolved
+
+
+def _spectra_of(plan: FollowupPlan, bundles: list[Bundle]) -> set[str]:
+    with_spectra = {s.source_id for b in bundles for s in b.spectra}
+    return with_spectra & set(plan.source_id.tolist())
+
+
+def test_plan_fills_the_budget_and_becomes_the_followup_queue(
+    settings: Settings, bundles: list[Bundle]
+) -> None:
+    sn = SNModel(snr_target=8.0)
+    everything = plan_followup(settings, "mock", sn_model=sn, k=4)
+    assert everything.n_candidates == N - sum(len(b.spectra) for b in bundles)
+    assert len(everything) > 3, "the tiny model should expect some gain from a spectrum"
+    budget = 0.5 * everything.hours
+    plan = plan_followup(settings, "mock", sn_model=sn, k=4, budget_hours=budget)
+    assert 0 < len(plan) < len(everything) and plan.hours <= budget + 1e-9
+    assert not _spectra_of(plan, bundles)  # only galaxies without spectra are planned
+    np.testing.assert_array_equal(plan.priority, np.arange(len(plan), 0, -1))
+    assert np.all(np.diff(plan.gain_per_hour) <= 0) and np.all(plan.expected_gain > 0)
+    np.testing.assert_allclose(plan.exposure_s, sn.exposure_s(plan.mag))
+    hours = (plan.exposure_s + sn.overhead_s) / 3600.0
+    np.testing.assert_allclose(plan.gain_per_hour, plan.expected_gain / hours)
+
+    engine = settings.engine()
+    try:
+        assert save_queue(engine, plan) == len(plan)
+        with session_scope(engine) as session:
+            items = pending_items(session, queue="followup", task_id=plan.task_id)
+            got = [(i.galaxy_id, i.acquisition, i.model_version_id) for i in items]
+            assert got == [(int(g), "followup_eig", plan.model_version_id) for g in plan.galaxy_id]
+            np.testing.assert_allclose([i.exposure_s for i in items], plan.exposure_s)
+            np.testing.assert_allclose([i.expected_gain for i in items], plan.expected_gain)
+            np.testing.assert_allclose([i.acquisition_score for i in items], plan.gain_per_hour)
+            # The first target is observed tonight: it leaves the pending queue for good.
+            session.execute(
+                update(QueueItem).where(QueueItem.id == items[0].id).values(status="observed")
+            )
+        fibers = plan_followup(settings, "mock", sn_model=sn, k=4, budget_fibers=2)
+        assert len(fibers) == 2 and plan.galaxy_id[0] not in fibers.galaxy_id
+        assert fibers.n_candidates == everything.n_candidates - 1
+        assert save_queue(engine, fibers) == 2
+        with session_scope(engine) as session:
+            items = pending_items(session, queue="followup", task_id=plan.task_id)
+            assert [i.galaxy_id for i in items] == fibers.galaxy_id.tolist()
+    finally:
+        engine.dispose()
+
+
+def test_bad_requests_name_what_is_wrong(settings: Settings) -> None:
+    with pytest.raises(ValueError, match="no survey named 'nope'"):
+        plan_followup(settings, "nope", budget_hours=1.0)
+    with pytest.raises(ValueError, match="task 'morphology'"):
+        plan_followup(settings, "mock", task="morphology", budget_hours=1.0)
+    with pytest.raises(ValueError, match="model version 999"):
+        plan_followup(settings, "mock", version_id=999, budget_hours=1.0)
+    with pytest.raises(ValueError, match="budget_hours"):
+        plan_followup(settings, "mock", budget_hours=-1.0)
+
+
+def test_cli_plans_exports_and_evaluates(settings: Settings, tmp_path: Path) -> None:
+    base = ["--db", settings.db_url, "--home", str(settings.home), "followup"]
+    out = tmp_path / "targets.vot"
+    result = runner.invoke(
+        app, [*base, "plan", "--budget-hours", "3", "--k", "4", "--out", str(out), "--save-queue"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "follow-up queue for redshift" in result.output and out.exists()
+    bad = runner.invoke(app, [*base, "plan", "--budget-hours", "1", "--out", "x.txt"])
+    assert bad.exit_code == 2 and "'.txt'" in bad.output
+    none = runner.invoke(app, [*base, "plan"])
+    assert none.exit_code == 2 and "--budget-hours" in none.output
+    plot = tmp_path / "gain.png"
+    args = ["--k", "2", "--halvings", "2", "--draws", "3", "--budgets", "0.5,1", "--plot"]
+    result = runner.invoke(app, [*base, "evaluate", *args, str(plot)])
+    assert result.exit_code == 0, result.output
+    assert "| budget (h) | greedy |" in result.output and plot.stat().st_size > 0
+
+
+def _plan() -> FollowupPlan:
+    """A hand-made three-target plan."""
+    return FollowupPlan(
+        survey="mock",
+        task="redshift",
+        task_id=1,
+        model_version_id=1,
+        model_version="mock-v1",
+        sn_model=SNModel(),
+        budget_hours=1.0,
+        budget_fibers=None,
+        galaxy_id=np.array([4, 9, 2]),
+        source_id=np.array(["mock0000004", "mock0000009", "mock0000002"]),
+        ra=np.array([150.123456789, 150.5, 149.75]),
+        dec=np.array([2.2, -1.987654321, 0.0]),
+        mag=np.array([16.25, 17.5, 15.0]),
+        exposure_s=np.array([412.5, 1400.25, 90.0]),
+        priority=np.array([3.0, 2.0, 1.0]),
+        expected_gain=np.array([1.5, 2.25, 0.125]),
+        gain_per_hour=np.array([7.5, 4.6, 1.2]),
+        n_candidates=10,
+        n_excluded=1,
+        n_no_gain=0,
+    )
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".fits", ".vot", ".xml"])
+def test_export_round_trips_through_astropy(tmp_path: Path, suffix: str) -> None:
+    plan = _plan()
+    path = tmp_path / f"targets{suffix}"
+    path.write_text("an old list")  # replaced whole
+    write_targets(plan, path)
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
+    table = Table.read(path, format=format_for(path))
+    assert table.colnames == [
+        "id", "ra", "dec", "magnitude", "exposure_s", "priority", "expected_gain",
+    ]  # fmt: skip
+    assert [str(s) for s in table["id"]] == plan.source_id.tolist()
+    for column, values in [
+        ("ra", plan.ra),
+        ("dec", plan.dec),
+        ("magnitude", plan.mag),
+        ("exposure_s", plan.exposure_s),
+        ("priority", plan.priority),
+        ("expected_gain", plan.expected_gain),
+    ]:
+        np.testing.assert_allclose(np.asarray(table[column], float), values, rtol=1e-12)
+    if suffix != ".csv":
+        assert table["ra"].unit == "deg" and table["exposure_s"].unit == "s"
+        assert table["magnitude"].unit == "mag"
+
+
+def test_export_refuses_an_unknown_format(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"'\.txt'"):
+        write_targets(_plan(), tmp_path / "targets.txt")
+    assert not list(tmp_path.iterdir())
