@@ -1,0 +1,125 @@
+"""choose_batch: default strategy, random control share and screen, on synthetic posteriors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.services.strategy import (
+    CONTROL_FRACTION,
+    DEFAULT_STRATEGY,
+    acquisition_values,
+    choose_batch,
+    screens,
+)
+from bayes import acquisition
+from bayes.config import TaskConfig
+from bayes.predict import Posterior
+
+N, T, C = 400, 16, 4
+
+
+def classification(seed: int = 0) -> Posterior:
+    """N galaxies whose epistemic uncertainty grows with the index (BALD ranks them in order)."""
+    rng = np.random.default_rng(seed)
+    base = rng.dirichlet(np.ones(C), size=N)[:, None, :]
+    noise = rng.dirichlet(np.ones(C), size=(N, T))
+    w = np.linspace(0.0, 0.9, N)[:, None, None]
+    probs = ((1 - w) * base + w * noise).astype(np.float32)
+    return Posterior({"morph": probs}, {}, {}, {}, rng.normal(size=(N, 8)).astype(np.float32))
+
+
+def regression(seed: int = 0) -> Posterior:
+    rng = np.random.default_rng(seed)
+    loc = rng.normal(size=(N, 1)) + np.linspace(0.01, 1.0, N)[:, None] * rng.normal(size=(N, T))
+    scale = np.full((N, T), 0.3)
+    return Posterior(
+        {}, {}, {"z": loc.astype(np.float32)}, {"z": scale.astype(np.float32)}, np.zeros((N, 3))
+    )
+
+
+def test_defaults_are_stochastic_with_a_control_share() -> None:
+    assert DEFAULT_STRATEGY not in ("bald", "entropy", "margin", "variation_ratios", "epig")
+    assert DEFAULT_STRATEGY.startswith("power_") and 0 < CONTROL_FRACTION <= 0.2
+    post = classification()
+    batch = choose_batch(post, "morph", 50, np.random.default_rng(1))
+    assert len(np.unique(batch.indices)) == 50 and batch.is_control.sum() == 5
+    assert not batch.is_control[:45].any()  # active picks first, then the control
+    again = choose_batch(post, "morph", 50, np.random.default_rng(1))
+    np.testing.assert_array_equal(batch.indices, again.indices)
+    other = choose_batch(post, "morph", 50, np.random.default_rng(2))
+    assert set(batch.indices) != set(other.indices)  # power sampling, not top-k
+    # ...that still favours informative galaxies: the active picks' BALD beats the pool's.
+    bald = acquisition.bald(post.probs["morph"])
+    assert bald[batch.indices[~batch.is_control]].mean() > 1.5 * bald.mean()
+    np.testing.assert_allclose(batch.values, bald[batch.indices], rtol=1e-6)
+
+
+def test_exclude_and_flagged_are_respected() -> None:
+    post = classification()
+    exclude = np.zeros(N, bool)
+    exclude[::2] = True
+    flagged = np.zeros(N, bool)
+    flagged[300:] = True  # the most uncertain quarter, as outliers would be
+    for seed in range(5):
+        batch = choose_batch(
+            post, "morph", 40, np.random.default_rng(seed), exclude=exclude, flagged=flagged,
+            strategy="bald",
+        )  # fmt: skip
+        assert not exclude[batch.indices].any()
+        assert not flagged[batch.indices[~batch.is_control]].any()
+        assert batch.is_control.sum() == 4
+    top = choose_batch(post, "morph", 36, np.random.default_rng(0), strategy="bald",
+                       control_fraction=0.0, flagged=flagged)  # fmt: skip
+    assert top.indices.min() >= 200 and top.indices.max() < 300  # the most uncertain unflagged
+
+
+def test_screen_gives_way_when_too_few_are_left_and_k_is_capped() -> None:
+    post = classification()
+    flagged = np.ones(N, bool)
+    batch = choose_batch(post, "morph", 20, np.random.default_rng(0), flagged=flagged)
+    assert len(batch.indices) == 20
+    exclude = np.ones(N, bool)
+    exclude[:7] = False
+    batch = choose_batch(post, "morph", 20, np.random.default_rng(0), exclude=exclude)
+    assert sorted(batch.indices) == list(range(7))
+    with pytest.raises(ValueError, match="no galaxy"):
+        choose_batch(post, "morph", 5, np.random.default_rng(0), exclude=np.ones(N, bool))
+
+
+@pytest.mark.parametrize("strategy", acquisition.STRATEGIES)
+def test_every_strategy_runs_on_classification(strategy: str) -> None:
+    post = classification()
+    batch = choose_batch(post, "morph", 10, np.random.default_rng(0), strategy=strategy)
+    assert len(np.unique(batch.indices)) == 10 and np.isfinite(batch.values).all()
+    if strategy == "random":
+        assert batch.is_control.all()
+
+
+@pytest.mark.parametrize("strategy", ["random", "bald", "power_bald", "epig", "power_epig"])
+def test_regression_strategies(strategy: str) -> None:
+    post = regression()
+    batch = choose_batch(post, "z", 30, np.random.default_rng(0), strategy=strategy)
+    assert len(np.unique(batch.indices)) == 30
+    values = acquisition_values(post, "z", "bald")
+    if strategy == "bald":  # top-k on the epistemic spread, which grows with the index
+        assert batch.indices[~batch.is_control].min() > N * 0.7
+        np.testing.assert_allclose(batch.values, values[batch.indices])
+
+
+def test_bad_arguments() -> None:
+    post = classification()
+    with pytest.raises(ValueError, match="unknown strategy"):
+        choose_batch(post, "morph", 5, np.random.default_rng(0), strategy="greedy")
+    with pytest.raises(ValueError, match="control_fraction"):
+        choose_batch(post, "morph", 5, np.random.default_rng(0), control_fraction=1.5)
+    with pytest.raises(ValueError, match="no task"):
+        choose_batch(post, "z", 5, np.random.default_rng(0))
+
+
+def test_the_screen_is_opt_in_and_never_hides_an_artifact_class() -> None:
+    redshift = TaskConfig("redshift", "gaussian", transform="log1p")
+    assert not screens(redshift) and screens(redshift, enabled=True)
+    assert screens(TaskConfig("bar", "categorical", classes=("yes", "no")), enabled=True)
+    morphology = TaskConfig("morphology", "categorical", classes=("spiral", "artifact"))
+    assert not screens(morphology, enabled=True)
