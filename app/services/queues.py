@@ -1,0 +1,110 @@
+"""Switch the active model version and rebuild its expert-label queues, in one transaction.
+
+The label queue of a classification task holds ``size`` galaxies without an answer, picked
+from the version's stored BALD scores by power sampling (stochastic, so a few outliers with
+huge scores cannot fill the queue), skipping galaxies the artifact screen flagged, plus a
+random control share that keeps an unbiased view of how the model does; queue order is pick
+order. This is the default strategy of ``choose_batch``, run on stored scores so the pool's
+posterior never has to sit in memory at once.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.services.scoring import ACQUISITION, SCREEN
+from app.services.strategy import CONTROL_FRACTION
+from bayes.acquisition import power_sample
+from storage.labels import current_labels_query
+from storage.models import Label, ModelVersion, Score, Task
+from storage.queues import QueueEntry, replace_pending
+
+QUEUE_SIZE = 200
+CONTROL = "random_control"
+
+
+def label_queue_entries(
+    galaxy_id: np.ndarray,
+    scores: np.ndarray,
+    size: int,
+    *,
+    rng: np.random.Generator,
+    flagged: np.ndarray | None = None,
+    control_fraction: float = CONTROL_FRACTION,
+    beta: float = 1.0,
+) -> list[QueueEntry]:
+    """``size`` entries, as :func:`app.services.strategy.choose_batch` picks with power_bald:
+    ``control_fraction`` uniformly at random among all, the rest power-sampled by score among
+    galaxies the artifact screen did not flag (flagged ones only when too few are left)."""
+    n = len(galaxy_id)
+    size = min(size, n)
+    n_control = round(control_fraction * size)
+    control = rng.choice(n, n_control, replace=False)
+    free = np.ones(n, bool)
+    free[control] = False
+    candidates = free if flagged is None else free & ~flagged
+    if candidates.sum() < size - n_control:
+        candidates = free
+    picked = np.zeros(0, np.int64)
+    if size > n_control:
+        pool = np.flatnonzero(candidates)
+        picked = pool[power_sample(scores[pool], size - n_control, beta=beta, rng=rng)]
+    ranked = [(int(i), "power_bald") for i in picked]
+    for i in control:  # controls at random slots, not all at the end
+        ranked.insert(int(rng.integers(0, len(ranked) + 1)), (int(i), CONTROL))
+    return [
+        QueueEntry(
+            galaxy_id=int(galaxy_id[i]),
+            priority=float(len(ranked) - rank),
+            acquisition=kind,
+            acquisition_score=float(scores[i]),
+        )
+        for rank, (i, kind) in enumerate(ranked)
+    ]
+
+
+def activate(
+    session: Session, version_id: int, *, queue_size: int = QUEUE_SIZE, seed: int = 0
+) -> dict[str, int]:
+    """Make ``version_id`` its survey's only active version and rebuild its label queues.
+
+    Runs in the caller's transaction; returns {task: queued galaxies}.
+    """
+    version = session.get(ModelVersion, version_id)
+    if version is None or version.status != "ready":
+        raise ValueError(f"model version {version_id} is not ready")
+    session.execute(
+        update(ModelVersion)
+        .where(ModelVersion.survey_id == version.survey_id, ModelVersion.id != version_id)
+        .values(is_active=False)
+    )
+    version.is_active, version.activated_at = True, datetime.now(UTC)
+    queued = {}
+    rng = np.random.default_rng([seed, version_id])
+    tasks = session.scalars(
+        select(Task).where(Task.survey_id == version.survey_id, Task.kind == "classification")
+    )
+    for task in tasks:
+        answered = current_labels_query(task.id).where(Label.status == "answer").subquery()
+        mine = (Score.model_version_id == version_id) & (Score.task_id == task.id)
+        rows = session.execute(
+            select(Score.galaxy_id, Score.value)
+            .where(mine, Score.acquisition == ACQUISITION)
+            .where(Score.galaxy_id.not_in(select(answered.c.galaxy_id)))
+            .order_by(Score.galaxy_id)
+        ).all()
+        if not rows:
+            continue
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        values = np.array([r[1] for r in rows], dtype=np.float64)
+        screened = session.scalars(select(Score.galaxy_id).where(mine, Score.acquisition == SCREEN))
+        flagged = np.isin(ids, np.fromiter(screened, np.int64))
+        entries = label_queue_entries(ids, values, queue_size, rng=rng, flagged=flagged)
+        queued[task.name] = replace_pending(
+            session, queue="label", task_id=task.id, model_version_id=version_id, entries=entries
+        )
+    return queued

@@ -1,0 +1,199 @@
+"""One retrain round: sequential update → score the pool → activate and rebuild the queues.
+
+The job's ``params["state"]`` records what is done (the new version's id once its row exists,
+``scored`` once every score is written), so a retried job resumes instead of starting over.
+The last step — activate the new version, rebuild its queues and mark the job succeeded — is
+one transaction: until it commits, the previous version stays active and its queues stand.
+The follow-up queue (tonight's spectroscopic targets) is planned with the new version just
+before that transaction and replaced inside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.faults import crash_point
+from app.services.followup import FollowupPlan, plan_followup, queue_entries
+from app.services.queues import QUEUE_SIZE, activate
+from app.services.scoring import score_pool
+from app.services.training import mark_failed, train
+from storage import jobs
+from storage.db import session_scope
+from storage.models import Galaxy, Label, ModelVersion, Spectrum, Survey, Task
+from storage.queues import replace_pending
+
+KIND = "retrain"
+Report = Callable[[float, str, dict[str, Any] | None], None]  # progress, message, new params
+TRAIN_SHARE, SCORE_SHARE = 0.6, 0.35  # of the job's progress
+FOLLOWUP_TASK, FOLLOWUP_HOURS = "redshift", 8.0  # the follow-up queue: a night for redshifts
+# Config fields a round inherits from the version it updates (the rest are ModelConfig defaults).
+INHERITED = ("fusion", "modalities", "latent_dim", "image_channels", "spectrum_patch")
+INHERITED += ("spectrum_dim", "spectrum_layers", "spectrum_heads", "early_spectrum_bins")
+INHERITED += ("modality_dropout", "batch_size", "lr", "seed")
+
+
+def active_version(session: Session, survey: str) -> ModelVersion | None:
+    """The survey's active model version, if any."""
+    return session.scalar(
+        select(ModelVersion)
+        .join(Survey, Survey.id == ModelVersion.survey_id)
+        .where(Survey.name == survey, ModelVersion.is_active.is_(True))
+    )
+
+
+def new_labels(session: Session, survey: str) -> int:
+    """Labels of ``survey`` newer than the label snapshot of its active version."""
+    version = active_version(session, survey)
+    watermark = (version.label_watermark or 0) if version is not None else 0
+    stmt = (
+        select(func.count(Label.id))
+        .join(Task, Task.id == Label.task_id)
+        .join(Survey, Survey.id == Task.survey_id)
+        .where(Survey.name == survey, Label.id > watermark)
+    )
+    return int(session.scalar(stmt) or 0)
+
+
+def request_retrain(session: Session, survey: str, *, epochs: int | None = None) -> int:
+    """Queue a retrain of ``survey`` (or return the one already queued or running); its job id."""
+    params: dict[str, Any] = {"survey": survey}
+    if epochs is not None:
+        params["epochs"] = epochs
+    return jobs.enqueue(session, KIND, params).id
+
+
+def run_retrain(
+    settings: Settings, job_id: int, worker: str, params: dict[str, Any], report: Report
+) -> None:
+    """Carry out (or resume) retrain job ``job_id``; ``report`` records progress and state."""
+    engine = settings.engine()
+    try:
+        state = dict(params.get("state", {}))
+        survey = params["survey"]
+
+        def save(progress: float, message: str) -> None:
+            report(progress, message, {**params, "state": state})
+
+        version_id = state.get("version_id")
+        if version_id is not None and not _is_ready(engine, version_id):
+            mark_failed(engine, version_id)  # its fit died with the previous attempt
+            state.pop("version_id")
+            version_id = None
+        if version_id is None:
+            version_id = _train(settings, survey, params, state, save)
+        if not state.get("scored"):
+            total = SCORE_SHARE
+
+            def scored(done: int, n: int) -> None:
+                save(TRAIN_SHARE + total * done / n, f"scored {done}/{n} galaxies")
+                crash_point("score")
+
+            score_pool(engine, settings.store(), settings.home, version_id, on_chunk=scored)
+            state["scored"] = True
+            save(TRAIN_SHARE + SCORE_SHARE, "scores written")
+        plan = followup_plan(settings, survey, version_id, params)
+        with session_scope(engine) as session:
+            queued = activate(session, version_id, queue_size=params.get("queue_size", QUEUE_SIZE))
+            if plan is not None:
+                queued["follow-up"] = replace_pending(
+                    session,
+                    queue="followup",
+                    task_id=plan.task_id,
+                    model_version_id=version_id,
+                    entries=queue_entries(plan),
+                )
+            crash_point("queues")
+            name = session.get(ModelVersion, version_id).name
+            summary = ", ".join(f"{t} {n}" for t, n in queued.items()) or "no label queue"
+            jobs.finish(session, job_id, worker, message=f"{name} active; queued {summary}")
+    finally:
+        engine.dispose()
+
+
+def followup_plan(
+    settings: Settings, survey: str, version_id: int, params: dict[str, Any]
+) -> FollowupPlan | None:
+    """Tonight's follow-up plan under the job's budget (``followup_hours``, default 8 h), or
+    None when the version predicts no redshift or no galaxy has a spectrum to learn from."""
+    engine = settings.engine()
+    try:
+        with session_scope(engine) as session:
+            version = session.get(ModelVersion, version_id)
+            tasks = {t["name"] for t in version.config["model"]["tasks"]}
+            has_spectra = session.scalar(
+                select(Spectrum.id)
+                .join(Galaxy, Galaxy.id == Spectrum.galaxy_id)
+                .where(Galaxy.survey_id == version.survey_id)
+                .limit(1)
+            )
+    finally:
+        engine.dispose()
+    if FOLLOWUP_TASK not in tasks or has_spectra is None:
+        return None
+    hours = float(params.get("followup_hours", FOLLOWUP_HOURS))
+    return plan_followup(
+        settings, survey, version_id=version_id, task=FOLLOWUP_TASK, budget_hours=hours
+    )
+
+
+def _train(
+    settings: Settings,
+    survey: str,
+    params: dict[str, Any],
+    state: dict[str, Any],
+    save: Callable[[float, str], None],
+) -> int:
+    """Fit the round's version, warm-started from the active one; its id.
+
+    It learns from the same source as the active version (labels, or truth for a mock
+    survey's demo model) unless the job names one.
+    """
+    engine = settings.engine()
+    try:
+        with session_scope(engine) as session:
+            parent = active_version(session, survey)
+            parent_id = parent.id if parent is not None else None
+            parent_cfg = parent.config if parent is not None else {}
+    finally:
+        engine.dispose()
+    model_cfg = parent_cfg.get("model", {})
+    config = {k: _tuples(model_cfg[k]) for k in INHERITED if k in model_cfg}
+    epochs = int(params.get("epochs") or max(3, model_cfg.get("epochs", 15) // 3))
+
+    def created(version_id: int) -> None:
+        state["version_id"] = version_id
+        save(0.0, f"training version {version_id}")
+
+    def epoch(done: int, loss: float) -> None:
+        save(TRAIN_SHARE * (done + 1) / epochs, f"epoch {done + 1}/{epochs}, loss {loss:.4g}")
+        crash_point("train")
+
+    result = train(
+        settings,
+        survey,
+        source=params.get("source") or parent_cfg.get("source", "labels"),
+        split_seed=parent_cfg.get("split_seed", 0),
+        on_epoch=epoch,
+        parent_id=parent_id,
+        on_created=created,
+        epochs=epochs,
+        **config,
+    )
+    save(TRAIN_SHARE, f"trained {result.name}")
+    return result.version_id
+
+
+def _is_ready(engine: Any, version_id: int) -> bool:
+    with session_scope(engine) as session:
+        version = session.get(ModelVersion, version_id)
+        return version is not None and version.status == "ready"
+
+
+def _tuples(value: Any) -> Any:
+    """JSON lists back to the tuples ModelConfig expects."""
+    return tuple(value) if isinstance(value, list) else value

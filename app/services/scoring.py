@@ -1,0 +1,155 @@
+"""Score a survey's whole pool with one model version: posterior summary and BALD per galaxy.
+
+The pool is streamed in chunks (read, predict, screen, then write that chunk's ``Score``
+rows), so memory holds one chunk. Galaxies the artifact screen flags also get a row with
+acquisition ``screen``, so the queue can leave them to the random control. Scores of a
+version that is not active yet are invisible to the queues, so a crash mid-way leaves
+nothing anyone reads; a retry deletes them and starts again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import Engine, delete, select
+
+from app.services.arrays import SurveyRefs, load_arrays, survey_refs
+from app.services.screening import screen
+from app.services.training import load_version
+from bayes.acquisition import scores_for
+from bayes.calibration import Calibration
+from bayes.model import GalaxyModel
+from bayes.predict import Posterior
+from storage.arrays import ArrayStore
+from storage.db import session_scope
+from storage.models import ModelVersion, Score, Survey, Task
+
+ACQUISITION = "bald"  # what Score.value holds: BALD (classification), information gain (regression)
+SCREEN = "screen"  # a row per task for each galaxy the artifact screen flags (value 1)
+CHUNK = 2048  # galaxies read, predicted and screened together
+ChunkHook = Callable[[int, int], None]  # (galaxies scored so far, total)
+
+
+def score_rows(
+    posterior: Posterior, galaxy_id: np.ndarray, task_ids: dict[str, int], version_id: int
+) -> list[dict]:
+    """Score rows for one chunk: value = BALD or regression information gain (nats);
+    mean/std = most probable class and its mean probability, or the mean and std of the draws."""
+    rows = []
+    for name, task_id in task_ids.items():
+        if name in posterior.probs:
+            probs = posterior.probs[name]
+            value = scores_for(ACQUISITION, probs=probs)
+            mean_p = probs.mean(1)
+            mean, std = mean_p.argmax(1).astype(float), mean_p.max(1)
+        elif name in posterior.draws:
+            value = scores_for(ACQUISITION, loc=posterior.loc[name], scale=posterior.scale[name])
+            mean, std = posterior.draws[name].mean(1), posterior.draws[name].std(1)
+        else:
+            continue
+        rows += [
+            {
+                "model_version_id": version_id,
+                "task_id": task_id,
+                "galaxy_id": int(g),
+                "acquisition": ACQUISITION,
+                "value": float(v),
+                "mean": float(m),
+                "std": float(s),
+            }
+            for g, v, m, s in zip(galaxy_id, value, mean, std, strict=True)
+        ]
+    return rows
+
+
+@dataclass(frozen=True)
+class ScoringPlan:
+    """What scoring one version reads: its checkpoint, its survey's galaxies and task ids."""
+
+    version_id: int
+    checkpoint: str
+    refs: SurveyRefs
+    task_ids: dict[str, int]
+
+
+def prepare(engine: Engine, version_id: int) -> ScoringPlan:
+    """Read what scoring ``version_id`` needs and delete scores an interrupted attempt left."""
+    with session_scope(engine) as session:
+        version = session.get(ModelVersion, version_id)
+        if version is None or version.checkpoint is None:
+            raise ValueError(f"model version {version_id} has no checkpoint")
+        survey = session.scalar(select(Survey.name).where(Survey.id == version.survey_id))
+        names = {t["name"] for t in version.config["model"]["tasks"]}
+        task_ids = {
+            t.name: t.id
+            for t in session.scalars(select(Task).where(Task.survey_id == version.survey_id))
+            if t.name in names
+        }
+        session.execute(delete(Score).where(Score.model_version_id == version_id))
+        return ScoringPlan(version_id, version.checkpoint, survey_refs(session, survey), task_ids)
+
+
+def score_chunk(
+    model: GalaxyModel,
+    calibration: Calibration,
+    store: ArrayStore,
+    refs: SurveyRefs,
+    idx: np.ndarray,
+    task_ids: dict[str, int],
+    version_id: int,
+    *,
+    samples: int = 32,
+) -> list[dict]:
+    """Score rows of the galaxies at ``idx``: read, predict, recalibrate, screen."""
+    arrays = load_arrays(store, refs, idx)
+    raw = model.predict(arrays, samples=samples, batch_size=512)
+    posterior = calibration.apply(raw, model.config.tasks)
+    rows = score_rows(posterior, refs.galaxy_id[idx], task_ids, version_id)
+    flagged = refs.galaxy_id[idx][screen(arrays, modalities=model.config.modalities)]
+    rows += [
+        {"model_version_id": version_id, "task_id": t, "galaxy_id": int(g),
+         "acquisition": SCREEN, "value": 1.0, "mean": None, "std": None}
+        for t in task_ids.values() for g in flagged
+    ]  # fmt: skip
+    return rows
+
+
+def insert_scores(engine: Engine, rows: list[dict]) -> None:
+    """Write score rows in one transaction."""
+    if rows:
+        with session_scope(engine) as session:
+            session.execute(Score.__table__.insert(), rows)
+
+
+def score_pool(
+    engine: Engine,
+    store: ArrayStore,
+    home: Path,
+    version_id: int,
+    *,
+    chunk: int = CHUNK,
+    samples: int = 32,
+    on_chunk: ChunkHook | None = None,
+) -> int:
+    """Write the ``Score`` rows of every galaxy of the version's survey; returns the count.
+
+    Rows a previous, interrupted attempt wrote for this version are deleted first. Results
+    depend on ``chunk`` (the screen and the regression draws are per chunk), so every path
+    that scores, Dask included, cuts the pool at the same multiples of it.
+    """
+    plan = prepare(engine, version_id)
+    model, calibration = load_version(home, plan.checkpoint)
+    total, written = len(plan.refs), 0
+    for start in range(0, total, chunk):
+        idx = np.arange(start, min(start + chunk, total))
+        rows = score_chunk(
+            model, calibration, store, plan.refs, idx, plan.task_ids, version_id, samples=samples
+        )
+        insert_scores(engine, rows)
+        written += len(rows)
+        if on_chunk is not None:
+            on_chunk(int(idx[-1]) + 1, total)
+    return written

@@ -1,0 +1,124 @@
+"""The retrain loop on a trained survey: new labels trigger a round; ``kill -9`` loses nothing.
+
+Each crash case runs a real worker process up to a crash point, kills it with SIGKILL, checks that
+every label is still there and the previous model is still active with its queue, then lets a
+fresh worker take the silent job over and finish it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from app.config import Settings
+from app.worker import WorkerOptions, run_worker
+from storage.db import session_scope
+from storage.models import Job, Label, ModelVersion, QueueItem
+from tests.worker.conftest import World, add_expert_labels, galactive
+
+STALE = 2.0  # seconds of silence before a job is retried
+
+
+def snapshot(settings: Settings) -> dict:
+    """Labels, versions, the active one, pending queue and jobs, as plain values."""
+    engine = settings.engine()
+    with session_scope(engine) as session:
+        out = {
+            "labels": session.execute(
+                select(Label.id, Label.galaxy_id, Label.class_index, Label.user_id).order_by(
+                    Label.id
+                )
+            ).all(),
+            "active": session.scalars(select(ModelVersion.id).where(ModelVersion.is_active)).all(),
+            "versions": dict(session.execute(select(ModelVersion.id, ModelVersion.status)).all()),
+            "queue": session.execute(
+                select(
+                    QueueItem.galaxy_id,
+                    QueueItem.model_version_id,
+                    QueueItem.priority,
+                    QueueItem.queue,
+                )
+                .where(QueueItem.status == "pending")
+                .order_by(QueueItem.id)
+            ).all(),
+            "jobs": session.execute(select(Job.id, Job.status, Job.attempts)).all(),
+        }
+    engine.dispose()
+    return out
+
+
+def start_worker(settings: Settings, point: str, marker: Path) -> subprocess.Popen:
+    env = {**os.environ, "GALACTIVE_CRASH_POINT": point, "GALACTIVE_CRASH_MARKER": str(marker),
+           "OMP_NUM_THREADS": "1"}  # fmt: skip
+    code = "from app.cli import main; main()"
+    args = ["--db", settings.db_url, "--home", str(settings.home), "worker", "--once",
+            "--poll", "0.2", "--stale-after", str(STALE)]  # fmt: skip
+    return subprocess.Popen([sys.executable, "-c", code, *args], env=env)
+
+
+@pytest.mark.parametrize("point", ["train", "score", "queues"])
+def test_kill_9_keeps_labels_and_model_and_the_job_is_retried(
+    world: World, tmp_path: Path, point: str
+) -> None:
+    settings = world.copy(tmp_path)
+    galactive(settings, "retrain", "--epochs", "1")  # queue the first round: builds a queue
+    run_worker(settings, WorkerOptions(once=True, stale_after=STALE))
+    add_expert_labels(settings, 5, seed=1)
+    galactive(settings, "retrain", "--epochs", "1")
+    before = snapshot(settings)
+    (old,) = before["active"]
+    assert before["queue"] and {q[1] for q in before["queue"]} == {old}
+    assert "label" in {q[3] for q in before["queue"]}
+
+    marker = tmp_path / "reached"
+    proc = start_worker(settings, point, marker)
+    deadline = time.monotonic() + 240
+    while not marker.exists():
+        assert proc.poll() is None, f"worker exited with {proc.returncode} before {point}"
+        assert time.monotonic() < deadline, f"worker never reached {point}"
+        time.sleep(0.1)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    killed = snapshot(settings)
+    assert killed["labels"] == before["labels"]  # no label lost or changed
+    assert killed["active"] == [old]  # the previous model stays active ...
+    assert killed["queue"] == before["queue"]  # ... and its queue stands, untouched
+    job_id, status, attempts = killed["jobs"][-1]
+    assert (status, attempts) == ("running", 1)
+
+    time.sleep(STALE + 0.5)  # the dead worker's heartbeat goes stale
+    assert run_worker(settings, WorkerOptions(once=True, stale_after=STALE)) == 1
+    after = snapshot(settings)
+    assert after["labels"] == before["labels"]
+    assert after["jobs"][-1] == (job_id, "succeeded", 2)
+    (new,) = after["active"]
+    assert new != old and after["versions"][new] == "ready"
+    assert after["queue"] and {q[1] for q in after["queue"]} == {new}
+    # Every pending item, label and follow-up alike, now comes from the new version.
+    # A fit the kill interrupted is marked failed, never left "training"; others resume.
+    abandoned = [v for v, s in after["versions"].items() if s == "failed"]
+    assert len(abandoned) == (1 if point == "train" else 0)
+    assert "training" not in after["versions"].values()
+
+
+def test_worker_queues_a_retrain_once_enough_new_labels_arrive(
+    world: World, tmp_path: Path
+) -> None:
+    settings = world.copy(tmp_path)
+    options = WorkerOptions(once=True, stale_after=STALE, retrain_every=4, survey="mock")
+    add_expert_labels(settings, 3, seed=2)
+    assert run_worker(settings, options) == 0  # 3 new labels: not yet
+    assert snapshot(settings)["jobs"] == []
+    add_expert_labels(settings, 1, seed=3)
+    assert run_worker(settings, options) == 1  # the 4th triggers a round, which runs
+    after = snapshot(settings)
+    assert [status for _, status, _ in after["jobs"]] == ["succeeded"]
+    assert run_worker(settings, options) == 0  # the new version saw them all: quiet again
