@@ -1,0 +1,63 @@
+"""``galactive score``: score a model version's whole pool, in one process or on Dask."""
+
+from __future__ import annotations
+
+import time
+
+import typer
+from sqlalchemy import select
+
+from app.cli.common import fail, ready
+from app.cli.progress import bar
+from app.services.distributed import score_pool_dask
+from app.services.scoring import score_pool
+from storage.db import session_scope
+from storage.models import ModelVersion
+
+
+def score(
+    ctx: typer.Context,
+    version: int | None = typer.Option(
+        None, "--version", help="Model version id (default: the only active one)."
+    ),
+    dask: bool = typer.Option(False, "--dask", help="Score on a Dask cluster."),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler", help="Dask scheduler address (default: a LocalCluster here)."
+    ),
+    workers: int = typer.Option(2, "--workers", min=1, help="LocalCluster worker processes."),
+) -> None:
+    """Write BALD / information-gain scores and posterior summaries of every galaxy."""
+    settings = ready(ctx)
+    engine = settings.engine()
+    try:
+        with session_scope(engine) as session:
+            stmt = select(ModelVersion.id).where(ModelVersion.status == "ready")
+            if version is None:
+                stmt = stmt.where(ModelVersion.is_active.is_(True))
+            else:
+                stmt = stmt.where(ModelVersion.id == version)
+            found = session.scalars(stmt).all()
+        if len(found) != 1:
+            fail("name a ready model version with --version" if found else "no such model version")
+        start = time.perf_counter()
+        if dask or scheduler:
+            with bar(None, "partitions", unit="partition") as advance:
+                n = score_pool_dask(
+                    settings,
+                    found[0],
+                    scheduler=scheduler,
+                    workers=workers,
+                    on_partition=lambda _done, _total: advance(1),
+                )
+        else:
+            with bar(None, "scoring") as advance:
+                last = [0]
+
+                def step(done: int, _total: int) -> None:
+                    advance(done - last[0])
+                    last[0] = done
+
+                n = score_pool(engine, settings.store(), settings.home, found[0], on_chunk=step)
+    finally:
+        engine.dispose()
+    typer.echo(f"version {found[0]}: {n} score rows in {time.perf_counter() - start:.1f} s")
