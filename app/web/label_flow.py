@@ -1,0 +1,201 @@
+"""What the label page does on a click, apart from Streamlit, over ``app.services.labeling``.
+
+``state`` is ``st.session_state`` in the app (a dict in tests). It holds the galaxy shown
+(``Shown``: its lease and the idempotency key made when it was first shown, so a double click
+or a resent click counts once), a one-line message about the last action, and when that
+action started, so the page can log how long the server took to show the next galaxy.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from app.services import labeling
+from storage.leases import LeaseError
+from storage.models import ModelVersion, Survey, Task
+
+SHOWN_KEY = "shown"
+FLASH_KEY = "flash"
+STARTED_KEY = "action_started"
+LATENCY_KEY = "last_latency_ms"
+MAX_OVERLAP = 10
+log = logging.getLogger("galactive.web")
+
+
+@dataclass(frozen=True)
+class TaskChoice:
+    """A classification task that experts can label."""
+
+    id: int
+    name: str
+    survey: str
+    classes: tuple[str, ...]
+
+    @property
+    def title(self) -> str:
+        return f"{self.name} ({self.survey})"
+
+
+@dataclass(frozen=True)
+class Shown:
+    """The galaxy in front of the labeler in a task, and the key every submission on it uses."""
+
+    task: TaskChoice
+    assignment: labeling.Assignment
+    idempotency_key: str
+
+
+def classification_tasks(session: Session) -> list[TaskChoice]:
+    """Every classification task, by survey then name."""
+    rows = session.execute(
+        select(Task.id, Task.name, Survey.name, Task.classes)
+        .join(Survey, Survey.id == Task.survey_id)
+        .where(Task.kind == "classification")
+        .order_by(Survey.name, Task.name)
+    ).all()
+    return [TaskChoice(r[0], r[1], r[2], tuple(r[3] or ())) for r in rows]
+
+
+def allowed_overlap(role: str, requested: int) -> int:
+    """The overlap a user's next lease uses: an admin's choice (1 to MAX_OVERLAP), else 1."""
+    return min(max(int(requested), 1), MAX_OVERLAP) if role == "admin" else 1
+
+
+def shown(
+    state: MutableMapping[str, Any], db: Engine, user_id: int, task: TaskChoice, *, overlap: int
+) -> Shown | None:
+    """The galaxy this labeler sees in ``task``, leasing the next one when none is shown (or
+    the lease on the one shown ran out); None when the queue has nothing left for them."""
+    current = state.get(SHOWN_KEY)
+    if current is not None and current.task.id == task.id:
+        if current.assignment.expires_at > datetime.now(UTC):
+            return current
+        state[FLASH_KEY] = (
+            "warning",
+            f"your hold on {current.assignment.source_id} ran out; here is the next galaxy",
+        )
+    assignment = labeling.next_galaxy(db, user_id, task.id, overlap=overlap)
+    if assignment is None:
+        state.pop(SHOWN_KEY, None)
+        return None
+    current = Shown(task, assignment, uuid.uuid4().hex)
+    state[SHOWN_KEY] = current
+    return current
+
+
+def submit(
+    state: MutableMapping[str, Any],
+    db: Engine,
+    user_id: int,
+    current: Shown,
+    *,
+    status: str,
+    class_index: int | None = None,
+    comment_key: str | None = None,
+) -> None:
+    """Record an answer, unsure or skip for the galaxy ``current`` and move on to the next.
+
+    The comment is read from ``state[comment_key]`` (the comment box). A lease that expired
+    or was taken meanwhile is reported, and the next galaxy is shown; a second press on a
+    galaxy no longer shown (a double click) changes nothing, in the database or on the page.
+    """
+    state[STARTED_KEY] = time.perf_counter()
+    comment = (state.get(comment_key) or "").strip() if comment_key else ""
+    source = current.assignment.source_id
+    try:
+        labeling.submit(
+            db,
+            user_id,
+            current.assignment.lease_id,
+            status=status,
+            idempotency_key=current.idempotency_key,
+            class_index=class_index,
+            comment=comment or None,
+        )
+    except (LeaseError, PermissionError) as err:
+        if state.get(SHOWN_KEY) == current:
+            _finish(state, current, "warning", f"{source} was not saved ({err}); here is the next")
+        return
+    if state.get(SHOWN_KEY) != current:
+        return  # a repeat of a press already handled: its first label stands
+    if status == "answer" and class_index is not None:
+        what = f"labelled {current.task.classes[class_index]}"
+    else:
+        what = {"skip": "skipped", "unsure": "marked unsure"}[status]
+    _finish(state, current, "success", f"{source} {what}")
+
+
+def leave(state: MutableMapping[str, Any], db: Engine, user_id: int, current: Shown) -> None:
+    """Pass on the galaxy ``current`` without a label: its slot goes to another labeler.
+
+    A late second press on a galaxy no longer shown changes nothing.
+    """
+    state[STARTED_KEY] = time.perf_counter()
+    try:
+        labeling.leave(db, user_id, current.assignment.lease_id)
+    except (LeaseError, PermissionError) as err:
+        if state.get(SHOWN_KEY) == current:
+            _finish(state, current, "warning", f"{err}; here is the next galaxy")
+        return
+    _finish(state, current, "info", f"{current.assignment.source_id} passed on")
+
+
+def undo(state: MutableMapping[str, Any], db: Engine, user_id: int, task: TaskChoice) -> None:
+    """Retract this labeler's latest label in ``task``; its galaxy is shown again next."""
+    state[STARTED_KEY] = time.perf_counter()
+    if labeling.undo_last(db, user_id, task.id) is None:
+        state[FLASH_KEY] = ("info", "nothing to undo")
+        return
+    state.pop(SHOWN_KEY, None)  # the reopened lease comes first in next_galaxy
+    state[FLASH_KEY] = ("success", "your last label is undone")
+
+
+def finish_timing(state: MutableMapping[str, Any]) -> float | None:
+    """Milliseconds since the action that led to this render began (logged), or None when
+    the render was not caused by an action."""
+    started = state.pop(STARTED_KEY, None)
+    if started is None:
+        return None
+    ms = (time.perf_counter() - started) * 1000
+    state[LATENCY_KEY] = ms
+    log.info("action to next galaxy: %.1f ms", ms)
+    return ms
+
+
+def reason(session: Session, assignment: labeling.Assignment) -> str:
+    """Why this galaxy was queued, in a sentence: the acquisition, its score and the version."""
+    version = (
+        session.get(ModelVersion, assignment.model_version_id)
+        if assignment.model_version_id is not None
+        else None
+    )
+    by = f"model {version.name}" if version is not None else "no model"
+    score = assignment.acquisition_score
+    value = f"{score:.3g}" if score is not None else "n/a"
+    if assignment.acquisition == "power_bald":
+        return (
+            f"Picked by power-sampled BALD under {by}: the model expects to learn "
+            f"{value} nats about its weights from your label."
+        )
+    if assignment.acquisition == "random_control":
+        return (
+            f"A random control, queued by {by} (BALD {value} nats): drawn uniformly so the "
+            "model's progress can be measured without the bias of its own picks."
+        )
+    return f"Queued by {by}: acquisition {assignment.acquisition or 'none'}, score {value}."
+
+
+def _finish(state: MutableMapping[str, Any], current: Shown, level: str, message: str) -> None:
+    """Stop showing ``current`` (unless a newer galaxy is already shown) and leave a message."""
+    if state.get(SHOWN_KEY) == current:
+        state.pop(SHOWN_KEY)
+    state[FLASH_KEY] = (level, message)

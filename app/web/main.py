@@ -1,0 +1,21 @@
+"""Galactive's web app: the sign-in gate and the page router (``galactive serve`` runs it).
+
+Anonymous visitors get the sign-in page only; every other page needs a signed-in user.
+"""
+
+import streamlit as st
+
+from app.web import session
+
+st.set_page_config(page_title="Galactive", page_icon="🌌", layout="wide")
+
+user = session.current_user(st.session_state)
+if user is None:
+    pages = [st.Page("views/signin.py", title="Sign in", icon=":material/login:", default=True)]
+else:
+    pages = [st.Page("views/label.py", title="Label", icon=":material/label:", default=True)]
+    st.sidebar.caption(f"Signed in as **{user.name}** ({user.role})")
+    st.sidebar.button(
+        "Sign out", key="sign_out", on_click=session.sign_out, args=(st.session_state,)
+    )
+st.navigation(pages).run()

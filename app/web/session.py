@@ -1,0 +1,75 @@
+"""Who is signed in, and the database every page talks to.
+
+Settings come from ``GALACTIVE_DB`` / ``GALACTIVE_HOME`` (``galactive serve`` sets both); the
+engine is shared by every browser session through ``st.cache_resource``. The signed-in user is
+a plain record in ``st.session_state``, never an ORM object, so nothing lazy-loads later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+from sqlalchemy import Engine
+
+from app.config import Settings, resolve
+from app.services.auth import authenticate
+from storage.db import make_engine, session_scope
+
+USER_KEY = "user"
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """The user of this browser session."""
+
+    id: int
+    name: str
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def settings() -> Settings:
+    """Where the data lives, from the environment (read per call: cheap, and tests change it)."""
+    return resolve()
+
+
+@st.cache_resource(show_spinner=False)
+def _engine(db_url: str) -> Engine:
+    return make_engine(db_url)
+
+
+def engine() -> Engine:
+    """The engine for this server's database, one per URL for every browser session."""
+    return _engine(settings().db_url)
+
+
+def check_password(db: Engine, name: str, password: str) -> SignedIn | None:
+    """The user ``name`` if ``password`` is theirs, else None (timing tells no names apart)."""
+    with session_scope(db) as session:
+        user = authenticate(session, name.strip(), password)
+        return SignedIn(user.id, user.name, user.role) if user is not None else None
+
+
+def sign_in(state: MutableMapping[str, Any], db: Engine, name: str, password: str) -> bool:
+    """Record ``name`` as this session's user if the password is theirs; whether it was."""
+    user = check_password(db, name, password)
+    if user is not None:
+        state[USER_KEY] = user
+    return user is not None
+
+
+def sign_out(state: MutableMapping[str, Any]) -> None:
+    """Forget everything this browser session held (its user, its galaxy, its messages)."""
+    for key in list(state.keys()):
+        del state[key]
+
+
+def current_user(state: MutableMapping[str, Any]) -> SignedIn | None:
+    """This session's signed-in user, if any."""
+    return state.get(USER_KEY)

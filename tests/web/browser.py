@@ -1,0 +1,115 @@
+"""Drive the real app in headless Chromium: start ``galactive serve``, sign in, press keys.
+
+Used by ``test_browser.py`` and by ``python -m tests.web.screenshots`` (the docs' pictures).
+The browser is Debian's ``/usr/bin/chromium``; Playwright's own downloads are never used.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from app.config import Settings
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page, Playwright
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+START_TIMEOUT = 90.0  # seconds for Streamlit to answer its health check
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def served(settings: Settings, log: Path) -> Iterator[str]:
+    """``galactive serve`` on a free port for the block; its base URL. Output goes to ``log``
+    (printed if the server never comes up); the whole process group is stopped afterwards."""
+    port = free_port()
+    argv = [sys.executable, "-c", "from app.cli import main; main()",
+            "--db", settings.db_url, "--home", str(settings.home),
+            "serve", "--port", str(port)]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc, log)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"galactive serve exited with {proc.returncode}:\n{log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"galactive serve did not answer in {START_TIMEOUT} s:\n{log.read_text()}")
+
+
+def launch(playwright: Playwright) -> Browser:
+    """Headless Debian Chromium through Playwright."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+def sign_in(page: Page, url: str, name: str, password: str) -> None:
+    """Open the app, sign in, and wait for the label page's first galaxy."""
+    page.goto(url)
+    page.get_by_role("textbox", name="User name").fill(name)
+    page.get_by_role("textbox", name="Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    wait_for_galaxy(page)
+
+
+def galaxy_heading(page: Page) -> str:
+    """The label page's heading: '<source id> · <task>'."""
+    return page.locator("h3").first.inner_text()
+
+
+def wait_for_galaxy(page: Page, *, other_than: str | None = None, timeout: float = 30.0) -> str:
+    """Wait until the label page shows a galaxy (one other than ``other_than``) with its
+    posterior drawn, every element of the run that showed it in place (none stale, so a key
+    press reaches the new galaxy's buttons) and the key listener installed; its heading."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        heading = page.locator("h3").first
+        if (
+            heading.count()
+            and (text := heading.inner_text()) != other_than
+            and "·" in text
+            and page.locator("[data-testid='stVegaLiteChart']").count()
+            and not page.locator("[data-stale='true']").count()
+            and page.evaluate("() => typeof window.galactiveKeys === 'function'")
+        ):
+            return text
+        time.sleep(0.1)
+    raise TimeoutError(f"no new galaxy within {timeout} s (still {other_than!r})")

@@ -1,0 +1,108 @@
+"""End to end in real headless Chromium: ``galactive serve``, sign in, label with the keyboard.
+
+Needs the ``playwright`` package (the dev extra) and Debian's ``/usr/bin/chromium``; without
+them the test fails in CI (``CI`` set) and is skipped elsewhere, saying what is missing.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from app.config import Settings
+from storage.db import session_scope
+from storage.labels import current_labels_query
+from storage.models import Label, Task, User
+from tests.databases import databases
+from tests.web import browser
+from tests.web.conftest import PASSWORDS, build_site
+from tests.worker.conftest import World
+
+pytestmark = pytest.mark.slow
+
+
+def _require_browser() -> None:
+    missing = []
+    if importlib.util.find_spec("playwright") is None:
+        missing.append("the playwright package (pip install -e '.[dev]')")
+    if not Path(browser.CHROMIUM).exists():
+        missing.append(f"{browser.CHROMIUM} (apt-get install chromium)")
+    if not missing:
+        return
+    reason = "browser test needs " + " and ".join(missing)
+    if os.environ.get("CI"):
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def sqlite_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """The test survey on SQLite (the browser test runs on one backend)."""
+    _require_browser()
+    with databases("sqlite", tmp_path_factory.mktemp("sqlite")) as dbs:
+        yield build_site(dbs, tmp_path_factory.mktemp("site"))
+
+
+def answers_by(settings: Settings, name: str) -> tuple[int, int]:
+    """(current answer labels, all label rows) of user ``name`` in the morphology task."""
+    engine = settings.engine()
+    with session_scope(engine) as session:
+        uid = session.scalar(select(User.id).where(User.name == name))
+        task_id = session.scalar(select(Task.id).where(Task.name == "morphology"))
+        current = session.scalar(
+            current_labels_query(task_id)
+            .with_only_columns(func.count(Label.id))
+            .where(Label.user_id == uid, Label.status == "answer")
+        )
+        total = session.scalar(select(func.count(Label.id)).where(Label.user_id == uid))
+    engine.dispose()
+    return current, total
+
+
+def wait_for_rows(settings: Settings, want: int, *, timeout: float = 20.0) -> None:
+    """Wait until user ada has ``want`` label rows (the server commits before it re-renders)."""
+    deadline = time.monotonic() + timeout
+    while answers_by(settings, "ada")[1] != want:
+        assert time.monotonic() < deadline, f"ada's label rows never reached {want}"
+        time.sleep(0.1)
+
+
+def test_sign_in_label_three_by_keyboard_and_undo_one(sqlite_site: World, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    settings = sqlite_site.copy(tmp_path)
+    with browser.served(settings, tmp_path / "serve.log") as url, sync_playwright() as p:
+        chromium = browser.launch(p)
+        page = chromium.new_page(viewport={"width": 1400, "height": 1500})
+        browser.sign_in(page, url, "ada", PASSWORDS["ada"])
+        shown = browser.galaxy_heading(page)
+
+        # Typing in the comment box is text, not shortcuts.
+        page.get_by_role("textbox", name="Comment (optional)").press_sequentially("1 s z")
+        time.sleep(1.0)
+        assert browser.galaxy_heading(page) == shown and answers_by(settings, "ada") == (0, 0)
+
+        page.get_by_role("textbox", name="Comment (optional)").blur()
+        for rows, key in enumerate("123", start=1):
+            page.keyboard.press(key)
+            shown = browser.wait_for_galaxy(page, other_than=shown)
+            wait_for_rows(settings, rows)
+        page.keyboard.press("z")
+        browser.wait_for_galaxy(page, other_than=shown)
+        wait_for_rows(settings, 4)  # three answers and one retraction
+
+        shot = tmp_path / "label_page.png"
+        page.screenshot(path=str(shot))
+        chromium.close()
+    assert answers_by(settings, "ada") == (2, 4)
+    assert shot.stat().st_size > 10_000
+    if target := os.environ.get("GALACTIVE_SCREENSHOTS"):
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, Path(target) / "label_page.png")
