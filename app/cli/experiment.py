@@ -1,0 +1,107 @@
+"""``galactive experiment``: oracle active-learning runs of strategies against random."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import typer
+
+from app.cli.common import fail, ready
+from app.cli.evaluate import machine
+from app.cli.progress import bar
+from app.cli.train import parse_modalities, set_threads
+from app.services.experiment import ExperimentSpec, run_experiment
+from app.services.experiment_plot import plot_experiment
+from app.services.strategy import CONTROL_FRACTION, DEFAULT_STRATEGY
+from app.services.training import read_survey
+from bayes.acquisition import STRATEGIES
+
+
+def experiment(
+    ctx: typer.Context,
+    survey: str = typer.Option("mock", "--survey", help="Survey with a truth column."),
+    task: str = typer.Option("morphology", "--task", help="Task whose truth is revealed."),
+    strategies: list[str] = typer.Option(
+        [DEFAULT_STRATEGY, "random"],
+        "--strategy",
+        help=f"Repeat for several; random is always added. One of {', '.join(STRATEGIES)}.",
+    ),
+    rounds: int = typer.Option(8, "--rounds", min=1, help="Acquisition rounds after round 0."),
+    batch: int = typer.Option(50, "--batch", min=1, help="Labels revealed per round."),
+    seeds: int = typer.Option(3, "--seeds", min=1, help="Repeats (initial set, model seed)."),
+    initial: int = typer.Option(100, "--initial", min=1, help="Random initial labelled set."),
+    out: Path = typer.Option(..., "--json", help="Where to write the results (JSON)."),
+    plot: Path | None = typer.Option(None, "--plot", help="Learning-curve PNG."),
+    modalities: str = typer.Option("photometry", "--modalities", help="Model inputs."),
+    epochs: int = typer.Option(15, "--epochs", min=1, help="Epochs per fit."),
+    warm: bool = typer.Option(
+        False, "--warm/--scratch", help="Start each round from the previous model, or afresh."
+    ),
+    warm_epochs: int | None = typer.Option(None, "--warm-epochs", min=1, help="Epochs if warm."),
+    control_fraction: float = typer.Option(
+        CONTROL_FRACTION, "--control-fraction", min=0.0, max=1.0, help="Random share of a batch."
+    ),
+    screen: bool | None = typer.Option(
+        None,
+        "--screen/--no-screen",
+        help="Keep galaxies the artifact screen flags out of the active picks (not the control); "
+        "default: the product's rule (off; see app/services/strategy.py).",
+    ),
+    beta: float = typer.Option(1.0, "--beta", min=0.0, help="Power-sampling exponent."),
+    latent_dim: int = typer.Option(16, "--latent-dim", min=1, help="Fused latent size."),
+    image_channels: str = typer.Option("8,16,32", "--image-channels", help="CNN widths."),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="SVI minibatch size."),
+    lr: float = typer.Option(3e-3, "--lr", min=0.0, help="Adam learning rate."),
+    split_seed: int = typer.Option(0, "--split-seed", help="Seed of the train/val/test split."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="Torch CPU threads."),
+) -> None:
+    """Reveal truth labels round by round; compare strategies with random on the test split."""
+    names = tuple(dict.fromkeys([*strategies, "random"]))
+    unknown = [s for s in names if s not in STRATEGIES]
+    if unknown:
+        raise typer.BadParameter(f"unknown strategies {unknown}; choose from {STRATEGIES}")
+    try:
+        channels = tuple(int(c) for c in image_channels.split(","))
+    except ValueError:
+        raise typer.BadParameter(f"{image_channels!r}", param_hint="--image-channels") from None
+    set_threads(threads)
+    settings = ready(ctx)
+    start = time.perf_counter()
+    engine = settings.engine()
+    try:
+        data = read_survey(engine, survey, source="truth", split_seed=split_seed)
+        spec = ExperimentSpec(
+            task=task, strategies=names, rounds=rounds, batch=batch, seeds=seeds,
+            initial=initial, modalities=parse_modalities(modalities), epochs=epochs, warm=warm,
+            warm_epochs=warm_epochs, control_fraction=control_fraction, screen=screen,
+            beta=beta, model={"latent_dim": latent_dim, "image_channels": channels,
+                              "batch_size": batch_size, "lr": lr},
+        )  # fmt: skip
+    except ValueError as err:
+        fail(str(err))
+    finally:
+        engine.dispose()
+    total = len(names) * seeds * (rounds + 1)
+    with bar(total, f"experiment {survey}/{task}", unit="fit") as advance:
+        try:
+            result = run_experiment(
+                settings.store(), data, spec, on_fit=lambda _s, _seed, _r: advance(1)
+            )
+        except ValueError as err:
+            fail(str(err))
+    result["command"] = " ".join(shlex.quote(a) for a in ["galactive", *sys.argv[1:]])
+    result["machine"] = machine()
+    result["survey"] = survey
+    result["wall_seconds"] = round(time.perf_counter() - start, 1)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    if plot is not None:
+        plot_experiment(result, plot, title=f"{survey}: {task} from {modalities}")
+    for line in result["summary"]:
+        typer.echo(line)
+    shown = f"{out}" + (f" and {plot}" if plot else "")
+    typer.echo(f"wrote {shown} in {result['wall_seconds']:.0f} s")

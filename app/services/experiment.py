@@ -1,0 +1,321 @@
+"""Oracle active-learning experiments: reveal truth labels round by round and measure.
+
+Each strategy, for each seed, starts from the same random initial labelled set (the seed's),
+fits with the product's own code (:func:`app.services.training.fit_calibrated`), scores the
+held-out test split, and buys the next batch from the unlabelled training pool with
+:func:`app.services.strategy.choose_batch`, the function the live worker uses. The summary
+says, per round, whether a strategy beats random beyond the spread over seeds, how many labels
+it needed to reach random's final metric, and after which round labelling stopped paying.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from app.services.metrics import is_redshift, posterior_metrics
+from app.services.screening import screen
+from app.services.stopping import plateau_round
+from app.services.strategy import CONTROL_FRACTION, choose_batch, screens
+from app.services.training import (
+    ArrayCache,
+    FittedModel,
+    SurveyData,
+    fit_calibrated,
+    rows_for,
+)
+from bayes.config import ModelConfig, TaskConfig
+from bayes.predict import Posterior
+from storage.arrays import ArrayStore
+
+FitHook = Callable[[str, int, int], None]  # (strategy, seed, round) after each fit
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """What to run: strategies x seeds x (rounds + 1) fits of a one-task model.
+
+    model: further ModelConfig fields (latent_dim, image_channels, batch_size, lr, fusion).
+    warm: each round after the first starts from the previous round's model
+    (``update="warm"``) for ``warm_epochs`` epochs (default ``epochs``). screen: keep the
+    artifact screen's flagged galaxies out of the active picks (None: the product's rule,
+    :func:`app.services.strategy.screens`).
+    """
+
+    task: str
+    strategies: tuple[str, ...]
+    rounds: int
+    batch: int
+    seeds: int
+    initial: int
+    modalities: tuple[str, ...] = ("photometry",)
+    epochs: int = 15
+    warm: bool = False
+    warm_epochs: int | None = None
+    control_fraction: float = CONTROL_FRACTION
+    screen: bool | None = None
+    beta: float = 1.0
+    model: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if "random" not in self.strategies:
+            raise ValueError("strategies must include 'random', the baseline every verdict uses")
+        if min(self.rounds, self.batch, self.seeds, self.initial) < 1:
+            raise ValueError("rounds, batch, seeds and initial must all be >= 1")
+
+
+def metric_names(task: TaskConfig) -> tuple[tuple[str, ...], bool]:
+    """(reported metrics, primary first; whether higher is better for the primary one)."""
+    if task.is_classification:
+        return ("accuracy", "macro_f1", "ece"), True
+    if is_redshift(task):
+        return ("sigma_nmad", "outlier_fraction", "coverage_68"), False
+    return ("rmse", "r2", "coverage_68"), False
+
+
+def run_experiment(
+    store: ArrayStore, data: SurveyData, spec: ExperimentSpec, *, on_fit: FitHook | None = None
+) -> dict[str, Any]:
+    """Every strategy and seed, aggregated and judged against random -> a JSON-ready dict."""
+    tasks = {t.name: t for t in data.tasks}
+    if spec.task not in tasks:
+        raise ValueError(f"survey has no task {spec.task!r}; it has {tuple(tasks)}")
+    task = tasks[spec.task]
+    config = ModelConfig(
+        tasks=(task,), modalities=spec.modalities, epochs=spec.epochs, **spec.model
+    )
+    pool, test = rows_for(data, "train", config), rows_for(data, "test", config)
+    if spec.initial + spec.rounds * spec.batch > len(pool):
+        raise ValueError(
+            f"{spec.initial} + {spec.rounds} x {spec.batch} labels exceed the pool of {len(pool)}"
+        )
+    cache = ArrayCache.load(store, data.refs, np.concatenate([pool, test]))
+    screened = screens(task) if spec.screen is None else spec.screen
+    flagged = (
+        screen(cache.take(pool), modalities=spec.modalities)
+        if screened
+        else np.zeros(len(pool), bool)
+    )
+    runs = {
+        s: [
+            _run(store, data, spec, config, s, seed, pool, test, cache, flagged, on_fit)
+            for seed in range(spec.seeds)
+        ]
+        for s in spec.strategies
+    }
+    names, higher = metric_names(task)
+    out = summarise(runs, metric=names[0], higher_is_better=higher)
+    out["setup"] = {
+        **dataclasses.asdict(spec),
+        "pool": len(pool),
+        "test": len(test),
+        "screened": screened,
+        "flagged": int(flagged.sum()),
+        "metrics": list(names),
+        "model_config": config.to_dict(),
+    }
+    return out
+
+
+def _run(
+    store: ArrayStore,
+    data: SurveyData,
+    spec: ExperimentSpec,
+    config: ModelConfig,
+    strategy: str,
+    seed: int,
+    pool: np.ndarray,
+    test: np.ndarray,
+    cache: ArrayCache,
+    flagged: np.ndarray,
+    on_fit: FitHook | None,
+) -> list[dict[str, Any]]:
+    """One strategy and seed: a record per round (labels, test metrics, batch bought)."""
+    task = config.tasks[0]
+    names, _ = metric_names(task)
+    labelled = np.zeros(len(pool), bool)
+    labelled[np.random.default_rng(seed).choice(len(pool), spec.initial, replace=False)] = True
+    previous, records = None, []
+    for r in range(spec.rounds + 1):
+        warm = spec.warm and previous is not None
+        epochs = (spec.warm_epochs or spec.epochs) if warm else spec.epochs
+        cfg = dataclasses.replace(config, seed=seed, epochs=epochs)
+        fitted = fit_calibrated(
+            store,
+            data,
+            cfg,
+            train_idx=pool[labelled],
+            cache=cache,
+            init_from=previous.model if warm else None,
+        )
+        previous = fitted
+        metrics = posterior_metrics(
+            _posterior(fitted, cache, test, seed=seed),
+            {task.name: data.targets.values[task.name][test]},
+            cfg.tasks,
+            data.present(test),
+        )[task.name]
+        record = {
+            "round": r,
+            "n_labels": int(labelled.sum()),
+            "metrics": {k: metrics[k] for k in names},
+            "fit_seconds": fitted.fit_seconds,
+        }
+        if r < spec.rounds:
+            free = np.flatnonzero(~labelled)
+            batch = choose_batch(
+                _posterior(fitted, cache, pool[free], seed=seed * 1000 + r),
+                task.name,
+                spec.batch,
+                np.random.default_rng((seed, r)),
+                strategy=strategy,
+                control_fraction=spec.control_fraction,
+                flagged=flagged[free],
+                beta=spec.beta,
+            )
+            labelled[free[batch.indices]] = True
+            active = ~batch.is_control
+            record |= {
+                "acquisition_mean": float(batch.values.mean()),
+                "acquisition_mean_active": float(batch.values[active].mean())
+                if active.any()
+                else None,
+                "n_control": int(batch.is_control.sum()),
+                "n_flagged": int(flagged[free[batch.indices]].sum()),
+            }
+        records.append(record)
+        if on_fit is not None:
+            on_fit(strategy, seed, r)
+    return records
+
+
+def _posterior(fitted: FittedModel, cache: ArrayCache, rows: np.ndarray, *, seed: int) -> Posterior:
+    """The recalibrated posterior of the cached galaxies at ``rows``."""
+    raw = fitted.model.predict(cache.take(rows), seed=seed)
+    return fitted.calibration.apply(raw, fitted.model.config.tasks)
+
+
+def spread(values: list[float | None]) -> dict[str, float | None]:
+    """mean, std (population), min and max of the finite values; None when there are none."""
+    v = np.array([np.nan if x is None else x for x in values], float)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return {"mean": None, "std": None, "min": None, "max": None}
+    return {"mean": float(v.mean()), "std": float(v.std()), "min": float(v.min()),
+            "max": float(v.max())}  # fmt: skip
+
+
+def aggregate(seeds: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per round, the spread over seeds of every metric and of the acquisition value."""
+    out = []
+    for r, first in enumerate(seeds[0]):
+        rows = [s[r] for s in seeds]
+        out.append(
+            {
+                "round": r,
+                "n_labels": first["n_labels"],
+                "metrics": {k: spread([x["metrics"][k] for x in rows]) for k in first["metrics"]},
+                "acquisition_mean": spread([x.get("acquisition_mean") for x in rows]),
+            }
+        )
+    return out
+
+
+def labels_to_reach(
+    n_labels: list[float], curve: list[float], target: float, *, higher_is_better: bool
+) -> float | None:
+    """Labels at which ``curve`` first reaches ``target``, linearly interpolated; None if never."""
+    sign = 1.0 if higher_is_better else -1.0
+    c = sign * np.asarray(curve, float)
+    goal = sign * target
+    if c[0] >= goal:
+        return float(n_labels[0])
+    for i in range(1, len(c)):
+        if c[i] >= goal:
+            t = (goal - c[i - 1]) / (c[i] - c[i - 1])
+            return float(n_labels[i - 1] + t * (n_labels[i] - n_labels[i - 1]))
+    return None
+
+
+def verdicts(
+    mine: list[dict[str, Any]], random: list[dict[str, Any]], metric: str, *, higher: bool
+) -> list[dict[str, Any]]:
+    """Per round: better / tie / worse than random, where better means the mean is ahead by more
+    than the larger of the two standard deviations over seeds."""
+    out = []
+    for a, b in zip(mine, random, strict=True):
+        x, y = a["metrics"][metric], b["metrics"][metric]
+        delta = (x["mean"] - y["mean"]) * (1 if higher else -1)
+        width = max(x["std"], y["std"])
+        verdict = "better" if delta > width else "worse" if delta < -width else "tie"
+        out.append({"round": a["round"], "n_labels": a["n_labels"], "delta": delta,
+                    "spread": width, "verdict": verdict})  # fmt: skip
+    return out
+
+
+def summarise(
+    runs: dict[str, list[list[dict[str, Any]]]], *, metric: str, higher_is_better: bool
+) -> dict[str, Any]:
+    """Aggregates, verdicts against random, labels-to-reach and stopping, and plain sentences."""
+    agg = {s: aggregate(seeds) for s, seeds in runs.items()}
+    random_final = agg["random"][-1]
+    target, n_random = random_final["metrics"][metric]["mean"], random_final["n_labels"]
+    strategies, sentences = {}, []
+    for s, seeds in runs.items():
+        n = [row["n_labels"] for row in agg[s]]
+        mean = [row["metrics"][metric]["mean"] for row in agg[s]]
+        reach = labels_to_reach(n, mean, target, higher_is_better=higher_is_better)
+        per_seed = [
+            labels_to_reach(n, [x["metrics"][metric] for x in rec], target,
+                            higher_is_better=higher_is_better)
+            for rec in seeds
+        ]  # fmt: skip
+        acq = [row["acquisition_mean"]["mean"] for row in agg[s]]
+        stop = plateau_round(
+            n, mean, [np.nan if a is None else a for a in acq], higher_is_better=higher_is_better
+        )
+        v = verdicts(agg[s], agg["random"], metric, higher=higher_is_better)
+        strategies[s] = {
+            "seeds": seeds,
+            "aggregate": agg[s],
+            "labels_to_reach_random_final": {
+                "n_labels": reach,
+                "fraction": None if reach is None else reach / n_random,
+                "per_seed_fraction": [None if x is None else x / n_random for x in per_seed],
+            },
+            "verdicts": v,
+            "stopping": {"round": stop, "n_labels": None if stop is None else n[stop]},
+        }
+        if s != "random":
+            sentences.append(_sentence(s, v, reach, n_random, metric))
+    return {
+        "primary_metric": metric,
+        "higher_is_better": higher_is_better,
+        "random_final": {"metric": target, "n_labels": n_random},
+        "strategies": strategies,
+        "summary": sentences,
+    }
+
+
+def _sentence(
+    strategy: str, v: list[dict[str, Any]], reach: float | None, n_random: int, metric: str
+) -> str:
+    """One plain line: where the strategy beat, tied or lost to random, and labels needed."""
+    counts = {k: sum(x["verdict"] == k for x in v) for k in ("better", "tie", "worse")}
+    if counts["worse"]:
+        head = f"{strategy} is WORSE than random beyond the spread in {counts['worse']} rounds"
+    elif counts["better"]:
+        head = f"{strategy} beats random beyond the spread in {counts['better']} rounds"
+    else:
+        head = f"{strategy} does NOT beat random beyond the spread in any round"
+    head += f" ({counts['better']} better, {counts['tie']} tied, {counts['worse']} worse)"
+    if reach is None:
+        return f"{head}; it never reaches random's final {metric}."
+    return (
+        f"{head}; it reaches random's final {metric} with {reach:.0f} labels, "
+        f"{reach / n_random:.0%} of random's {n_random}."
+    )

@@ -1,0 +1,82 @@
+"""`galactive experiment` end to end on a tiny mock survey: JSON, learning curves, plot."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from app.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.set_num_threads(1)
+    path = tmp_path_factory.mktemp("experiment")
+    args = ["--home", str(path), "mock", "--n", "100", "--seed", "4", "--workers", "1"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def _experiment(home: Path, tmp_path: Path, *args: str) -> dict:
+    out, plot = tmp_path / "run.json", tmp_path / "run.png"
+    result = runner.invoke(
+        app,
+        ["--home", str(home), "experiment", "--rounds", "2", "--batch", "5", "--seeds", "2",
+         "--initial", "8", "--epochs", "1", "--threads", "1", "--json", str(out), "--plot",
+         str(plot), *args],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert plot.stat().st_size > 1000 and plot.read_bytes()[:4] == b"\x89PNG"
+    return json.loads(out.read_text())
+
+
+def _check_structure(result: dict, strategies: set[str], metrics: list[str]) -> None:
+    assert set(result["strategies"]) == strategies
+    assert result["setup"]["metrics"] == metrics and result["command"].startswith("galactive")
+    for s in result["strategies"].values():
+        assert len(s["seeds"]) == 2
+        for rounds in s["seeds"]:
+            n = [r["n_labels"] for r in rounds]
+            assert n == [8, 13, 18]  # monotone: initial + batch per round
+            assert set(rounds[0]["metrics"]) == set(metrics)
+            assert all(r["n_control"] >= 0 and "acquisition_mean" in r for r in rounds[:-1])
+        assert [r["n_labels"] for r in s["aggregate"]] == [8, 13, 18]
+        top = s["aggregate"][-1]["metrics"][metrics[0]]
+        assert top["min"] <= top["mean"] <= top["max"] and top["std"] >= 0
+        assert [v["verdict"] in ("better", "tie", "worse") for v in s["verdicts"]] == [True] * 3
+        assert set(s["labels_to_reach_random_final"]) == {"n_labels", "fraction",
+                                                          "per_seed_fraction"}  # fmt: skip
+    assert len(result["summary"]) == len(strategies) - 1
+
+
+def test_redshift_from_photometry(home: Path, tmp_path: Path) -> None:
+    result = _experiment(home, tmp_path, "--task", "redshift", "--modalities", "photometry",
+                         "--strategy", "power_epig")  # fmt: skip
+    _check_structure(result, {"power_epig", "random"},
+                     ["sigma_nmad", "outlier_fraction", "coverage_68"])  # fmt: skip
+    # the random control: round(5 * 0.1) = 0 picks here, all five for random itself
+    assert result["strategies"]["random"]["seeds"][0][0]["n_control"] == 5
+
+
+def test_morphology_from_a_tiny_image_model_warm_started(home: Path, tmp_path: Path) -> None:
+    result = _experiment(home, tmp_path, "--task", "morphology", "--modalities", "image",
+                         "--strategy", "power_bald", "--image-channels", "4,8", "--latent-dim",
+                         "8", "--warm", "--control-fraction", "0.4")  # fmt: skip
+    _check_structure(result, {"power_bald", "random"}, ["accuracy", "macro_f1", "ece"])
+    assert result["strategies"]["power_bald"]["seeds"][0][0]["n_control"] == 2
+    assert result["setup"]["warm"] and result["setup"]["model"]["image_channels"] == [4, 8]
+
+
+def test_refuses_unknown_strategies_and_too_many_labels(home: Path, tmp_path: Path) -> None:
+    base = ["--home", str(home), "experiment", "--json", str(tmp_path / "x.json")]
+    result = runner.invoke(app, [*base, "--strategy", "greedy"])
+    assert result.exit_code == 2 and "greedy" in result.output
+    result = runner.invoke(app, [*base, "--rounds", "50", "--batch", "50"])
+    assert result.exit_code == 2 and "exceed the pool" in result.output

@@ -1,0 +1,114 @@
+"""The experiment's arithmetic: learning-curve interpolation, verdicts, aggregation, stopping."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.services.experiment import (
+    ExperimentSpec,
+    aggregate,
+    labels_to_reach,
+    spread,
+    summarise,
+    verdicts,
+)
+from app.services.stopping import gains_per_label, plateau_round
+
+
+def test_labels_to_reach_interpolates_the_first_crossing() -> None:
+    n, up, down = [100, 200, 300, 400], [0.5, 0.6, 0.7, 0.8], [0.05, 0.046, 0.042, 0.04]
+    assert labels_to_reach(n, up, 0.65, higher_is_better=True) == pytest.approx(250)
+    assert labels_to_reach(n, up, 0.4, higher_is_better=True) == 100.0
+    assert labels_to_reach(n, up, 0.9, higher_is_better=True) is None
+    # lower is better (sigma_NMAD): 0.045 lies a quarter of the way from 0.046 to 0.042
+    assert labels_to_reach(n, down, 0.045, higher_is_better=False) == pytest.approx(225)
+
+
+def test_spread_and_aggregate_ignore_missing_values() -> None:
+    assert spread([1.0, 3.0, None]) == {"mean": 2.0, "std": 1.0, "min": 1.0, "max": 3.0}
+    assert spread([None]) == {"mean": None, "std": None, "min": None, "max": None}
+    seeds = [
+        [{"n_labels": 10, "metrics": {"accuracy": a}, "acquisition_mean": 0.3}, {"n_labels": 20,
+          "metrics": {"accuracy": a + 0.1}}]
+        for a in (0.5, 0.7)
+    ]  # fmt: skip
+    rows = aggregate(seeds)
+    assert [r["n_labels"] for r in rows] == [10, 20]
+    assert rows[1]["metrics"]["accuracy"]["mean"] == pytest.approx(0.7)
+    assert rows[0]["acquisition_mean"]["mean"] == 0.3
+    assert rows[1]["acquisition_mean"]["mean"] is None
+
+
+def _rows(means: list[float], stds: list[float]) -> list[dict]:
+    return [
+        {"round": i, "n_labels": 10 * (i + 1), "metrics": {"m": {"mean": m, "std": s}}}
+        for i, (m, s) in enumerate(zip(means, stds, strict=True))
+    ]
+
+
+def test_verdicts_need_a_gap_beyond_the_larger_spread() -> None:
+    mine = _rows([0.5, 0.6, 0.7, 0.5], [0.0, 0.01, 0.05, 0.01])
+    rand = _rows([0.5, 0.55, 0.68, 0.6], [0.0, 0.02, 0.01, 0.02])
+    got = [v["verdict"] for v in verdicts(mine, rand, "m", higher=True)]
+    assert got == ["tie", "better", "tie", "worse"]
+    got = [v["verdict"] for v in verdicts(mine, rand, "m", higher=False)]  # lower is better
+    assert got == ["tie", "worse", "tie", "better"]
+
+
+def _run(curve: list[float], acq: float) -> list[dict]:
+    return [
+        {"round": i, "n_labels": 100 + 50 * i, "metrics": {"accuracy": c},
+         **({"acquisition_mean": acq} if i < len(curve) - 1 else {})}
+        for i, c in enumerate(curve)
+    ]  # fmt: skip
+
+
+def test_summary_says_plainly_whether_the_strategy_wins() -> None:
+    runs = {
+        "random": [_run([0.4, 0.45, 0.5, 0.55], 0.1), _run([0.4, 0.46, 0.51, 0.56], 0.1)],
+        "power_bald": [_run([0.4, 0.55, 0.6, 0.62], 0.3), _run([0.4, 0.54, 0.6, 0.63], 0.3)],
+        "bald": [_run([0.4, 0.4, 0.42, 0.45], 0.5), _run([0.4, 0.41, 0.42, 0.46], 0.5)],
+    }
+    out = summarise(runs, metric="accuracy", higher_is_better=True)
+    pb = out["strategies"]["power_bald"]
+    # random ends at 0.555 with 250 labels; power_bald's mean crosses it at 0.545 -> 0.6
+    assert pb["labels_to_reach_random_final"]["n_labels"] == pytest.approx(150 + 50 * 0.01 / 0.055)
+    assert pb["labels_to_reach_random_final"]["fraction"] == pytest.approx(
+        pb["labels_to_reach_random_final"]["n_labels"] / 250
+    )
+    assert [v["verdict"] for v in pb["verdicts"]] == ["tie", "better", "better", "better"]
+    assert out["summary"][0].startswith("power_bald beats random beyond the spread in 3 rounds")
+    assert "WORSE than random" in out["summary"][1] and "never reaches" in out["summary"][1]
+    assert out["random_final"] == {"metric": pytest.approx(0.555), "n_labels": 250}
+
+
+def test_spec_requires_random_and_positive_sizes() -> None:
+    with pytest.raises(ValueError, match="random"):
+        ExperimentSpec(task="t", strategies=("bald",), rounds=1, batch=1, seeds=1, initial=1)
+    with pytest.raises(ValueError, match=">= 1"):
+        ExperimentSpec(task="t", strategies=("random",), rounds=0, batch=1, seeds=1, initial=1)
+
+
+def test_gains_per_label_are_oriented() -> None:
+    gains = gains_per_label([0, 10, 30], [1.0, 0.9, 0.8], higher_is_better=False)
+    np.testing.assert_allclose(gains, [0.01, 0.005])
+
+
+def test_plateau_round_when_gain_and_acquisition_flatten() -> None:
+    n = [100, 200, 300, 400, 500, 600, 700]
+    curve = [0.40, 0.50, 0.58, 0.595, 0.605, 0.607, 0.608]
+    acq = [0.50, 0.30, 0.20, 0.19, 0.185, 0.18]
+    # gains: .001 .0008 .00015 .0001 ...; from round 2 on both flatten (gain < 20% of .001,
+    # acquisition within 10% of the round before)
+    assert plateau_round(n, curve, acq) == 2
+    # the acquisition value still falling fast holds the stop back
+    assert plateau_round(n, curve, [0.5, 0.3, 0.2, 0.1, 0.05, 0.02]) is None
+    # without acquisition values only the metric decides
+    assert plateau_round(n, curve) == 2
+    assert plateau_round(n, [0.4 + 0.05 * i for i in range(7)], acq) is None  # still learning
+    # lower is better: sigma_NMAD falling then flat
+    assert plateau_round(n, [0.05, 0.045, 0.043, 0.0429, 0.0429, 0.0428, 0.0428],
+                         higher_is_better=False, patience=3) == 2  # fmt: skip
+    with pytest.raises(ValueError, match="patience"):
+        plateau_round(n, curve, patience=0)
