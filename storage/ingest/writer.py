@@ -386,7 +386,8 @@ class _Run:
             self._check_no_truth(task, records.truth_kind, galaxy_ids, records, source)
             for row in rows:
                 row.update(ingest_id=self.record.id, kind=records.truth_kind)
-            self.session.execute(insert(Truth), rows)
+            if rows:  # an empty executemany would insert one row of defaults
+                self.session.execute(insert(Truth), rows)
         else:
             user_id = self._labeler(records, source)
             for row in rows:
@@ -396,7 +397,8 @@ class _Run:
                     status="answer",
                     user_id=user_id,
                 )
-            self.session.execute(insert(Label), rows)
+            if rows:
+                self.session.execute(insert(Label), rows)
         self.counts["values"] += n
 
     def _check_no_truth(

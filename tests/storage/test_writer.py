@@ -220,3 +220,20 @@ def test_read_rows_dense_and_sparse_selections_agree(store: ArrayStore) -> None:
     for rows in ([5, 3, 3, 4, 6], [0, 399, 200, 0]):  # dense (span 4 <= 4 x 4) and sparse
         got = store.read_rows([RowRef(name, group, first + r) for r in rows], "flux")
         np.testing.assert_array_equal(got, data[rows])
+
+
+def test_empty_value_records_write_no_rows(engine: Engine, store: ArrayStore) -> None:
+    """A chunk with no spectra has no spectroscopic labels: nothing to write, no empty row."""
+    bundle = _bundle(["a", "b"], np.random.default_rng(0))
+    bundle.values = [
+        *bundle.values,
+        ValueRecords(
+            REDSHIFT, np.array([], dtype="<U1"), np.array([]), label_source="spectroscopy"
+        ),
+        ValueRecords(MORPH, np.array([], dtype="<U1"), np.array([]), truth_kind="simulated_expert"),
+    ]
+    ingest(engine, store, "s", [bundle], kind="test", source="unit")
+    with session_scope(engine) as session:
+        labels = session.scalars(select(Label)).all()
+        assert [lab.task_id is not None for lab in labels] == [True]  # one real label, no blank
+        assert len(session.scalars(select(Truth)).all()) == 4  # 2 morphology + 2 redshift
