@@ -2,10 +2,11 @@
 
 The label queue of a classification task holds ``size`` galaxies without an answer, picked
 from the version's stored BALD scores by power sampling (stochastic, so a few outliers with
-huge scores cannot fill the queue), skipping galaxies the artifact screen flagged, plus a
-random control share that keeps an unbiased view of how the model does; queue order is pick
-order. This is the default strategy of ``choose_batch``, run on stored scores so the pool's
-posterior never has to sit in memory at once.
+huge scores cannot fill the queue), plus a random control share that keeps an unbiased view
+of how the model does; queue order is pick order. Galaxies the artifact screen flagged are
+skipped only where ``strategy.screens`` says the task is screened (off by default: in
+docs/experiments.md screening lost to random). This is ``choose_batch``'s default strategy,
+run on stored scores so the pool's posterior never has to sit in memory at once.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.services.scoring import ACQUISITION, SCREEN
-from app.services.strategy import CONTROL_FRACTION
+from app.services.strategy import CONTROL_FRACTION, screens
+from app.services.targets import task_configs
 from bayes.acquisition import power_sample
 from storage.labels import current_labels_query
 from storage.models import Label, ModelVersion, Score, Task
@@ -85,6 +87,7 @@ def activate(
     version.is_active, version.activated_at = True, datetime.now(UTC)
     queued = {}
     rng = np.random.default_rng([seed, version_id])
+    configs = {t.name: t for t in task_configs(session, version.survey_id)}
     tasks = session.scalars(
         select(Task).where(Task.survey_id == version.survey_id, Task.kind == "classification")
     )
@@ -101,8 +104,12 @@ def activate(
             continue
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         values = np.array([r[1] for r in rows], dtype=np.float64)
-        screened = session.scalars(select(Score.galaxy_id).where(mine, Score.acquisition == SCREEN))
-        flagged = np.isin(ids, np.fromiter(screened, np.int64))
+        flagged = None
+        if screens(configs[task.name]):
+            screened = session.scalars(
+                select(Score.galaxy_id).where(mine, Score.acquisition == SCREEN)
+            )
+            flagged = np.isin(ids, np.fromiter(screened, np.int64))
         entries = label_queue_entries(ids, values, queue_size, rng=rng, flagged=flagged)
         queued[task.name] = replace_pending(
             session, queue="label", task_id=task.id, model_version_id=version_id, entries=entries
