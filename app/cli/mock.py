@@ -9,7 +9,7 @@ from app.cli.common import ready, reported_errors
 from app.cli.progress import bar
 from storage.db import session_scope
 from storage.ingest.writer import ingest
-from storage.models import Survey
+from storage.models import Survey, User
 
 
 def mock(
@@ -18,6 +18,13 @@ def mock(
     seed: int = typer.Option(1, "--seed", help="Random seed; the same seed gives the same survey."),
     spectra_fraction: float = typer.Option(
         0.1, "--spectra-fraction", min=0.0, max=1.0, help="Fraction of galaxies with a spectrum."
+    ),
+    expert_labels: float = typer.Option(
+        0.0,
+        "--expert-labels",
+        min=0.0,
+        max=1.0,
+        help="Fraction of galaxies with a visible expert morphology label (existing labels).",
     ),
     survey: str = typer.Option("mock", "--survey", help="Survey name to create."),
     workers: int = typer.Option(2, "--workers", min=1, help="Processes drawing images."),
@@ -35,9 +42,17 @@ def mock(
     if skip_existing and _exists(engine, survey):
         typer.echo(f"survey {survey!r} already exists; skipping")
         return
-    from app.mock.survey import generate_survey  # GalSim loads only when simulating
+    from app.mock.survey import EXPERT, generate_survey  # GalSim loads only when simulating
 
-    bundles = generate_survey(n, seed=seed, spectra_fraction=spectra_fraction, workers=workers)
+    if expert_labels > 0:
+        _ensure_user(engine, EXPERT)
+    bundles = generate_survey(
+        n,
+        seed=seed,
+        spectra_fraction=spectra_fraction,
+        workers=workers,
+        expert_fraction=expert_labels,
+    )
     with reported_errors(), bar(n, f"mock survey {survey!r}") as advance:
         summary = ingest(
             engine,
@@ -45,7 +60,8 @@ def mock(
             survey,
             bundles,
             kind="mock",
-            source=f"galactive mock --n {n} --seed {seed} --spectra-fraction {spectra_fraction}",
+            source=f"galactive mock --n {n} --seed {seed} --spectra-fraction {spectra_fraction}"
+            f" --expert-labels {expert_labels}",
             progress=advance,
         )
     engine.dispose()
@@ -55,3 +71,10 @@ def mock(
 def _exists(engine: Engine, name: str) -> bool:
     with session_scope(engine) as session:
         return session.scalar(select(Survey.id).where(Survey.name == name)) is not None
+
+
+def _ensure_user(engine: Engine, name: str) -> None:
+    """The simulated expert as a labeler without a password (it labels, it cannot sign in)."""
+    with session_scope(engine) as session:
+        if session.scalar(select(User.id).where(User.name == name)) is None:
+            session.add(User(name=name, role="labeler"))

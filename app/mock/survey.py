@@ -26,6 +26,7 @@ from storage.ingest.records import (
 )
 
 INSTRUMENT = "mock-sdss"
+EXPERT = "mock-expert"  # the simulated expert: a user with no password (cannot sign in)
 REDSHIFT_ERROR = 3e-5  # SDSS pipeline redshift error per (1 + z) for main-sample galaxies
 
 
@@ -37,45 +38,55 @@ def generate_survey(
     chunk_size: int = 256,
     workers: int = 1,
     progress: bool = False,
+    expert_fraction: float = 0.0,
 ) -> Iterator[Bundle]:
     """Yield Bundles of at most chunk_size mock galaxies, in order, for galaxies 0..n-1.
+
+    expert_fraction: share of galaxies whose simulated-expert morphology answer is also
+    ingested as a visible expert label by ``EXPERT`` (a survey's existing labels).
 
     With workers > 1 chunks shrink (to no fewer than 16 galaxies) until each worker has about
     four, so small surveys parallelise too; the galaxies themselves never depend on chunking.
     """
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n!r}")
-    if not 0.0 <= spectra_fraction <= 1.0:
-        raise ValueError(f"spectra_fraction must be in [0, 1], got {spectra_fraction!r}")
+    for name, value in (
+        ("spectra_fraction", spectra_fraction),
+        ("expert_fraction", expert_fraction),
+    ):
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"{name} must be in [0, 1], got {value!r}")
     if chunk_size < 1 or workers < 1:
         raise ValueError(f"chunk_size and workers must be >= 1, got {chunk_size!r}, {workers!r}")
     step = chunk_size if workers == 1 else min(chunk_size, max(16, -(-n // (4 * workers))))
     bounds = [(start, min(start + step, n)) for start in range(0, n, step)]
     with tqdm(total=n, unit="galaxy", disable=not progress) as bar:
-        for bundle in _chunks(bounds, seed, spectra_fraction, workers):
+        for bundle in _chunks(bounds, seed, (spectra_fraction, expert_fraction), workers):
             bar.update(len(bundle.galaxies.source_ids))
             yield bundle
 
 
 def _chunks(
-    bounds: list[tuple[int, int]], seed: int, spectra_fraction: float, workers: int
+    bounds: list[tuple[int, int]], seed: int, fractions: tuple[float, float], workers: int
 ) -> Iterator[Bundle]:
     """Chunks in order; with workers > 1 at most 2 x workers are in flight (bounded memory)."""
     if workers == 1:
         for start, stop in bounds:
-            yield make_chunk(start, stop, seed, spectra_fraction)
+            yield make_chunk(start, stop, seed, *fractions)
         return
     with ProcessPoolExecutor(max_workers=workers) as pool:
         pending: list[Future[Bundle]] = []
         for start, stop in bounds:
-            pending.append(pool.submit(make_chunk, start, stop, seed, spectra_fraction))
+            pending.append(pool.submit(make_chunk, start, stop, seed, *fractions))
             if len(pending) >= 2 * workers:
                 yield pending.pop(0).result()
         for future in pending:
             yield future.result()
 
 
-def make_chunk(start: int, stop: int, seed: int, spectra_fraction: float) -> Bundle:
+def make_chunk(
+    start: int, stop: int, seed: int, spectra_fraction: float, expert_fraction: float = 0.0
+) -> Bundle:
     """The Bundle of galaxies start..stop-1."""
     index = np.arange(start, stop)
     streams = [np.random.default_rng([seed, int(i)]).spawn(4) for i in index]
@@ -89,7 +100,7 @@ def make_chunk(start: int, stop: int, seed: int, spectra_fraction: float) -> Bun
         mock_spectrum(pop, j, ids[j], rendered[j].components, rendered[j].fiber, streams[j][2])
         for j in np.nonzero(pop.has_spectrum)[0]
     ]
-    labels_u = np.stack([s[3].random(4) for s in streams])
+    labels_u = np.stack([s[3].random(5) for s in streams])  # the 5th picks expert labels
     return Bundle(
         source=f"mock-survey seed={seed} galaxies {start}..{stop - 1}",
         galaxies=GalaxyRecords(
@@ -120,7 +131,7 @@ def make_chunk(start: int, stop: int, seed: int, spectra_fraction: float) -> Bun
             )
         ],
         spectra=spectrum_records,
-        values=truth_and_labels(pop, ids, spectrum_records, labels_u),
+        values=truth_and_labels(pop, ids, spectrum_records, labels_u, expert_fraction),
     )
 
 
@@ -167,13 +178,19 @@ def noiseless_spectrum(pop: Population, j: int, components: list, fiber: np.ndar
 
 
 def truth_and_labels(
-    pop: Population, ids: np.ndarray, spectrum_records: list[SpectrumRecord], u: np.ndarray
+    pop: Population,
+    ids: np.ndarray,
+    spectrum_records: list[SpectrumRecord],
+    u: np.ndarray,
+    expert_fraction: float = 0.0,
 ) -> list[ValueRecords]:
-    """Hidden truth (morphology, z, log SFR with PDF stats), the simulated expert, spectro-z."""
+    """Hidden truth (morphology, z, log SFR with PDF stats), the simulated expert, spectro-z,
+    and the expert's answers for ``expert_fraction`` of galaxies as visible labels."""
     std, skew = sfr.pdf_shape(pop.star_forming, u[:, 0])
     answers = expert.answer(pop.morph, pop.model_mag[:, 2], pop.r50 / pop.fwhm[:, 2], u[:, 1:3])
     spec_ids = np.array([s.source_id for s in spectrum_records], dtype=ids.dtype)
-    return [
+    seen = u[:, 4] < expert_fraction
+    records = [
         ValueRecords(
             task=MORPHOLOGY_TASK,
             source_ids=ids,
@@ -193,7 +210,7 @@ def truth_and_labels(
             source_ids=ids,
             values=answers.astype(np.int64),
             truth_kind="simulated_expert",
-            labeler="mock-expert",
+            labeler=EXPERT,
         ),
         ValueRecords(
             task=REDSHIFT_TASK,
@@ -203,3 +220,14 @@ def truth_and_labels(
             labeler=INSTRUMENT,
         ),
     ]
+    if seen.any():
+        records.append(
+            ValueRecords(
+                task=MORPHOLOGY_TASK,
+                source_ids=ids[seen],
+                values=answers[seen].astype(np.int64),
+                label_source="expert",
+                labeler=EXPERT,
+            )
+        )
+    return records

@@ -108,3 +108,19 @@ def test_every_galaxy_passes_the_main_sample_cut(small_survey):
     # a flux-limited r < 17.77 sample has median z ~ 0.1 (Strauss et al. 2002); 2000 draws
     # pin the median to ~0.003, so 0.08-0.12 only fails if the population is wrong
     assert 0.08 < np.median(pop.z) < 0.12
+
+
+def test_expert_labels_are_the_simulated_experts_answers_for_a_share_of_galaxies() -> None:
+    bundles = list(generate_survey(64, seed=3, spectra_fraction=0.0, expert_fraction=0.5))
+    answers, labels = {}, {}
+    for b in bundles:
+        for v in b.values:
+            if v.truth_kind == "simulated_expert":
+                answers |= dict(zip(v.source_ids, v.values, strict=True))
+            elif v.label_source == "expert":
+                labels |= dict(zip(v.source_ids, v.values, strict=True))
+    assert 20 <= len(labels) <= 44  # Binomial(64, 0.5): mean 32, sd 4; +-3 sd
+    assert all(answers[g] == c for g, c in labels.items())
+    # The same survey without expert labels is otherwise identical (the share uses its own draw).
+    plain = list(generate_survey(64, seed=3, spectra_fraction=0.0))
+    np.testing.assert_array_equal(plain[0].images[0].pixels, bundles[0].images[0].pixels)
