@@ -9,9 +9,13 @@ BIN := $(VENV)/bin
 TORCH_SPEC ?= torch==2.13.0
 N ?= 2000
 SEED ?= 1
+PORT ?= 8501
+# The demo's admin; a local, throwaway account (change it, or add your own with `galactive user add`).
+DEMO_USER ?= demo
+DEMO_PASSWORD ?= galactive-demo
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install demo test lint clean
+.PHONY: install demo test lint browser clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,15 +30,28 @@ install: $(VENV)/.installed
 
 demo: install
 	$(BIN)/galactive init
-	$(BIN)/galactive mock --n $(N) --seed $(SEED) --skip-existing
-	$(BIN)/galactive train --survey mock
+	$(BIN)/galactive mock --n $(N) --seed $(SEED) --expert-labels 0.1 --skip-existing
+	$(BIN)/galactive train --survey mock --labels --skip-if-active
+	$(BIN)/galactive user list | grep -qP '\t$(DEMO_USER)\t' \
+	  || echo '$(DEMO_PASSWORD)' | $(BIN)/galactive user add $(DEMO_USER) --role admin --password-stdin
+	$(BIN)/galactive retrain --survey mock --epochs 3
+	$(BIN)/galactive worker --once
 	$(BIN)/galactive status
+	@echo "Open http://127.0.0.1:$(PORT) and sign in as $(DEMO_USER) / $(DEMO_PASSWORD); Ctrl-C stops."
+	$(BIN)/galactive worker --retrain-every 50 & WORKER=$$!; \
+	  trap 'kill $$WORKER' EXIT; $(BIN)/galactive serve --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+# The browser test drives Debian's Chromium (never a downloaded browser).
+browser:
+	@test -x /usr/bin/chromium || { echo "installing Debian's chromium"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null; }; }
+
+test: lint browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -4,7 +4,21 @@ from __future__ import annotations
 
 import typer
 
-from app.cli import db, evaluate, ingest, mock, status, train
+from app.cli import (
+    db,
+    evaluate,
+    experiment,
+    followup,
+    ingest,
+    mock,
+    report,
+    score,
+    serve,
+    status,
+    train,
+    user,
+    worker,
+)
 from app.cli.common import State
 
 app = typer.Typer(
@@ -44,6 +58,14 @@ app.add_typer(ingest.app, name="ingest")
 app.command("status")(status.status)
 app.command("train")(train.train)
 app.command("evaluate")(evaluate.evaluate)
+app.command("experiment")(experiment.experiment)
+app.command("worker")(worker.worker)
+app.command("retrain")(worker.retrain)
+app.command("score")(score.score)
+app.add_typer(followup.app, name="followup")
+app.add_typer(user.app, name="user")
+app.command("serve")(serve.serve)
+app.command("report")(report.report)
 
 
 def main() -> None:

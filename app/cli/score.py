@@ -10,7 +10,7 @@ from sqlalchemy import select
 from app.cli.common import fail, ready
 from app.cli.progress import bar
 from app.services.distributed import score_pool_dask
-from app.services.scoring import score_pool
+from app.services.scoring import CHUNK, score_pool
 from storage.db import session_scope
 from storage.models import ModelVersion
 
@@ -25,6 +25,12 @@ def score(
         None, "--scheduler", help="Dask scheduler address (default: a LocalCluster here)."
     ),
     workers: int = typer.Option(2, "--workers", min=1, help="LocalCluster worker processes."),
+    chunk: int = typer.Option(
+        CHUNK, "--chunk", min=1, help="Galaxies read, predicted and screened together."
+    ),
+    partition: int = typer.Option(
+        4 * CHUNK, "--partition", min=1, help="Galaxies per Dask partition (a multiple of --chunk)."
+    ),
 ) -> None:
     """Write BALD / information-gain scores and posterior summaries of every galaxy."""
     settings = ready(ctx)
@@ -47,6 +53,8 @@ def score(
                     found[0],
                     scheduler=scheduler,
                     workers=workers,
+                    partition=partition,
+                    chunk=chunk,
                     on_partition=lambda _done, _total: advance(1),
                 )
         else:
@@ -57,7 +65,9 @@ def score(
                     advance(done - last[0])
                     last[0] = done
 
-                n = score_pool(engine, settings.store(), settings.home, found[0], on_chunk=step)
+                n = score_pool(
+                    engine, settings.store(), settings.home, found[0], chunk=chunk, on_chunk=step
+                )
     finally:
         engine.dispose()
     typer.echo(f"version {found[0]}: {n} score rows in {time.perf_counter() - start:.1f} s")

@@ -6,8 +6,11 @@ import typer
 
 from app.cli.common import fail, ready
 from app.cli.progress import bar
+from app.config import Settings
+from app.services.retrain import active_version
 from app.services.training import train as train_version
 from bayes.data import MODALITIES
+from storage.db import session_scope
 
 
 def parse_modalities(text: str) -> tuple[str, ...]:
@@ -41,6 +44,9 @@ def train(
     split_seed: int = typer.Option(0, "--split-seed", help="Seed of the train/val/test split."),
     seed: int = typer.Option(0, "--seed", help="Model initialisation and batching seed."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="Torch CPU threads."),
+    skip_if_active: bool = typer.Option(
+        False, "--skip-if-active", help="Do nothing if the survey has an active model (scripts)."
+    ),
 ) -> None:
     """Fit a Bayesian model on the training split, recalibrate on validation, record a version."""
     if fusion not in ("early", "feature", "late"):
@@ -48,6 +54,9 @@ def train(
     names = parse_modalities(modalities)
     set_threads(threads)
     settings = ready(ctx)
+    if skip_if_active and _has_active(settings, survey):
+        typer.echo(f"survey {survey!r} already has an active model; skipping")
+        return
     with bar(epochs, f"train {survey} ({fusion})", unit="epoch") as advance:
         try:
             result = train_version(
@@ -72,3 +81,12 @@ def train(
     for task, m in fitted.validation.items():
         shown = {k: v for k, v in m.items() if isinstance(v, float)}
         typer.echo(f"  validation {task}: " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items()))
+
+
+def _has_active(settings: Settings, survey: str) -> bool:
+    engine = settings.engine()
+    try:
+        with session_scope(engine) as session:
+            return active_version(session, survey) is not None
+    finally:
+        engine.dispose()

@@ -47,15 +47,19 @@ def active_version(session: Session, survey: str) -> ModelVersion | None:
 
 
 def new_labels(session: Session, survey: str) -> int:
-    """Labels of ``survey`` newer than the label snapshot of its active version."""
+    """Labels of ``survey`` its active version has not seen: newer than its label snapshot,
+    or (a version fitted on truth has none) made after it was created."""
     version = active_version(session, survey)
-    watermark = (version.label_watermark or 0) if version is not None else 0
     stmt = (
         select(func.count(Label.id))
         .join(Task, Task.id == Label.task_id)
         .join(Survey, Survey.id == Task.survey_id)
-        .where(Survey.name == survey, Label.id > watermark)
+        .where(Survey.name == survey)
     )
+    if version is not None and version.label_watermark is not None:
+        stmt = stmt.where(Label.id > version.label_watermark)
+    elif version is not None:
+        stmt = stmt.where(Label.created_at > version.created_at)
     return int(session.scalar(stmt) or 0)
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+import typer
 from sqlalchemy import text
 from typer.testing import CliRunner
 
@@ -15,23 +16,21 @@ from storage.db import make_engine
 
 runner = CliRunner()
 
-COMMANDS = [
-    [],
-    ["init"],
-    ["db"],
-    ["db", "upgrade"],
-    ["db", "downgrade"],
-    ["db", "current"],
-    ["mock"],
-    ["ingest"],
-    ["ingest", "images"],
-    ["ingest", "spectra"],
-    ["ingest", "catalog"],
-    ["ingest", "hdf5"],
-    ["status"],
-    ["train"],
-    ["evaluate"],
-]
+
+def _commands(command: object, path: tuple[str, ...] = ()) -> list[list[str]]:
+    """Every command and sub-command of the CLI, found by walking it (new ones are covered)."""
+    found = [list(path)]
+    for name, sub in sorted(getattr(command, "commands", {}).items()):
+        found += _commands(sub, (*path, name))
+    return found
+
+
+COMMANDS = _commands(typer.main.get_command(app))
+
+
+def test_the_walk_finds_the_commands() -> None:
+    names = {" ".join(c) for c in COMMANDS}
+    assert {"", "train", "worker", "retrain", "ingest catalog", "db upgrade"} <= names
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "galactive")
