@@ -13,7 +13,12 @@ user = session.current_user(st.session_state)
 if user is None:
     pages = [st.Page("views/signin.py", title="Sign in", icon=":material/login:", default=True)]
 else:
-    pages = [st.Page("views/label.py", title="Label", icon=":material/label:", default=True)]
+    pages = [
+        st.Page("views/label.py", title="Label", icon=":material/label:", default=True),
+        st.Page("views/models.py", title="Models", icon=":material/model_training:"),
+        st.Page("views/followup.py", title="Follow-up", icon=":material/satellite_alt:"),
+        st.Page("views/reports.py", title="Reports", icon=":material/monitoring:"),
+    ]
     st.sidebar.caption(f"Signed in as **{user.name}** ({user.role})")
     st.sidebar.button(
         "Sign out", key="sign_out", on_click=session.sign_out, args=(st.session_state,)

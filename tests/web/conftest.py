@@ -58,3 +58,10 @@ def app_settings(
     yield settings
     st.cache_resource.clear()  # engines and models of this copy
     st.cache_data.clear()
+
+
+@pytest.fixture(scope="session")
+def shared_site(backend_dbs: Databases, tmp_path_factory: pytest.TempPathFactory) -> World:
+    """One template survey per backend for the whole session; a test module uses it instead
+    of building its own by defining ``site`` as ``shared_site``."""
+    return build_site(backend_dbs, tmp_path_factory.mktemp("shared_site"))

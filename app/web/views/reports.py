@@ -1,0 +1,81 @@
+"""Reports: how far to trust the active model — calibration, coverage, learning curves against
+random-control labels, the embedding map and labeler agreement — with the whole report as one
+downloadable HTML file (the same file ``galactive report --out`` writes)."""
+
+import streamlit as st
+from sqlalchemy import func, select
+
+from app.services import model_admin
+from app.services import uncertainty_report as report
+from app.services.retrain import active_version
+from app.web import session
+from storage.db import session_scope
+from storage.models import Label
+
+user = session.current_user(st.session_state)
+db = session.engine()
+settings = session.settings()
+
+st.title("Uncertainty report")
+with session_scope(db) as s:
+    surveys = model_admin.surveys_with_versions(s)
+if not surveys:
+    st.info("No model version yet: train one with `galactive train --survey S`.")
+    st.stop()
+survey = st.sidebar.selectbox("Survey", surveys, key="report_survey")
+with session_scope(db) as s:
+    version = active_version(s, survey)
+    version_id = version.id if version is not None else None
+    newest_label = s.scalar(select(func.max(Label.id)))
+if version_id is None:
+    st.info(f"{survey} has no active model version.")
+    st.stop()
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def built(
+    db_url: str, survey: str, version_id: int, newest_label: int | None
+) -> tuple[report.ReportData, dict[str, bytes], str]:
+    """The report of (survey, version), rebuilt when a label or version is added."""
+    data = report.collect(settings, survey, version_id=version_id)
+    images = report.figures(data)
+    return data, images, report.render_html(data, images)
+
+
+with st.spinner("Predicting the validation split and mapping the embeddings…"):
+    data, images, page = built(settings.db_url, survey, version_id, newest_label)
+
+st.caption(
+    f"{data.survey} · {data.version} · validation split · built {data.created:%Y-%m-%d %H:%M} UTC"
+)
+st.download_button(
+    "Download the report (HTML)",
+    data=page.encode(),
+    file_name=f"galactive_report_{data.survey}_{data.version}.html",
+    mime="text/html",
+    key="download_report",
+    type="primary",
+)
+columns = st.columns(4)
+if len(data.probs):
+    columns[0].metric(f"ECE ({data.classification_task})", f"{data.reliability.ece:.3f}")
+for column, (level, value) in zip(columns[1:3], data.coverage.items(), strict=False):
+    column.metric(f"{level} coverage ({data.redshift_task})", f"{value:.2f}")
+if data.agreement is not None:
+    a = data.agreement
+    columns[3].metric(f"Labeler agreement ({a.method})", f"{a.kappa:.2f}")
+    st.caption(
+        f"Agreement on {a.n_galaxies} galaxies answered by {a.n_labelers} labelers; "
+        f"raw agreement {a.observed:.0%}."
+    )
+else:
+    columns[3].metric("Labeler agreement", "—")
+    st.caption("Labeler agreement needs galaxies answered by two labelers (raise the overlap).")
+
+for row in ([t for t in images if t != "Learning curves" and t != "Embedding map"],
+            ["Learning curves"], ["Embedding map"]):  # fmt: skip
+    present = [t for t in row if t in images]
+    for column, title in zip(st.columns(max(len(present), 1)), present, strict=False):
+        with column:
+            st.markdown(f"**{title}**")
+            st.image(images[title], caption=report.CAPTIONS.get(title))

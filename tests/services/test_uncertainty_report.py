@@ -1,0 +1,115 @@
+"""The uncertainty report's statistics against hand-computed values, and its HTML as one
+self-contained file."""
+
+from __future__ import annotations
+
+import base64
+import re
+from datetime import UTC, datetime
+
+import numpy as np
+import pytest
+
+from app.services import uncertainty_report as ur
+from bayes.metrics import expected_calibration_error
+
+# Fleiss (1971) as reproduced on Wikipedia: 10 subjects, 14 raters, 5 categories, κ = 0.210.
+FLEISS_TABLE = np.array(
+    [[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
+     [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]]
+)  # fmt: skip
+
+
+def test_cohen_kappa_of_a_two_by_two_table() -> None:
+    # yes/yes 20, yes/no 5, no/yes 10, no/no 15: p_o = 0.7, p_e = 0.5·0.6 + 0.5·0.4 = 0.5.
+    a = [1] * 20 + [1] * 5 + [0] * 10 + [0] * 15
+    b = [1] * 20 + [0] * 5 + [1] * 10 + [0] * 15
+    assert ur.cohen_kappa(a, b) == pytest.approx(0.4)
+    assert ur.cohen_kappa([0, 1, 2], [0, 1, 2]) == 1.0
+    assert ur.cohen_kappa([3, 3], [3, 3], 6) == 1.0  # one class only: perfect, not 0/0
+    with pytest.raises(ValueError):
+        ur.cohen_kappa([0], [0, 1])
+
+
+def test_fleiss_kappa_of_the_textbook_table_and_a_small_one() -> None:
+    assert ur.fleiss_kappa(FLEISS_TABLE) == pytest.approx(0.20993, abs=1e-5)
+    # P_i = 1, 1, 1/3 -> P̄ = 7/9; p = (5/9, 4/9) -> P_e = 41/81; κ = (22/81)/(40/81) = 0.55.
+    assert ur.fleiss_kappa(np.array([[3, 0], [0, 3], [2, 1]])) == pytest.approx(0.55)
+    # Raters per item may vary (2 and 3 here): P_i = 1, (1+4-3)/6 = 1/3 -> P̄ = 2/3;
+    # p = (3/5, 2/5) -> P_e = 13/25; κ = (2/3 - 13/25) / (12/25).
+    assert ur.fleiss_kappa(np.array([[2, 0], [0, 3]])) == pytest.approx(1.0)
+    assert ur.fleiss_kappa(np.array([[2, 0], [1, 2]])) == pytest.approx(
+        (2 / 3 - 13 / 25) / (12 / 25)
+    )
+    with pytest.raises(ValueError):
+        ur.fleiss_kappa(np.array([[1, 0]]))
+
+
+def test_agreement_picks_cohen_for_two_labelers_and_fleiss_for_more() -> None:
+    assert ur.agreement([(1, 10, 0), (2, 10, 1)], 3) is None  # nobody answered the same galaxy
+    two = ur.agreement([(1, 10, 0), (1, 11, 0), (2, 10, 1), (2, 11, 2), (3, 10, 1)], 3)
+    # galaxies 1 and 2: a = (0, 1), b = (0, 2); p_o = 1/2, p_e = (1·1 + 0 + 0)/4 = 1/4.
+    assert (two.method, two.n_galaxies, two.n_labelers) == ("Cohen's κ", 2, 2)
+    assert two.kappa == pytest.approx((0.5 - 0.25) / 0.75) and two.observed == 0.5
+    three = ur.agreement([(1, 10, 0), (1, 11, 0), (1, 12, 0), (2, 10, 1), (2, 11, 1),
+                          (2, 12, 1), (3, 10, 0), (3, 11, 0), (3, 12, 1)], 2)  # fmt: skip
+    assert three.method == "Fleiss' κ" and three.n_labelers == 3
+    assert three.kappa == pytest.approx(0.55)
+
+
+def test_reliability_bins_add_up_to_the_ece_of_bayes_metrics() -> None:
+    rng = np.random.default_rng(1)
+    probs = rng.dirichlet(np.ones(4), 300)
+    y = rng.integers(0, 4, 300)
+    rel = ur.reliability(probs, y)
+    assert rel.ece == pytest.approx(expected_calibration_error(probs, y))
+    filled = rel.count > 0
+    recomputed = np.sum(rel.count[filled] * np.abs(rel.accuracy[filled] - rel.confidence[filled]))
+    assert recomputed / rel.count.sum() == pytest.approx(rel.ece)
+    assert rel.count.sum() == 300 and np.isnan(rel.accuracy[~filled]).all()
+
+
+def test_confusion_matrix_and_prequential_accuracy() -> None:
+    cm = ur.confusion_matrix(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]), 3)
+    assert cm.tolist() == [[1, 0, 0], [0, 1, 0], [0, 1, 1]]
+    assert ur.prequential([(1, 0, 0.0), (1, 2, 1.0), (2, 3, 3.0)]) == {1: (0.5, 2), 2: (1.0, 1)}
+
+
+def report_data(**changes: object) -> ur.ReportData:
+    rng = np.random.default_rng(0)
+    fields = dict(
+        survey="mock", version="mock-v2", created=datetime(2026, 1, 1, tzinfo=UTC),
+        classification_task="morphology", classes=("a", "b", "c"),
+        probs=rng.dirichlet(np.ones(3), 50), labels=rng.integers(0, 3, 50),
+        redshift_task="redshift", pit=rng.uniform(size=80),
+        points=(ur.VersionPoint("mock-v1", 10, 0.5, 0.1, 0.05, 0.6, None, 0),
+                ur.VersionPoint("mock-v2", 30, 0.6, 0.05, 0.04, 0.66, 0.55, 20)),
+        embedding=rng.normal(size=(40, 2)), embedding_bald=rng.uniform(size=40),
+        embedding_class=rng.integers(0, 3, 40),
+        agreement=ur.Agreement("Cohen's κ", 0.4, 12, 2, 0.7),
+    )  # fmt: skip
+    return ur.ReportData(**{**fields, **changes})
+
+
+def test_the_html_report_is_one_self_contained_file() -> None:
+    data = report_data()
+    images = ur.figures(data)
+    assert set(images) == {"Reliability diagram", "Confusion matrix", "PIT histogram",
+                           "Learning curves", "Embedding map"}  # fmt: skip
+    page = ur.render_html(data, images)
+    assert page.startswith("<!DOCTYPE html>") and page.endswith("</html>")
+    assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
+    assert "<script" not in page and "<link" not in page and "url(" not in page
+    sources = re.findall(r'src="([^"]+)"', page)
+    assert len(sources) == 5 and all(s.startswith("data:image/png;base64,") for s in sources)
+    for src in sources:
+        assert base64.b64decode(src.split(",", 1)[1]).startswith(b"\x89PNG")
+    assert "Cohen&#x27;s κ" in page or "Cohen's κ" in page
+    assert "mock-v2" in page and "0.55" in page  # the control accuracy of mock-v2
+
+
+def test_a_report_without_labels_or_agreement_still_renders() -> None:
+    data = report_data(agreement=None, points=(), pit=np.zeros(0))
+    page = ur.render_html(data, ur.figures(data))
+    assert "no galaxy has answers from two labelers yet" in page
+    assert "PIT histogram" not in page and page.count("<img") == 3
