@@ -13,13 +13,16 @@ from sqlalchemy.engine import make_url
 
 from app.cli.common import ready
 from app.config import Settings
+from app.services.followup_admin import MAX_UPLOAD_BYTES
 
 MAIN = Path(__file__).resolve().parents[1] / "web" / "main.py"
 
 
 def streamlit_command(settings: Settings, *, port: int, host: str) -> tuple[list[str], dict]:
     """The ``streamlit run`` argv and environment for the app on ``host:port``: headless, no
-    usage statistics, no file watching, and errors shown to users without tracebacks."""
+    usage statistics, no file watching, errors shown to users without tracebacks, and the
+    server refusing any uploaded file over the follow-up page's limit (Streamlit's default
+    is 200 MB; the uploader's own ``max_upload_size`` is checked only in the browser)."""
     argv = [
         sys.executable, "-m", "streamlit", "run", str(MAIN),
         "--server.port", str(port),
@@ -29,6 +32,7 @@ def streamlit_command(settings: Settings, *, port: int, host: str) -> tuple[list
         "--browser.gatherUsageStats", "false",
         "--client.showErrorDetails", "none",
         "--client.toolbarMode", "viewer",
+        "--server.maxUploadSize", str(MAX_UPLOAD_BYTES // 2**20),
     ]  # fmt: skip
     env = {**os.environ, "GALACTIVE_DB": settings.db_url, "GALACTIVE_HOME": str(settings.home)}
     return argv, env

@@ -49,10 +49,19 @@ def add_user(session: Session, name: str, role: str, password: str) -> User:
     password, or a name already taken. Flushes but does not commit."""
     if not name.strip() or len(name) > 64:
         raise ValueError(f"name must be 1 to 64 characters, got {name!r}")
+    if name != name.strip():
+        # The sign-in form strips the name it sends, so such a user could never sign in.
+        raise ValueError(f"name must not start or end with whitespace, got {name!r}")
+    if not storable(name):
+        raise ValueError(f"name must be text without NUL characters or lone surrogates: {name!r}")
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}, got {role!r}")
     if len(password) < MIN_PASSWORD:
         raise ValueError(f"password must be at least {MIN_PASSWORD} characters")
+    try:
+        password.encode()
+    except UnicodeEncodeError:
+        raise ValueError("password must be text without lone surrogates") from None
     if session.scalar(select(User.id).where(User.name == name)) is not None:
         raise ValueError(f"name {name!r} is already taken")
     user = User(name=name, role=role, password_hash=hash_password(password))
@@ -67,7 +76,8 @@ def authenticate(session: Session, name: str, password: str) -> User | None:
     An unknown name (or a user without a password) costs one scrypt against a dummy hash,
     like a known one, so the answer's timing does not tell which names exist.
     """
-    user = session.scalar(select(User).where(User.name == name))
+    # A name no column can hold (PostgreSQL refuses NUL) belongs to nobody: no query, no error.
+    user = session.scalar(select(User).where(User.name == name)) if storable(name) else None
     stored = user.password_hash if user is not None else None
     ok = verify_password(password, stored or _DUMMY_HASH)
     return user if ok and stored is not None else None
@@ -79,6 +89,17 @@ def require_role(user: User, role: str) -> None:
         raise ValueError(f"role must be one of {ROLES}, got {role!r}")
     if user.role != role and user.role != "admin":
         raise PermissionError(f"user {user.name!r} is a {user.role}; this needs {role}")
+
+
+def storable(text: str) -> bool:
+    """Whether ``text`` fits a text column on every backend: UTF-8 encodable, without NUL."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:

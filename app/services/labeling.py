@@ -19,6 +19,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.services.auth import storable
 from storage import leases
 from storage.db import session_scope
 from storage.labels import current_labels_query, supersede
@@ -103,8 +104,13 @@ def submit(
     """
     if status not in STATUSES:
         raise ValueError(f"status must be one of {STATUSES}, got {status!r}")
-    if not idempotency_key or len(idempotency_key) > 64:
-        raise ValueError(f"idempotency_key must be 1 to 64 characters, got {idempotency_key!r}")
+    if not idempotency_key or len(idempotency_key) > 64 or not storable(idempotency_key):
+        raise ValueError(
+            f"idempotency_key must be 1 to 64 characters without NUL, got {idempotency_key!r}"
+        )
+    if comment is not None and not storable(comment):
+        # PostgreSQL text columns refuse NUL: say so before the database does.
+        raise ValueError("comment must be text without NUL characters or lone surrogates")
     now = now or datetime.now(UTC)
     try:
         with session_scope(engine) as session:

@@ -121,7 +121,7 @@ def submit(
             class_index=class_index,
             comment=comment or None,
         )
-    except (LeaseError, PermissionError) as err:
+    except (LeaseError, PermissionError, ValueError) as err:
         if state.get(SHOWN_KEY) == current:
             _finish(state, current, "warning", f"{source} was not saved ({err}); here is the next")
         return
@@ -142,7 +142,7 @@ def leave(state: MutableMapping[str, Any], db: Engine, user_id: int, current: Sh
     state[STARTED_KEY] = time.perf_counter()
     try:
         labeling.leave(db, user_id, current.assignment.lease_id)
-    except (LeaseError, PermissionError) as err:
+    except (LeaseError, PermissionError, ValueError) as err:
         if state.get(SHOWN_KEY) == current:
             _finish(state, current, "warning", f"{err}; here is the next galaxy")
         return

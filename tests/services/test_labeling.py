@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,59 +13,20 @@ from storage import leases
 from storage.db import session_scope
 from storage.labels import current_labels_query
 from storage.models import (
-    Galaxy,
-    Ingest,
     Label,
     Lease,
-    ModelVersion,
     QueueItem,
-    Survey,
-    Task,
-    User,
 )
+from tests.queue_world import QueueWorld, queue_world
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
-CLASSES = ["elliptical", "spiral", "merger"]
 
 
-@dataclass(frozen=True)
-class World:
-    task_id: int
-    version_id: int
-    galaxies: list[int]  # in queue order (highest priority first)
-    users: list[int]
+World = QueueWorld
 
 
 def _world(engine: Engine, n: int = 3, n_users: int = 2) -> World:
-    with session_scope(engine) as session:
-        survey = Survey(name="s")
-        session.add(survey)
-        session.flush()
-        ingest = Ingest(survey_id=survey.id, kind="test", source="unit")
-        task = Task(survey_id=survey.id, name="morphology", kind="classification", classes=CLASSES)
-        version = ModelVersion(survey_id=survey.id, name="v1", status="ready")
-        users = [User(name=f"u{i}", role="labeler") for i in range(n_users)]
-        session.add_all([ingest, task, version, *users])
-        session.flush()
-        galaxies = [
-            Galaxy(survey_id=survey.id, source_id=f"g{i}", ra=0.0, dec=0.0, ingest_id=ingest.id)
-            for i in range(n)
-        ]
-        session.add_all(galaxies)
-        session.flush()
-        session.add_all(
-            QueueItem(
-                queue="label",
-                task_id=task.id,
-                galaxy_id=g.id,
-                priority=float(n - i),
-                model_version_id=version.id,
-                acquisition="power_bald",
-                acquisition_score=0.1 * (i + 1),
-            )
-            for i, g in enumerate(galaxies)
-        )
-        return World(task.id, version.id, [g.id for g in galaxies], [u.id for u in users])
+    return queue_world(engine, n=n, users=[f"u{i}" for i in range(n_users)])
 
 
 def _labels(engine: Engine) -> list[Label]:
