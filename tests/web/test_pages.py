@@ -209,3 +209,22 @@ def test_label_to_next_galaxy_time_of_the_page(
     print(f"submit -> next galaxy: median {median:.0f} ms, max {max(times):.0f} ms")
     assert len(labels_of(app_settings, "ada")) == 10
     assert median < 500  # 200 ms is the target; shared CI cores vary 2-5x
+
+
+def test_two_sessions_labeling_at_once_never_get_the_same_galaxy(app_settings: Settings) -> None:
+    """Two labelers in two browser sessions, alternating clicks: at overlap 1 no galaxy is ever
+    in front of both, and none comes back to the one who labelled it."""
+    ada, bob = sign_in("ada", PASSWORDS["ada"]), sign_in("bob", PASSWORDS["bob"])
+    seen: dict[str, list[str]] = {"ada": [heading(ada)], "bob": [heading(bob)]}
+    for _ in range(4):
+        assert seen["ada"][-1] != seen["bob"][-1]  # on screen at the same moment
+        press(ada, "[1] elliptical")
+        seen["ada"].append(heading(ada))
+        assert seen["ada"][-1] != seen["bob"][-1]
+        press(bob, "[2] spiral")
+        seen["bob"].append(heading(bob))
+    assert not ada.exception and not bob.exception
+    assert not set(seen["ada"]) & set(seen["bob"])  # never shown to both, before or after
+    assert all(len(set(s)) == len(s) for s in seen.values())  # never shown twice to one
+    labelled = [r.galaxy_id for name in ("ada", "bob") for r in labels_of(app_settings, name)]
+    assert len(labelled) == len(set(labelled)) == 8
