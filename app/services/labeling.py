@@ -19,6 +19,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from app.faults import crash_point
 from app.services.auth import storable
 from storage import leases
 from storage.db import session_scope
@@ -129,9 +130,11 @@ def submit(
                 if found is not None:
                     return found
                 raise
-            return _write_label(
+            label_id = _write_label(
                 session, lease, user_id, status, class_index, comment, idempotency_key
             )
+            crash_point("submit")  # tests kill the process here, before the commit
+            return label_id
     except IntegrityError:
         # A twin inserted the same key first; it committed, so its label is the answer.
         with session_scope(engine) as session:
