@@ -90,6 +90,10 @@ def test_sign_in_label_three_by_keyboard_and_undo_one(sqlite_site: World, tmp_pa
         assert browser.galaxy_heading(page) == shown and answers_by(settings, "ada") == (0, 0)
 
         page.get_by_role("textbox", name="Comment (optional)").blur()
+        # Leaving the box commits its text and reruns the page; a key pressed during that
+        # rerun could reach a button the rerun is replacing, so let the page settle first.
+        time.sleep(1.0)
+        browser.wait_for_galaxy(page)
         for rows, key in enumerate("123", start=1):
             page.keyboard.press(key)
             shown = browser.wait_for_galaxy(page, other_than=shown)
