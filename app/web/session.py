@@ -73,3 +73,16 @@ def sign_out(state: MutableMapping[str, Any]) -> None:
 def current_user(state: MutableMapping[str, Any]) -> SignedIn | None:
     """This session's signed-in user, if any."""
     return state.get(USER_KEY)
+
+
+def pick_survey(db: Engine, key: str) -> str:
+    """The survey chosen in the sidebar among those with a model version; stops the page
+    with a hint when there is none yet."""
+    from app.services.model_admin import surveys_with_versions
+
+    with session_scope(db) as s:
+        surveys = surveys_with_versions(s)
+    if not surveys:
+        st.info("No model version yet: train one with `galactive train --survey S`.")
+        st.stop()
+    return st.sidebar.selectbox("Survey", surveys, key=key)

@@ -19,8 +19,7 @@ from app.web import followup_flow
 from storage.errors import IngestError
 from storage.models import Galaxy, Ingest, QueueItem, Spectrum
 from tests.ingest.conftest import SPECOBJ_ROW, spec_arrays
-from tests.web.conftest import PASSWORDS
-from tests.web.test_pages import rows, sign_in, user_id
+from tests.web.test_pages import open_page, rows, user_id
 from tests.worker.conftest import World
 
 PAGE = "views/followup.py"
@@ -52,10 +51,7 @@ def spec_file(*, flux: np.ndarray | None = None, fiber: int = 3) -> bytes:
 
 
 def open_followup(name: str) -> AppTest:
-    at = sign_in(name, PASSWORDS[name])
-    at.switch_page(PAGE).run()
-    assert not at.exception
-    return at
+    return open_page(name, PAGE)
 
 
 def plan(at: AppTest, hours: float = 2.0) -> AppTest:

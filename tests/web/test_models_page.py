@@ -13,8 +13,7 @@ from app.services import model_admin
 from app.web import model_flow
 from app.worker import WorkerOptions, run_worker
 from storage.models import Job, ModelVersion, QueueItem
-from tests.web.conftest import PASSWORDS
-from tests.web.test_pages import open_app, rows, sign_in, user_id
+from tests.web.test_pages import open_app, open_page, rows, user_id
 from tests.worker.conftest import World
 
 PAGE = "views/models.py"
@@ -26,10 +25,7 @@ def site(shared_site: World) -> World:
 
 
 def open_models(name: str) -> AppTest:
-    at = sign_in(name, PASSWORDS[name])
-    at.switch_page(PAGE).run()
-    assert not at.exception
-    return at
+    return open_page(name, PAGE)
 
 
 def texts(at: AppTest) -> str:

@@ -33,6 +33,14 @@ def sign_in(name: str, password: str) -> AppTest:
     return at.button(key=SUBMIT).click().run()
 
 
+def open_page(name: str, page: str) -> AppTest:
+    """Sign in as ``name`` and switch to ``page`` (e.g. "views/models.py")."""
+    at = sign_in(name, PASSWORDS[name])
+    at.switch_page(page).run()
+    assert not at.exception
+    return at
+
+
 def press(at: AppTest, label: str) -> AppTest:
     """Click the button whose text is ``label`` (e.g. "[2] spiral") and rerun."""
     (button,) = [b for b in at.button if b.label == label]

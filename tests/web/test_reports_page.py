@@ -13,8 +13,7 @@ from app.config import Settings
 from app.services import uncertainty_report as ur
 from storage.db import session_scope
 from storage.models import Label, QueueItem, Task
-from tests.web.conftest import PASSWORDS
-from tests.web.test_pages import open_app, sign_in, user_id
+from tests.web.test_pages import open_app, open_page, user_id
 from tests.worker.conftest import World
 
 PAGE = "views/reports.py"
@@ -26,10 +25,7 @@ def site(shared_site: World) -> World:
 
 
 def open_reports(name: str) -> AppTest:
-    at = sign_in(name, PASSWORDS[name])
-    at.switch_page(PAGE).run()
-    assert not at.exception
-    return at
+    return open_page(name, PAGE)
 
 
 def metrics(at: AppTest) -> dict[str, str]:

@@ -4,7 +4,7 @@ ingesting returned spectra are for admins."""
 
 import streamlit as st
 
-from app.services import followup_admin, model_admin
+from app.services import followup_admin
 from app.web import followup_flow, session
 from app.web.followup_flow import DOWNLOADS, FLASH_KEY, PLAN_KEY, UPLOAD_ROUND_KEY
 from bayes.followup import SNModel
@@ -16,12 +16,7 @@ settings = session.settings()
 state = st.session_state
 
 st.title("Spectroscopic follow-up")
-with session_scope(db) as s:
-    surveys = model_admin.surveys_with_versions(s)
-if not surveys:
-    st.info("No model version yet: train one with `galactive train --survey S`.")
-    st.stop()
-survey = st.sidebar.selectbox("Survey", surveys, key="followup_survey")
+survey = session.pick_survey(db, "followup_survey")
 with session_scope(db) as s:
     tasks = followup_admin.regression_tasks(s, survey)
 if not tasks:

@@ -15,12 +15,7 @@ db = session.engine()
 state = st.session_state
 
 st.title("Models")
-with session_scope(db) as s:
-    surveys = model_admin.surveys_with_versions(s)
-if not surveys:
-    st.info("No model version yet: train one with `galactive train --survey S`.")
-    st.stop()
-survey = st.sidebar.selectbox("Survey", surveys, key="models_survey")
+survey = session.pick_survey(db, "models_survey")
 
 if flash := state.pop(model_flow.FLASH_KEY, None):
     getattr(st, flash[0])(flash[1])

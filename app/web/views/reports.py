@@ -5,7 +5,6 @@ downloadable HTML file (the same file ``galactive report --out`` writes)."""
 import streamlit as st
 from sqlalchemy import func, select
 
-from app.services import model_admin
 from app.services import uncertainty_report as report
 from app.services.retrain import active_version
 from app.web import session
@@ -17,12 +16,7 @@ db = session.engine()
 settings = session.settings()
 
 st.title("Uncertainty report")
-with session_scope(db) as s:
-    surveys = model_admin.surveys_with_versions(s)
-if not surveys:
-    st.info("No model version yet: train one with `galactive train --survey S`.")
-    st.stop()
-survey = st.sidebar.selectbox("Survey", surveys, key="report_survey")
+survey = session.pick_survey(db, "report_survey")
 with session_scope(db) as s:
     version = active_version(s, survey)
     version_id = version.id if version is not None else None
