@@ -14,7 +14,7 @@ from app.cli.common import fail, ready
 from app.cli.evaluate import machine
 from app.cli.progress import bar
 from app.cli.train import parse_modalities, set_threads
-from app.services.experiment import ExperimentSpec, run_experiment
+from app.services.experiment import METHODS, ExperimentSpec, run_experiment
 from app.services.experiment_plot import plot_experiment
 from app.services.strategy import CONTROL_FRACTION, DEFAULT_STRATEGY
 from app.services.training import read_survey
@@ -58,6 +58,10 @@ def experiment(
     lr: float = typer.Option(3e-3, "--lr", min=0.0, help="Adam learning rate."),
     split_seed: int = typer.Option(0, "--split-seed", help="Seed of the train/val/test split."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="Torch CPU threads."),
+    method: str = typer.Option(
+        "heads", "--method", help=f"Posterior: one of {', '.join(METHODS)} (see docs)."
+    ),
+    members: int = typer.Option(5, "--members", min=2, help="Deep-ensemble size."),
 ) -> None:
     """Reveal truth labels round by round; compare strategies with random on the test split."""
     names = tuple(dict.fromkeys([*strategies, "random"]))
@@ -80,6 +84,7 @@ def experiment(
             warm_epochs=warm_epochs, control_fraction=control_fraction, screen=screen,
             beta=beta, model={"latent_dim": latent_dim, "image_channels": channels,
                               "batch_size": batch_size, "lr": lr},
+            method=method, members=members,
         )  # fmt: skip
     except ValueError as err:
         fail(str(err))

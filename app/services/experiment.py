@@ -11,6 +11,7 @@ it needed to reach random's final metric, and after which round labelling stoppe
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,11 +29,14 @@ from app.services.training import (
     fit_calibrated,
     rows_for,
 )
+from bayes.baselines.network import DeepEnsemble, MCDropoutModel
 from bayes.config import ModelConfig, TaskConfig
 from bayes.predict import Posterior
 from storage.arrays import ArrayStore
 
 FitHook = Callable[[str, int, int], None]  # (strategy, seed, round) after each fit
+Predictor = Callable[[np.ndarray, int], Posterior]  # (rows, seed) -> posterior
+METHODS = ("heads", "ensemble", "mc_dropout")
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,11 @@ class ExperimentSpec:
     warm: each round after the first starts from the previous round's model
     (``update="warm"``) for ``warm_epochs`` epochs (default ``epochs``). screen: keep the
     artifact screen's flagged galaxies out of the active picks (None: the product's rule,
-    :func:`app.services.strategy.screens`).
+    :func:`app.services.strategy.screens`). method: where the posterior's spread comes from —
+    ``heads`` (the product's model: Bayesian heads on a point-estimate trunk, recalibrated on
+    validation), ``ensemble`` (a deep ensemble of ``members`` point networks) or
+    ``mc_dropout`` (dropout through the whole trunk); the last two refit from scratch each
+    round and are not recalibrated.
     """
 
     task: str
@@ -60,10 +68,16 @@ class ExperimentSpec:
     screen: bool | None = None
     beta: float = 1.0
     model: dict[str, Any] = field(default_factory=dict)
+    method: str = "heads"
+    members: int = 5
 
     def __post_init__(self) -> None:
         if "random" not in self.strategies:
             raise ValueError("strategies must include 'random', the baseline every verdict uses")
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose from {METHODS}")
+        if self.method != "heads" and self.warm:
+            raise ValueError(f"method {self.method!r} refits from scratch; drop --warm")
         if min(self.rounds, self.batch, self.seeds, self.initial) < 1:
             raise ValueError("rounds, batch, seeds and initial must all be >= 1")
 
@@ -144,17 +158,11 @@ def _run(
         warm = spec.warm and previous is not None
         epochs = (spec.warm_epochs or spec.epochs) if warm else spec.epochs
         cfg = dataclasses.replace(config, seed=seed, epochs=epochs)
-        fitted = fit_calibrated(
-            store,
-            data,
-            cfg,
-            train_idx=pool[labelled],
-            cache=cache,
-            init_from=previous.model if warm else None,
+        predictor, fit_seconds, previous = _fit(
+            store, data, spec, cfg, pool[labelled], cache, previous if warm else None
         )
-        previous = fitted
         metrics = posterior_metrics(
-            _posterior(fitted, cache, test, seed=seed),
+            predictor(test, seed),
             {task.name: data.targets.values[task.name][test]},
             cfg.tasks,
             data.present(test),
@@ -163,12 +171,12 @@ def _run(
             "round": r,
             "n_labels": int(labelled.sum()),
             "metrics": {k: metrics[k] for k in names},
-            "fit_seconds": fitted.fit_seconds,
+            "fit_seconds": fit_seconds,
         }
         if r < spec.rounds:
             free = np.flatnonzero(~labelled)
             batch = choose_batch(
-                _posterior(fitted, cache, pool[free], seed=seed * 1000 + r),
+                predictor(pool[free], seed * 1000 + r),
                 task.name,
                 spec.batch,
                 np.random.default_rng((seed, r)),
@@ -193,10 +201,41 @@ def _run(
     return records
 
 
-def _posterior(fitted: FittedModel, cache: ArrayCache, rows: np.ndarray, *, seed: int) -> Posterior:
-    """The recalibrated posterior of the cached galaxies at ``rows``."""
-    raw = fitted.model.predict(cache.take(rows), seed=seed)
-    return fitted.calibration.apply(raw, fitted.model.config.tasks)
+def _fit(
+    store: ArrayStore,
+    data: SurveyData,
+    spec: ExperimentSpec,
+    config: ModelConfig,
+    rows: np.ndarray,
+    cache: ArrayCache,
+    previous: FittedModel | None,
+) -> tuple[Predictor, float, FittedModel | None]:
+    """Fit on ``rows`` by ``spec.method``: (predictor, fit seconds, model a warm start reuses)."""
+    if spec.method == "heads":
+        fitted = fit_calibrated(
+            store,
+            data,
+            config,
+            train_idx=rows,
+            cache=cache,
+            init_from=previous.model if previous is not None else None,
+        )
+
+        def heads(at: np.ndarray, seed: int) -> Posterior:
+            raw = fitted.model.predict(cache.take(at), seed=seed)
+            return fitted.calibration.apply(raw, fitted.model.config.tasks)
+
+        return heads, fitted.fit_seconds, fitted
+    name = config.tasks[0].name
+    model = (
+        DeepEnsemble(config, members=spec.members)
+        if spec.method == "ensemble"
+        else MCDropoutModel(config)
+    )
+    start = time.perf_counter()
+    model.fit(cache.take(rows), {name: data.targets.values[name][rows]})
+    seconds = time.perf_counter() - start
+    return lambda at, seed: model.predict(cache.take(at), seed=seed), seconds, None
 
 
 def spread(values: list[float | None]) -> dict[str, float | None]:
