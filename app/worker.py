@@ -8,8 +8,6 @@ idle, the worker queues a retrain once ``retrain_every`` new labels have arrived
 
 from __future__ import annotations
 
-import os
-import socket
 import threading
 import time
 import traceback
@@ -21,6 +19,7 @@ from sqlalchemy import update
 
 from app.config import Settings
 from app.services.retrain import KIND, new_labels, request_retrain, run_retrain
+from app.services.training import fail_orphans, process_owner
 from storage import jobs
 from storage.db import session_scope
 from storage.models import Job
@@ -40,11 +39,6 @@ class WorkerOptions:
     once: bool = False  # stop when no job is waiting
 
 
-def worker_name() -> str:
-    """host:pid, unique among live workers."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
 def run_worker(
     settings: Settings,
     options: WorkerOptions,
@@ -53,11 +47,12 @@ def run_worker(
 ) -> int:
     """Run jobs until none is waiting (``once``) or forever; returns how many it finished."""
     engine = settings.engine()
-    name = worker_name()
+    name = process_owner()
     done = 0
     try:
         while True:
             jobs.recover_stale(engine, stale_after=options.stale_after)
+            fail_orphans(engine)
             if options.retrain_every:
                 with session_scope(engine) as session:
                     if new_labels(session, options.survey) >= options.retrain_every:

@@ -3,11 +3,14 @@
 A version's life: a ``training`` row is written first (its id names the checkpoint directory
 ``GALACTIVE_HOME/models/<name>/``); after the fit the row becomes ``ready`` with its metrics,
 label watermark and checkpoint, and is made active in the same transaction if the survey has
-no active model. A failed fit leaves the row ``failed``.
+no active model. A failed fit leaves the row ``failed``; a fit whose process was killed
+(``kill -9``) leaves it ``training`` until :func:`fail_orphans` finds its process gone.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -206,6 +209,7 @@ def train(
     """
     engine = settings.engine()
     try:
+        fail_orphans(engine)
         data = read_survey(engine, survey, source=source, split_seed=split_seed)
         cfg = ModelConfig(tasks=trainable_tasks(data), **config)
         parent = _parent_model(engine, settings.home, parent_id, cfg)
@@ -215,7 +219,12 @@ def train(
                 parent_id=parent_id if parent is not None else None,
                 name="pending",
                 status="training",
-                config={"model": cfg.to_dict(), "source": source, "split_seed": split_seed},
+                config={
+                    "model": cfg.to_dict(),
+                    "source": source,
+                    "split_seed": split_seed,
+                    "owner": process_owner(),
+                },
             )
             session.add(version)
             session.flush()
@@ -302,6 +311,40 @@ def _parent_model(
         checkpoint_path = parent.checkpoint
     model, _ = load_version(home, checkpoint_path)
     return model if model.config.architecture() == config.architecture() else None
+
+
+def process_owner() -> str:
+    """This process as ``host:pid``: who holds a job, or is fitting a ``training`` version."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def fail_orphans(engine: Engine) -> list[int]:
+    """Mark failed every ``training`` version whose fitting process, on this host, is gone.
+
+    A killed ``galactive train`` cannot mark its own row. Versions fitted on other hosts are
+    left alone: their processes cannot be checked from here. Returns the ids marked.
+    """
+    host = socket.gethostname()
+    with session_scope(engine) as session:
+        training = session.scalars(select(ModelVersion).where(ModelVersion.status == "training"))
+        orphans = [v for v in training if _gone(v.config.get("owner"), host)]
+        for version in orphans:
+            version.status = "failed"
+        return [v.id for v in orphans]
+
+
+def _gone(owner: object, host: str) -> bool:
+    """Whether ``owner`` ("host:pid") names a process of ``host`` that no longer exists."""
+    name, _, pid = str(owner).rpartition(":")
+    if name != host or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)  # signal 0: an existence check, nothing is sent
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # it exists, under another user
+    return False
 
 
 def mark_failed(engine: Engine, version_id: int) -> None:
