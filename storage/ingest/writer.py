@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, insert, select, text
 from sqlalchemy.orm import Session
 
 from storage.arrays import ArrayStore, ArrayWriter
@@ -42,6 +42,7 @@ from storage.models import (
 )
 
 OnExisting = Literal["error", "match"]
+ANALYZE_FROM = 10_000  # an ingest adding fewer galaxies leaves statistics to autovacuum
 
 
 @dataclass
@@ -117,6 +118,7 @@ class _Run:
         self.tasks: dict[str, Task] = {}
         self.labelers: set[str] = set()  # non-human label sources, recorded as provenance
         self.counts = {"galaxies": 0, "images": 0, "spectra": 0, "photometry": 0, "values": 0}
+        self.analyze_at = ANALYZE_FROM  # galaxies added before the next ANALYZE (PostgreSQL)
 
     def write(self, bundle: Bundle) -> int:
         """Write one chunk; returns how many galaxies it concerned."""
@@ -186,9 +188,27 @@ class _Run:
                 }
             )
         if new_rows:
-            self.session.execute(insert(Galaxy), new_rows)
+            created = self.session.execute(
+                insert(Galaxy).returning(Galaxy.source_id, Galaxy.id), new_rows
+            )
+            existing.update({sid: gid for sid, gid in created})
             self.counts["galaxies"] += len(new_rows)
-        return self._existing(source_ids)
+            self._refresh_statistics()
+        return existing
+
+    def _refresh_statistics(self) -> None:
+        """On PostgreSQL, ANALYZE the galaxies each time this ingest has doubled what it added.
+
+        The planner's statistics are those of the last ANALYZE; mid-way through a million-row
+        ingest they still describe a small survey, and the id lookups above then scan the
+        whole survey once per id instead of probing the (survey, source id) index. ANALYZE in
+        the ingest's own transaction samples its uncommitted rows too.
+        """
+        if self.session.get_bind().dialect.name != "postgresql":
+            return
+        if self.counts["galaxies"] >= self.analyze_at:
+            self.session.execute(text("ANALYZE galaxies"))
+            self.analyze_at = 2 * self.counts["galaxies"]
 
     def _existing(self, source_ids: Sequence[str]) -> dict[str, int]:
         """Map the given source ids that the survey has to their galaxy ids."""
