@@ -46,7 +46,7 @@ COLUMNS = "id=objid,ra=ra,dec=dec,units=nanomaggy," + ",".join(
 
 def galactive(home: Path, url: str, *args: str, threads: int | None = None) -> dict[str, float]:
     """Run one CLI command under ``/usr/bin/time -v``: wall seconds and peak RSS (GB)."""
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     if threads is not None:
         env["OMP_NUM_THREADS"] = str(threads)
     cmd = ["/usr/bin/time", "-v", sys.executable, "-c", "from app.cli import main; main()",

@@ -106,7 +106,10 @@ def main() -> None:
     parser.add_argument("--home", required=True, help="a mock survey's home (left untouched)")
     parser.add_argument("--survey", default="mock")
     parser.add_argument("--sizes", default="250,1000,4000")
-    parser.add_argument("--epochs", type=int, default=15, help="scratch fits (rounds: a third)")
+    parser.add_argument(
+        "--epochs", type=int, default=15,
+        help="scratch fits; a round trains max(3, a third of the active version's epochs)",
+    )  # fmt: skip
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json")
@@ -116,7 +119,7 @@ def main() -> None:
     subprocess.run(["cp", "-al", a.home, str(work)], check=True)  # arrays: immutable per ingest
     (work / "galactive.db").unlink()
     shutil.copyfile(Path(a.home) / "galactive.db", work / "galactive.db")
-    settings = resolve(None, str(work))
+    settings = resolve(f"sqlite:///{work / 'galactive.db'}", str(work))  # never GALACTIVE_DB
     results: list[dict[str, Any]] = []
     try:
         for size in sizes:

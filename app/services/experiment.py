@@ -77,7 +77,9 @@ class ExperimentSpec:
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; choose from {METHODS}")
         if self.method != "heads" and self.warm:
-            raise ValueError(f"method {self.method!r} refits from scratch; drop --warm")
+            raise ValueError(f"method {self.method!r} refits from scratch; no warm start")
+        if self.method == "ensemble" and self.members < 2:
+            raise ValueError(f"an ensemble needs at least 2 members, got {self.members}")
         if min(self.rounds, self.batch, self.seeds, self.initial) < 1:
             raise ValueError("rounds, batch, seeds and initial must all be >= 1")
 

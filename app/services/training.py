@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from app.config import Settings
 from app.services.arrays import SurveyRefs, load_arrays, stream_arrays, survey_refs
@@ -326,11 +326,20 @@ def fail_orphans(engine: Engine) -> list[int]:
     """
     host = socket.gethostname()
     with session_scope(engine) as session:
-        training = session.scalars(select(ModelVersion).where(ModelVersion.status == "training"))
-        orphans = [v for v in training if _gone(v.config.get("owner"), host)]
-        for version in orphans:
-            version.status = "failed"
-        return [v.id for v in orphans]
+        training = session.execute(
+            select(ModelVersion.id, ModelVersion.config).where(ModelVersion.status == "training")
+        ).all()
+        gone = [i for i, config in training if _gone((config or {}).get("owner"), host)]
+        if not gone:
+            return []
+        # Still 'training': a fit that finished since the read above keeps its 'ready'.
+        failed = session.scalars(
+            update(ModelVersion)
+            .where(ModelVersion.id.in_(gone), ModelVersion.status == "training")
+            .values(status="failed")
+            .returning(ModelVersion.id)
+        ).all()
+        return sorted(failed)
 
 
 def _gone(owner: object, host: str) -> bool:

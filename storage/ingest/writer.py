@@ -14,6 +14,7 @@ from typing import Literal
 
 import numpy as np
 from sqlalchemy import Engine, insert, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from storage.arrays import ArrayStore, ArrayWriter
@@ -43,6 +44,7 @@ from storage.models import (
 
 OnExisting = Literal["error", "match"]
 ANALYZE_FROM = 10_000  # an ingest adding fewer galaxies leaves statistics to autovacuum
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's SQLSTATE when lock_timeout expires
 
 
 @dataclass
@@ -202,13 +204,27 @@ class _Run:
         The planner's statistics are those of the last ANALYZE; mid-way through a million-row
         ingest they still describe a small survey, and the id lookups above then scan the
         whole survey once per id instead of probing the (survey, source id) index. ANALYZE in
-        the ingest's own transaction samples its uncommitted rows too.
+        the ingest's own transaction samples its uncommitted rows too. ANALYZE holds its lock
+        until the ingest commits, so a concurrent ingest that cannot get it within 100 ms
+        skips its refresh (the other ingest's statistics serve both) rather than wait.
         """
         if self.session.get_bind().dialect.name != "postgresql":
             return
-        if self.counts["galaxies"] >= self.analyze_at:
-            self.session.execute(text("ANALYZE galaxies"))
-            self.analyze_at = 2 * self.counts["galaxies"]
+        if self.counts["galaxies"] < self.analyze_at:
+            return
+        self.analyze_at = 2 * self.counts["galaxies"]
+        previous = self.session.scalar(text("SELECT current_setting('lock_timeout')"))
+        try:
+            with self.session.begin_nested():
+                self.session.execute(text("SET LOCAL lock_timeout = '100ms'"))
+                self.session.execute(text("ANALYZE galaxies"))
+        except OperationalError as err:
+            if getattr(err.orig, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                raise
+        finally:
+            self.session.execute(
+                text("SELECT set_config('lock_timeout', :value, true)"), {"value": previous}
+            )
 
     def _existing(self, source_ids: Sequence[str]) -> dict[str, int]:
         """Map the given source ids that the survey has to their galaxy ids."""

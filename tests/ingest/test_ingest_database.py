@@ -4,6 +4,7 @@ the database and the array store exactly as they were."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -294,4 +295,38 @@ def test_a_large_ingest_refreshes_planner_statistics_on_postgresql(
                 text("SELECT reltuples FROM pg_class WHERE relname = 'galaxies'")
             )
             assert tuples == 2 * n
+    engine.dispose()
+
+
+def test_an_ingest_skips_the_refresh_while_another_holds_the_statistics_lock(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A concurrent ingest's ANALYZE holds its lock until that ingest commits; this one gives
+    up on its own refresh after 100 ms instead of waiting (here, for 5 s)."""
+    engine = make_engine(db_url)
+    if engine.dialect.name != "postgresql":
+        engine.dispose()
+        pytest.skip("statistics locks are PostgreSQL's")
+    monkeypatch.setattr(writer, "ANALYZE_FROM", 100)
+    with engine.begin() as conn:
+        conn.execute(text("ALTER TABLE galaxies SET (autovacuum_enabled = false)"))
+    blocker = engine.connect()
+    blocker.begin()
+    blocker.execute(text("ANALYZE galaxies"))  # holds the lock until it commits
+    release = threading.Timer(5.0, blocker.commit)
+    release.start()
+    try:
+        ids = np.arange(150).astype(str)
+        bundle = Bundle(galaxies=GalaxyRecords(ids, np.zeros(150), np.zeros(150)))
+        summary = ingest(engine, ArrayStore(tmp_path / "arrays"), "big", [bundle],
+                         kind="catalog", source="test")  # fmt: skip
+    finally:
+        release.join()
+        blocker.close()
+    assert summary.counts["galaxies"] == 150
+    with session_scope(engine) as session:
+        assert session.scalar(select(func.count(Galaxy.id))) == 150
+        # the blocker analysed an empty table; had this ingest waited, it would say 150
+        tuples = session.scalar(text("SELECT reltuples FROM pg_class WHERE relname = 'galaxies'"))
+        assert tuples == 0
     engine.dispose()
