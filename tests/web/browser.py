@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -113,3 +113,21 @@ def wait_for_galaxy(page: Page, *, other_than: str | None = None, timeout: float
             return text
         time.sleep(0.1)
     raise TimeoutError(f"no new galaxy within {timeout} s (still {other_than!r})")
+
+
+def press_until(
+    page: Page, key: str, counted: Callable[[], bool], *, attempts: int = 3, wait: float = 10.0
+) -> None:
+    """Press ``key`` until the server has counted it (``counted()``, read from the database).
+
+    A key pressed while a rerun is replacing the page's buttons can be lost; pressing again is
+    safe because it happens only after the database shows the first press was not counted.
+    """
+    for _ in range(attempts):
+        page.keyboard.press(key)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if counted():
+                return
+            time.sleep(0.1)
+    raise TimeoutError(f"key {key!r} not counted after {attempts} presses")
