@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import typer
 
@@ -15,10 +17,20 @@ from app.services.followup_eval import STRATEGY_TEXT, evaluate_followup, gain_fi
 from app.services.target_export import format_for, write_targets
 from bayes.followup import SNModel
 
+T = TypeVar("T")
 app = typer.Typer(
     help="Spectroscopic follow-up: targets ranked by redshift information per telescope hour.",
     no_args_is_help=True,
 )
+
+
+def _run(label: str, service: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call a follow-up service under a progress bar; its ValueError becomes a CLI error."""
+    with bar(None, label) as advance:
+        try:
+            return service(*args, progress=advance, **kwargs)
+        except ValueError as err:
+            fail(str(err))
 
 
 def _sn_model(snr: float, overhead: float, max_exposure: float) -> SNModel:
@@ -73,21 +85,10 @@ def plan(
     sn = _sn_model(snr, overhead, max_exposure)
     set_threads(threads)
     settings = ready(ctx)
-    with bar(None, f"follow-up {survey}: predict") as advance:
-        try:
-            result = plan_followup(
-                settings,
-                survey,
-                version_id=version,
-                task=task,
-                sn_model=sn,
-                budget_hours=budget_hours,
-                budget_fibers=budget_fibers,
-                k=k,
-                progress=advance,
-            )
-        except ValueError as err:
-            fail(str(err))
+    result = _run(
+        f"follow-up {survey}: predict", plan_followup, settings, survey, version_id=version,
+        task=task, sn_model=sn, budget_hours=budget_hours, budget_fibers=budget_fibers, k=k,
+    )  # fmt: skip
     typer.echo(
         f"plan from {result.model_version}: {len(result)} of {result.n_candidates} galaxies "
         f"without spectra ({result.n_excluded} too faint or without an r magnitude, "
@@ -148,23 +149,11 @@ def evaluate(
     sn = _sn_model(snr, overhead, SNModel.max_exposure_s)
     set_threads(threads)
     settings = ready(ctx)
-    with bar(None, f"follow-up evaluation {survey}: predict") as advance:
-        try:
-            result = evaluate_followup(
-                settings,
-                survey,
-                version_id=version,
-                task=task,
-                sn_model=sn,
-                budgets=hours,
-                halvings=halvings,
-                draws=draws,
-                k=k,
-                seed=seed,
-                progress=advance,
-            )
-        except ValueError as err:
-            fail(str(err))
+    result = _run(
+        f"follow-up evaluation {survey}: predict", evaluate_followup, settings, survey,
+        version_id=version, task=task, sn_model=sn, budgets=hours, halvings=halvings,
+        draws=draws, k=k, seed=seed,
+    )  # fmt: skip
     typer.echo(
         f"{result.model_version}: {result.n_pool} pool / {result.n_reference} reference "
         f"held-out galaxies with spectra; mean σ[log(1+z)] before {result.mean_width:.4f}; "
