@@ -15,7 +15,7 @@ from bayes.config import ModelConfig
 from bayes.model import GalaxyModel, build
 from bayes.predict import check_fitted
 
-FORMAT = "galactive.bayes/1"
+FORMAT = "galactive.bayes/2"  # 2: the photometry input gained adjacent colours
 WEIGHTS, META = "weights.safetensors", "model.json"
 PARTS = ("trunk_", "prior_", "posterior_")
 

@@ -16,6 +16,7 @@ import torch
 MODALITIES = ("image", "spectrum", "photometry")
 POGSON = 2.5 / np.log(10.0)  # mag per e-fold of flux
 ZERO_POINT = 22.5  # AB magnitude of 1 nanomaggy
+MAG_UNIT = 2.5  # network magnitudes are (mag - ZERO_POINT) / MAG_UNIT
 
 
 @dataclass(frozen=True)
@@ -198,7 +199,7 @@ def as_tensors(arrays: GalaxyArrays, *, n_bands: int, n_phot: int) -> ModelInput
         mag, err = asinh_magnitudes(np.where(ok, f, 0.0), np.where(ok, iv, 0.0))
         phot = np.stack(
             [
-                np.where(ok, (mag - ZERO_POINT) / 2.5, 0.0),
+                np.where(ok, (mag - ZERO_POINT) / MAG_UNIT, 0.0),
                 np.where(ok, np.log10(np.where(ok, err, 1.0)), 0.0),
                 ok.astype(np.float64),
             ],

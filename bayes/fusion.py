@@ -21,6 +21,7 @@ from torch import nn
 from bayes.config import ModelConfig
 from bayes.data import MODALITIES, ModelInputs
 from bayes.encoders import ImageEncoder, PhotometryEncoder, SpectrumEncoder
+from bayes.encoders.photometry import photometry_vector, photometry_width
 
 
 def modality_dropout(present: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
@@ -77,7 +78,7 @@ class Trunk(nn.Module):
         d = config.latent_dim
         if config.fusion == "early":
             width = len(MODALITIES)
-            width += 3 * n_phot if self.uses["photometry"] else 0
+            width += photometry_width(n_phot) if self.uses["photometry"] else 0
             width += 2 * config.early_spectrum_bins if self.uses["spectrum"] else 0
             if self.uses["image"]:
                 self.early = ImageEncoder(
@@ -170,7 +171,7 @@ class Trunk(nn.Module):
         """Data-level fusion: one network over the raw normalised inputs -> (N, D)."""
         parts = [present.float()]
         if self.uses["photometry"]:
-            parts.append(torch.where(present[:, 2:3], inputs.phot.flatten(1), 0.0))
+            parts.append(torch.where(present[:, 2:3], photometry_vector(inputs.phot), 0.0))
         if self.uses["spectrum"]:
             flux, snr = bin_spectra(inputs, bins=self.early_bins, log_range=self.early_range)
             parts.append(torch.where(present[:, 1:2], torch.cat([flux, snr], 1), 0.0))

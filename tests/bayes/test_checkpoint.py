@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from bayes.checkpoint import load, read_metadata, save
+from bayes.checkpoint import FORMAT, load, read_metadata, save
 
 
 def test_round_trip_gives_identical_predictions(fitted, data, tmp_path, monkeypatch):
@@ -35,6 +35,6 @@ def test_round_trip_gives_identical_predictions(fitted, data, tmp_path, monkeypa
 def test_wrong_format_is_refused(fitted, tmp_path):
     path = save(fitted, tmp_path / "m")
     meta = path / "model.json"
-    meta.write_text(meta.read_text().replace("galactive.bayes/1", "other/9"))
+    meta.write_text(meta.read_text().replace(FORMAT, "other/9"))
     with pytest.raises(ValueError, match="other/9"):
         load(path)

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from bayes.data import GalaxyArrays, as_tensors
+from bayes.data import GalaxyArrays, as_tensors, asinh_magnitudes
 from bayes.encoders import ImageEncoder, SpectrumEncoder
+from bayes.encoders.photometry import photometry_vector, photometry_width
 from bayes.fusion import Trunk, modality_dropout
 from tests.bayes.conftest import small_config
 from tests.bayes.synthetic import survey
@@ -94,3 +95,18 @@ def test_modality_dropout_keeps_one_and_never_invents():
     # so the kept rate is 0.5 + rescue (1/8 * 1/3) = 0.5417; 4000*0.34 rows -> sd ~0.008
     full = present.all(1)
     assert kept[full].float().mean().item() == pytest.approx(0.5 + 1 / 24, abs=0.04)
+
+
+def test_photometry_vector_adds_adjacent_colours_in_magnitudes():
+    flux = np.array([[1.0, 4.0, 10.0], [1.0, 4.0, 10.0]])
+    ivar = np.array([[1e4, 1e4, 1e4], [1e4, 0.0, 1e4]])  # second galaxy: middle band bad
+    arrays = GalaxyArrays(phot_flux=flux, phot_ivar=ivar, has_photometry=np.array([True, True]))
+    phot = as_tensors(arrays, n_bands=0, n_phot=3).phot
+    vector = photometry_vector(phot)
+    assert vector.shape == (2, photometry_width(3)) == (2, 11)
+    assert torch.equal(vector[:, :9], phot.flatten(1))
+    mag, _ = asinh_magnitudes(flux[0], ivar[0])
+    np.testing.assert_allclose(vector[0, 9:].numpy(), mag[:-1] - mag[1:], atol=1e-5)
+    # bright enough for Pogson's: colour ~ 2.5 log10(f_next / f) up to the asinh softening
+    np.testing.assert_allclose(vector[0, 9:].numpy(), 2.5 * np.log10([4.0, 2.5]), atol=0.015)
+    assert torch.equal(vector[1, 9:], torch.zeros(2))
