@@ -19,7 +19,7 @@ Every method starts from the same ``GalaxyArrays`` batches and pays the same nor
 shared) and medians are reported. Also: agreement of BALD rankings from T samples with a long-run
 reference (T = ``--reference-samples``) of the same model (Spearman).
 
-    .venv/bin/python bench/posterior_throughput.py --json OUT.json
+    .venv/bin/python -m bench.posterior_throughput --json OUT.json
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ import torch
 from baal.bayesian.caching_utils import MCCachingModule
 from baal.bayesian.dropout import MCDropoutModule
 from baal.modelwrapper import ModelWrapper, TrainingArgs
-from scipy.stats import spearmanr
 from torch import nn
 
 from bayes.config import ModelConfig, TaskConfig
@@ -49,6 +48,7 @@ from bayes.fusion import Trunk
 from bayes.heads import combine, expert_outputs
 from bayes.model import GalaxyModel
 from bayes.predict import classification_uncertainty
+from bench.bald_agreement import bald_agreement
 
 CLASSES = ("elliptical", "spiral", "edge_on", "merger", "irregular", "artifact")
 TASKS = (
@@ -260,19 +260,6 @@ def time_methods(
     return rates
 
 
-def bald_agreement(
-    model: GalaxyModel, arrays: GalaxyArrays, *, samples: int, reference: int, seeds: int
-) -> list[float]:
-    """Spearman of BALD from ``samples`` draws (seeds 1..seeds) with ``reference`` (seed 0)."""
-    ref = classification_uncertainty(model.predict(arrays, samples=reference).probs["morphology"])
-    out = []
-    for seed in range(1, seeds + 1):
-        probs = model.predict(arrays, samples=samples, seed=seed).probs["morphology"]
-        rho = spearmanr(classification_uncertainty(probs)["epistemic"], ref["epistemic"])
-        out.append(float(rho.statistic))
-    return out
-
-
 def machine(threads: int) -> dict[str, object]:
     """What the numbers were measured on."""
     cpu = "unknown"
@@ -372,8 +359,12 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     )
     result: dict[str, object] = {"machine": info, "arguments": vars(a), "fit_seconds": fit_s}
     result |= summarise(time_methods(runs, pool, repeats=a.repeats))
-    rho = bald_agreement(
-        model, rank_pool, samples=a.samples, reference=a.reference_samples, seeds=a.rank_seeds
+    rho, _ = bald_agreement(
+        lambda samples, seed: model.predict(rank_pool, samples=samples, seed=seed),
+        task="morphology",
+        samples=a.samples,
+        reference=a.reference_samples,
+        seeds=a.rank_seeds,
     )
     result["heldout_morphology_accuracy"] = accuracy
     result["heldout_bald_percentiles_10_50_90"] = np.percentile(bald, [10, 50, 90]).tolist()

@@ -1,0 +1,100 @@
+"""Do BALD rankings from T = 32 posterior samples agree with a long-run reference?
+
+Issue 3 asks for Spearman ≥ 0.8 between the morphology BALD of T = 32 samples and a long-run
+reference (T = 4096) of the same model. This reads a recorded model version (by name; default
+the survey's active one) and its recalibration, predicts held-out (test-split) galaxies once
+with ``--reference`` samples (seed 0) and ``--seeds`` times with ``--samples`` (seeds 1..K),
+and prints the Spearman correlation per seed. Run from the repo root:
+
+    .venv/bin/python -m bench.bald_agreement --home /tmp/g20k --version mock-v1 \\
+        --json docs/benchmarks/bald_agreement_20k.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+from sqlalchemy import select
+
+from app.config import resolve
+from app.services.training import load_version, predict_rows, read_survey
+from bayes.predict import Posterior, classification_uncertainty
+from storage.db import session_scope
+from storage.models import ModelVersion, Survey
+
+
+def bald_agreement(
+    predict: Callable[[int, int], Posterior], *, task: str, samples: int, reference: int, seeds: int
+) -> tuple[list[float], np.ndarray]:
+    """Spearman of BALD from ``samples`` draws (seeds 1..seeds) with ``reference`` draws (seed 0).
+
+    predict(samples, seed) -> Posterior of a fixed set of galaxies. Returns (rho per seed,
+    reference BALD per galaxy).
+    """
+    ref = classification_uncertainty(predict(reference, 0).probs[task])["epistemic"]
+    out = []
+    for seed in range(1, seeds + 1):
+        bald = classification_uncertainty(predict(samples, seed).probs[task])["epistemic"]
+        out.append(float(spearmanr(bald, ref).statistic))
+    return out, ref
+
+
+def main(argv: list[str] | None = None) -> dict[str, object]:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--home", required=True)
+    p.add_argument("--survey", default="mock")
+    p.add_argument("--version", help="model version name (default: the active one)")
+    p.add_argument("--task", default="morphology")
+    p.add_argument("--galaxies", type=int, default=2000, help="test-split galaxies ranked")
+    p.add_argument("--samples", type=int, default=32)
+    p.add_argument("--reference", type=int, default=4096)
+    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--json", help="write the results here")
+    a = p.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    settings = resolve(home=a.home)
+    engine = settings.engine()
+    with session_scope(engine) as session:
+        query = select(ModelVersion).join(Survey).where(Survey.name == a.survey)
+        query = query.where(ModelVersion.name == a.version if a.version else ModelVersion.is_active)
+        version = session.scalars(query).one()
+        name, checkpoint = version.name, version.checkpoint
+    model, calibration = load_version(settings.home, checkpoint)
+    data = read_survey(engine, a.survey, source="truth")
+    rows = np.flatnonzero(data.split == "test")[: a.galaxies]
+
+    def predict(samples: int, seed: int) -> Posterior:
+        store = settings.store()
+        return predict_rows(model, calibration, store, data.refs, rows, samples=samples, seed=seed)
+
+    rho, ref = bald_agreement(
+        predict, task=a.task, samples=a.samples, reference=a.reference, seeds=a.seeds
+    )
+    result = {
+        "version": name,
+        "arguments": vars(a),
+        "galaxies": len(rows),
+        "reference_bald_percentiles_10_50_90": np.percentile(ref, [10, 50, 90]).tolist(),
+        "spearman": {"per_seed": rho, "min": min(rho), "median": statistics.median(rho)},
+    }
+    print(
+        f"{name}: BALD Spearman, T={a.samples} vs T={a.reference} on {len(rows)} test galaxies:"
+        f" per seed {[round(r, 3) for r in rho]}, median {statistics.median(rho):.3f},"
+        f" min {min(rho):.3f}; reference BALD 10/50/90% "
+        f"{np.round(result['reference_bald_percentiles_10_50_90'], 5).tolist()} nats"
+    )
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(result, f, indent=2)
+    return result
+
+
+if __name__ == "__main__":
+    main()
