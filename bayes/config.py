@@ -83,8 +83,8 @@ class ModelConfig:
     anchor_scale: float = 0.1
     init_scale: float = 0.01
     epochs: int = 20
-    batch_size: int = 128
-    lr: float = 1e-3
+    batch_size: int = 32
+    lr: float = 3e-3
     clip_norm: float = 5.0
     seed: int = 0
 
