@@ -15,34 +15,17 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-from collections.abc import Callable
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
 from sqlalchemy import select
 
 from app.config import resolve
 from app.services.training import load_version, predict_rows, read_survey
-from bayes.predict import Posterior, classification_uncertainty
+from bayes.predict import Posterior
+from bench.rank_agreement import bald_agreement
 from storage.db import session_scope
 from storage.models import ModelVersion, Survey
-
-
-def bald_agreement(
-    predict: Callable[[int, int], Posterior], *, task: str, samples: int, reference: int, seeds: int
-) -> tuple[list[float], np.ndarray]:
-    """Spearman of BALD from ``samples`` draws (seeds 1..seeds) with ``reference`` draws (seed 0).
-
-    predict(samples, seed) -> Posterior of a fixed set of galaxies. Returns (rho per seed,
-    reference BALD per galaxy).
-    """
-    ref = classification_uncertainty(predict(reference, 0).probs[task])["epistemic"]
-    out = []
-    for seed in range(1, seeds + 1):
-        bald = classification_uncertainty(predict(samples, seed).probs[task])["epistemic"]
-        out.append(float(spearmanr(bald, ref).statistic))
-    return out, ref
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:

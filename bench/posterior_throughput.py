@@ -48,7 +48,7 @@ from bayes.fusion import Trunk
 from bayes.heads import combine, expert_outputs
 from bayes.model import GalaxyModel
 from bayes.predict import classification_uncertainty
-from bench.bald_agreement import bald_agreement
+from bench.rank_agreement import bald_agreement
 
 CLASSES = ("elliptical", "spiral", "edge_on", "merger", "irregular", "artifact")
 TASKS = (

@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         train = np.sort(rng.choice(train, min(a.labels, len(train)), replace=False))
     cache = ArrayCache.load(settings.store(), data.refs, np.concatenate([train, val, test]))
     y = data.targets.values[task.name]
-    fits: dict[str, Callable[[], object]] = {
+    fits: dict[str, Callable[[], GalaxyModel | MCDropoutModel | DeepEnsemble]] = {
         "heads (point trunk, SVI heads)": lambda: GalaxyModel(config),
         f"mc_dropout (p={a.dropout}, T=32)": lambda: MCDropoutModel(config, dropout=a.dropout),
         f"ensemble ({a.members} members)": lambda: DeepEnsemble(config, members=a.members),
