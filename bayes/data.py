@@ -17,6 +17,9 @@ MODALITIES = ("image", "spectrum", "photometry")
 POGSON = 2.5 / np.log(10.0)  # mag per e-fold of flux
 ZERO_POINT = 22.5  # AB magnitude of 1 nanomaggy
 MAG_UNIT = 2.5  # network magnitudes are (mag - ZERO_POINT) / MAG_UNIT
+# Galaxies stretched at a time: the float64 temporaries of a whole training set's images
+# (several copies of N x B x H x W) had made training peak at 9 GB on 13 851 galaxies.
+STRETCH_CHUNK = 512
 
 
 @dataclass(frozen=True)
@@ -168,8 +171,10 @@ def as_tensors(arrays: GalaxyArrays, *, n_bands: int, n_phot: int) -> ModelInput
     if arrays.images is not None and n_bands:
         ok = present[:, 0]
         image = np.zeros(arrays.images.shape, np.float32)
-        if ok.any():
-            image[ok] = asinh_stretch(arrays.images[ok].astype(np.float64))
+        rows = np.flatnonzero(ok)
+        for start in range(0, len(rows), STRETCH_CHUNK):
+            chunk = rows[start : start + STRETCH_CHUNK]
+            image[chunk] = asinh_stretch(arrays.images[chunk].astype(np.float64))
         _check_width("images", image.shape[1], n_bands)
     else:
         image = np.zeros((n, n_bands, 1, 1), np.float32)

@@ -77,3 +77,15 @@ def test_as_tensors_zeroes_absent_rows_and_drops_empty_spectra():
         assert np.isfinite(t.numpy()).all()
     with pytest.raises(ValueError, match="3 bands"):
         as_tensors(arrays, n_bands=3, n_phot=2)
+
+
+def test_as_tensors_stretches_images_in_chunks_with_the_same_result(monkeypatch):
+    rng = np.random.default_rng(3)
+    images = rng.normal(size=(7, 2, 5, 5)) * rng.uniform(0.5, 4.0, size=(7, 2, 1, 1))
+    has = np.array([True, True, False, True, True, True, True])
+    arrays = GalaxyArrays(images=images.astype(np.float32), has_image=has)
+    monkeypatch.setattr("bayes.data.STRETCH_CHUNK", 2)  # 6 stretched rows -> 3 chunks
+    image = as_tensors(arrays, n_bands=2, n_phot=0).image.numpy()
+    expected = asinh_stretch(images[has].astype(np.float32).astype(np.float64))
+    np.testing.assert_array_equal(image[has], expected)
+    assert not image[~has].any()
