@@ -21,7 +21,8 @@ import torch
 from sqlalchemy import select
 
 from app.config import resolve
-from app.services.training import load_version, predict_rows, read_survey
+from app.services.arrays import load_arrays
+from app.services.training import load_version, read_survey
 from bayes.predict import Posterior
 from bench.rank_agreement import bald_agreement
 from storage.db import session_scope
@@ -53,9 +54,11 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     data = read_survey(engine, a.survey, source="truth")
     rows = np.flatnonzero(data.split == "test")[: a.galaxies]
 
+    arrays = load_arrays(settings.store(), data.refs, rows)  # read once for all six predictions
+
     def predict(samples: int, seed: int) -> Posterior:
-        store = settings.store()
-        return predict_rows(model, calibration, store, data.refs, rows, samples=samples, seed=seed)
+        raw = model.predict(arrays, samples=samples, seed=seed)
+        return calibration.apply(raw, model.config.tasks)
 
     rho, ref = bald_agreement(
         predict, task=a.task, samples=a.samples, reference=a.reference, seeds=a.seeds
