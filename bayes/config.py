@@ -83,6 +83,7 @@ class ModelConfig:
     anchor_scale: float = 0.1
     init_scale: float = 0.01
     epochs: int = 20
+    min_steps: int = 0
     batch_size: int = 32
     lr: float = 3e-3
     clip_norm: float = 5.0
@@ -99,14 +100,20 @@ class ModelConfig:
             raise ValueError(f"unknown fusion {self.fusion!r}")
         if not 0 <= self.modality_dropout < 1:
             raise ValueError(f"modality_dropout must be in [0, 1), got {self.modality_dropout}")
-        for name in ("latent_dim", "spectrum_patch", "epochs", "batch_size", "early_spectrum_bins"):
-            if getattr(self, name) < (0 if name == "epochs" else 1):
+        positive = ("latent_dim", "spectrum_patch", "batch_size", "early_spectrum_bins")
+        for name in ("epochs", "min_steps", *positive):
+            if getattr(self, name) < (1 if name in positive else 0):
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         for name in ("prior_scale", "trunk_prior_scale", "anchor_scale", "init_scale", "lr"):
             if getattr(self, name) is not None and getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if self.clip_norm <= 0:
             raise ValueError(f"clip_norm must be > 0, got {self.clip_norm}")
+
+    def epochs_for(self, n: int) -> int:
+        """Epochs of a fit on ``n`` galaxies: ``epochs``, raised to give ``min_steps`` steps."""
+        per_epoch = max(-(-n // self.batch_size), 1)
+        return max(self.epochs, -(-self.min_steps // per_epoch))
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (tuples become lists)."""

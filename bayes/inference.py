@@ -141,10 +141,11 @@ def svi_train(
     n = len(inputs)
     params = [*trunk.parameters(), *posterior.parameters()]
     optimiser = torch.optim.Adam(params, lr=config.lr)
-    steps = config.epochs * -(-n // config.batch_size)
+    epochs = config.epochs_for(n)
+    steps = epochs * -(-n // config.batch_size)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, max(steps, 1), config.lr / 10)
     history = []
-    for epoch in range(config.epochs):
+    for epoch in range(epochs):
         order = torch.from_numpy(rng.permutation(n))
         total = 0.0
         for start in range(0, n, config.batch_size):

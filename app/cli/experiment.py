@@ -42,6 +42,12 @@ def experiment(
         False, "--warm/--scratch", help="Start each round from the previous model, or afresh."
     ),
     warm_epochs: int | None = typer.Option(None, "--warm-epochs", min=1, help="Epochs if warm."),
+    min_steps: int = typer.Option(
+        0, "--min-steps", min=0, help="Floor on optimiser steps per fit (epochs are raised)."
+    ),
+    warm_min_steps: int | None = typer.Option(
+        None, "--warm-min-steps", min=0, help="Floor on steps of a warm fit (default --min-steps)."
+    ),
     control_fraction: float = typer.Option(
         CONTROL_FRACTION, "--control-fraction", min=0.0, max=1.0, help="Random share of a batch."
     ),
@@ -81,7 +87,8 @@ def experiment(
         spec = ExperimentSpec(
             task=task, strategies=names, rounds=rounds, batch=batch, seeds=seeds,
             initial=initial, modalities=parse_modalities(modalities), epochs=epochs, warm=warm,
-            warm_epochs=warm_epochs, control_fraction=control_fraction, screen=screen,
+            warm_epochs=warm_epochs, min_steps=min_steps, warm_min_steps=warm_min_steps,
+            control_fraction=control_fraction, screen=screen,
             beta=beta, model={"latent_dim": latent_dim, "image_channels": channels,
                               "batch_size": batch_size, "lr": lr},
             method=method, members=members,

@@ -45,7 +45,10 @@ class ExperimentSpec:
 
     model: further ModelConfig fields (latent_dim, image_channels, batch_size, lr, fusion).
     warm: each round after the first starts from the previous round's model
-    (``update="warm"``) for ``warm_epochs`` epochs (default ``epochs``). screen: keep the
+    (``update="warm"``) for ``warm_epochs`` epochs (default ``epochs``). min_steps and
+    warm_min_steps: floors on optimiser steps for a fit from scratch and a warm one
+    (:meth:`bayes.config.ModelConfig.epochs_for`; the warm floor defaults to ``min_steps``),
+    so a small labelled set is trained as far as a large one. screen: keep the
     artifact screen's flagged galaxies out of the active picks (None: the product's rule,
     :func:`app.services.strategy.screens`). method: where the posterior's spread comes from —
     ``heads`` (the product's model: Bayesian heads on a point-estimate trunk, recalibrated on
@@ -64,6 +67,8 @@ class ExperimentSpec:
     epochs: int = 15
     warm: bool = False
     warm_epochs: int | None = None
+    min_steps: int = 0
+    warm_min_steps: int | None = None
     control_fraction: float = CONTROL_FRACTION
     screen: bool | None = None
     beta: float = 1.0
@@ -80,6 +85,8 @@ class ExperimentSpec:
             raise ValueError(f"method {self.method!r} refits from scratch; no warm start")
         if self.method == "ensemble" and self.members < 2:
             raise ValueError(f"an ensemble needs at least 2 members, got {self.members}")
+        if min(self.min_steps, self.warm_min_steps or 0) < 0:
+            raise ValueError("min_steps and warm_min_steps must be >= 0")
         if min(self.rounds, self.batch, self.seeds, self.initial) < 1:
             raise ValueError("rounds, batch, seeds and initial must all be >= 1")
 
@@ -158,8 +165,11 @@ def _run(
     previous, records = None, []
     for r in range(spec.rounds + 1):
         warm = spec.warm and previous is not None
-        epochs = (spec.warm_epochs or spec.epochs) if warm else spec.epochs
-        cfg = dataclasses.replace(config, seed=seed, epochs=epochs)
+        epochs, floor = (spec.epochs, spec.min_steps)
+        if warm:
+            epochs = spec.warm_epochs or spec.epochs
+            floor = spec.min_steps if spec.warm_min_steps is None else spec.warm_min_steps
+        cfg = dataclasses.replace(config, seed=seed, epochs=epochs, min_steps=floor)
         predictor, fit_seconds, previous = _fit(
             store, data, spec, cfg, pool[labelled], cache, previous if warm else None
         )

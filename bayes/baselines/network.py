@@ -65,11 +65,12 @@ def fit_network(
         encoded = tg.encode(config.tasks, targets, len(arrays), stats)
         inputs = as_tensors(arrays, n_bands=widths[0], n_phot=widths[1])
         optimiser = torch.optim.Adam(net.parameters(), lr=config.lr)
-        steps = max(config.epochs * -(-len(arrays) // config.batch_size), 1)
+        epochs = config.epochs_for(len(arrays))
+        steps = max(epochs * -(-len(arrays) // config.batch_size), 1)
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps, config.lr / 10)
         history = []
         net.train()
-        for _ in range(config.epochs):
+        for _ in range(epochs):
             order = torch.from_numpy(rng.permutation(len(arrays)))
             total = 0.0
             for start in range(0, len(arrays), config.batch_size):

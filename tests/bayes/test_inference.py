@@ -143,3 +143,14 @@ def test_on_epoch_reports_every_epoch_and_its_loss(data):
         data[0], data[1], on_epoch=lambda epoch, loss: seen.append((epoch, loss))
     )
     assert seen == list(enumerate(model.loss_history_)) and len(seen) == 2
+
+
+def test_min_steps_raises_the_epochs_of_a_small_training_set(data):
+    # 160 galaxies at minibatch 32: 5 steps an epoch, so a floor of 12 steps needs 3 epochs
+    cfg = small_config(epochs=1, min_steps=12)
+    assert cfg.epochs_for(160) == 3 and cfg.epochs_for(1000) == 1  # 32 steps >= 12 already
+    assert small_config(epochs=4, min_steps=12).epochs_for(160) == 4  # never lowers epochs
+    model = GalaxyModel(cfg).fit(data[0], data[1])
+    assert len(model.loss_history_) == 3
+    with pytest.raises(ValueError, match="min_steps"):
+        small_config(min_steps=-1)

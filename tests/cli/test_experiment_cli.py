@@ -68,10 +68,12 @@ def test_redshift_from_photometry(home: Path, tmp_path: Path) -> None:
 def test_morphology_from_a_tiny_image_model_warm_started(home: Path, tmp_path: Path) -> None:
     result = _experiment(home, tmp_path, "--task", "morphology", "--modalities", "image",
                          "--strategy", "power_bald", "--image-channels", "4,8", "--latent-dim",
-                         "8", "--warm", "--control-fraction", "0.4")  # fmt: skip
+                         "8", "--warm", "--control-fraction", "0.4", "--min-steps", "3",
+                         "--warm-min-steps", "2")  # fmt: skip
     _check_structure(result, {"power_bald", "random"}, ["accuracy", "macro_f1", "ece"])
     assert result["strategies"]["power_bald"]["seeds"][0][0]["n_control"] == 2
     assert result["setup"]["warm"] and result["setup"]["model"]["image_channels"] == [4, 8]
+    assert (result["setup"]["min_steps"], result["setup"]["warm_min_steps"]) == (3, 2)
 
 
 def test_morphology_with_a_deep_ensemble_posterior(home: Path, tmp_path: Path) -> None:
