@@ -308,6 +308,36 @@ def verdicts(
     return out
 
 
+def paired(
+    mine: list[list[dict[str, Any]]],
+    random: list[list[dict[str, Any]]],
+    metric: str,
+    *,
+    higher: bool,
+) -> list[dict[str, Any]]:
+    """Per round, seed by seed against random (same initial labels, same model seed): mean, min
+    and max of the oriented difference (positive: ahead), and how many seeds are ahead and behind.
+    The seeds' shared starting point cancels here; it does not in :func:`verdicts`."""
+    sign = 1.0 if higher else -1.0
+    out = []
+    for r, first in enumerate(mine[0]):
+        pairs = zip(mine, random, strict=True)
+        d = sign * np.array([a[r]["metrics"][metric] - b[r]["metrics"][metric] for a, b in pairs])
+        out.append(
+            {
+                "round": r,
+                "n_labels": first["n_labels"],
+                "mean": float(d.mean()),
+                "min": float(d.min()),
+                "max": float(d.max()),
+                "seeds": len(d),
+                "seeds_ahead": int((d > 0).sum()),
+                "seeds_behind": int((d < 0).sum()),
+            }
+        )
+    return out
+
+
 def summarise(
     runs: dict[str, list[list[dict[str, Any]]]], *, metric: str, higher_is_better: bool
 ) -> dict[str, Any]:
@@ -330,6 +360,7 @@ def summarise(
             n, mean, [np.nan if a is None else a for a in acq], higher_is_better=higher_is_better
         )
         v = verdicts(agg[s], agg["random"], metric, higher=higher_is_better)
+        by_seed = paired(seeds, runs["random"], metric, higher=higher_is_better)
         strategies[s] = {
             "seeds": seeds,
             "aggregate": agg[s],
@@ -339,10 +370,11 @@ def summarise(
                 "per_seed_fraction": [None if x is None else x / n_random for x in per_seed],
             },
             "verdicts": v,
+            "paired": by_seed,
             "stopping": {"round": stop, "n_labels": None if stop is None else n[stop]},
         }
         if s != "random":
-            sentences.append(_sentence(s, v, reach, n_random, metric))
+            sentences.append(_sentence(s, v, by_seed, reach, n_random, metric))
     return {
         "primary_metric": metric,
         "higher_is_better": higher_is_better,
@@ -353,7 +385,12 @@ def summarise(
 
 
 def _sentence(
-    strategy: str, v: list[dict[str, Any]], reach: float | None, n_random: int, metric: str
+    strategy: str,
+    v: list[dict[str, Any]],
+    by_seed: list[dict[str, Any]],
+    reach: float | None,
+    n_random: int,
+    metric: str,
 ) -> str:
     """One plain line: where the strategy beat, tied or lost to random, and labels needed."""
     counts = {k: sum(x["verdict"] == k for x in v) for k in ("better", "tie", "worse")}
@@ -364,6 +401,11 @@ def _sentence(
     else:
         head = f"{strategy} does NOT beat random beyond the spread in any round"
     head += f" ({counts['better']} better, {counts['tie']} tied, {counts['worse']} worse)"
+    ahead = sum(x["seeds_ahead"] == x["seeds"] for x in by_seed)
+    behind = sum(x["seeds_behind"] == x["seeds"] for x in by_seed)
+    head += (
+        f"; seed by seed, ahead in every seed in {ahead} rounds, behind in every seed in {behind}"
+    )
     if reach is None:
         return f"{head}; it never reaches random's final {metric}."
     return (

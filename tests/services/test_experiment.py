@@ -79,6 +79,11 @@ def test_summary_says_plainly_whether_the_strategy_wins() -> None:
     )
     assert [v["verdict"] for v in pb["verdicts"]] == ["tie", "better", "better", "better"]
     assert out["summary"][0].startswith("power_bald beats random beyond the spread in 3 rounds")
+    # seed by seed: power_bald is ahead of random in both seeds in rounds 1-3, bald behind
+    assert [x["seeds_ahead"] for x in pb["paired"]] == [0, 2, 2, 2]
+    assert pb["paired"][1]["mean"] == pytest.approx((0.10 + 0.08) / 2)
+    assert "ahead in every seed in 3 rounds, behind in every seed in 0" in out["summary"][0]
+    assert "ahead in every seed in 0 rounds, behind in every seed in 3" in out["summary"][1]
     assert "WORSE than random" in out["summary"][1] and "never reaches" in out["summary"][1]
     assert out["random_final"] == {"metric": pytest.approx(0.555), "n_labels": 250}
 
