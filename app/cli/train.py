@@ -8,6 +8,7 @@ from app.cli.common import fail, ready
 from app.cli.progress import bar
 from app.config import Settings
 from app.services.retrain import active_version
+from app.services.training import MIN_STEPS
 from app.services.training import train as train_version
 from bayes.data import MODALITIES
 from storage.db import session_scope
@@ -38,6 +39,9 @@ def train(
         ",".join(MODALITIES), "--modalities", help="Comma-separated: image,spectrum,photometry."
     ),
     epochs: int = typer.Option(15, "--epochs", min=1, help="Training epochs."),
+    min_steps: int = typer.Option(
+        MIN_STEPS, "--min-steps", min=0, help="Floor on optimiser steps (raises the epochs)."
+    ),
     truth: bool = typer.Option(
         True, "--truth/--labels", help="Learn from simulation truth (mock) or current labels."
     ),
@@ -57,7 +61,8 @@ def train(
     if skip_if_active and _has_active(settings, survey):
         typer.echo(f"survey {survey!r} already has an active model; skipping")
         return
-    with bar(epochs, f"train {survey} ({fusion})", unit="epoch") as advance:
+    # the step floor may raise the epochs, and the training set's size is known only inside
+    with bar(None, f"train {survey} ({fusion})", unit="epoch") as advance:
         try:
             result = train_version(
                 settings,
@@ -68,6 +73,7 @@ def train(
                 fusion=fusion,
                 modalities=names,
                 epochs=epochs,
+                min_steps=min_steps,
                 seed=seed,
             )
         except ValueError as err:

@@ -47,7 +47,7 @@ def _versions(settings: Settings) -> list[ModelVersion]:
 
 
 def test_train_records_a_ready_active_version_whose_checkpoint_reloads(home: Path) -> None:
-    output = _galactive(home, "train", "--epochs", "1", "--threads", "1")
+    output = _galactive(home, "train", "--epochs", "1", "--min-steps", "0", "--threads", "1")
     assert "validation morphology: accuracy" in output
     settings = resolve(None, home)
     (version,) = _versions(settings)
@@ -79,7 +79,8 @@ def test_train_records_a_ready_active_version_whose_checkpoint_reloads(home: Pat
     assert recomputed == metrics
 
     # A second version is recorded but does not take over: activation is not train's job.
-    _galactive(home, "train", "--epochs", "1", "--fusion", "late", "--threads", "1")
+    _galactive(home, "train", "--epochs", "1", "--fusion", "late", "--min-steps", "0",
+               "--threads", "1")  # fmt: skip
     first, second = _versions(settings)
     assert first.is_active and not second.is_active and second.status == "ready"
     assert second.name != first.name and (home / second.checkpoint).is_dir()
@@ -87,8 +88,13 @@ def test_train_records_a_ready_active_version_whose_checkpoint_reloads(home: Pat
 
 def test_train_on_labels_records_the_label_watermark(home: Path) -> None:
     settings = resolve(None, home)
-    _galactive(home, "train", "--labels", "--modalities", "spectrum,photometry", "--epochs", "1")
+    _galactive(home, "train", "--labels", "--modalities", "spectrum,photometry", "--epochs", "1",
+               "--min-steps", "12")  # fmt: skip
     version = _versions(settings)[-1]
+    # the step floor raised the one epoch: 12 steps at ceil(n / 32) steps an epoch
+    steps_per_epoch = -(-version.metrics["n_train"] // 32)
+    assert version.config["model"]["min_steps"] == 12
+    assert len(version.metrics["loss_history"]) == max(1, -(-12 // steps_per_epoch))
     engine = settings.engine()
     with session_scope(engine) as session:
         newest = session.scalar(select(func.max(Label.id)))

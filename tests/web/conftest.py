@@ -30,7 +30,7 @@ def build_site(dbs: Databases, home: Path) -> World:
     settings = resolve(dbs.migrated(), home)
     galactive(settings, "mock", "--n", "40", "--seed", "5", "--workers", "1",
               "--spectra-fraction", "0.3")  # fmt: skip
-    galactive(settings, "train", "--epochs", "1", "--threads", "1")
+    galactive(settings, "train", "--epochs", "1", "--min-steps", "0", "--threads", "1")
     galactive(settings, "retrain", "--epochs", "1")
     assert run_worker(settings, WorkerOptions(once=True)) == 1
     engine = settings.engine()

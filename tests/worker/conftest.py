@@ -79,5 +79,5 @@ def world(backend_dbs: Databases, tmp_path_factory: pytest.TempPathFactory) -> W
     galactive(settings, "mock", "--n", "60", "--seed", "5", "--workers", "1",
               "--spectra-fraction", "0.3")  # fmt: skip
     add_expert_labels(settings, 30, seed=0)
-    galactive(settings, "train", "--labels", "--epochs", "1", "--threads", "1")
+    galactive(settings, "train", "--labels", "--epochs", "1", "--min-steps", "0", "--threads", "1")
     return World(backend_dbs, settings)
