@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from bayes.data import GalaxyArrays, as_tensors, asinh_magnitudes, asinh_stretch, normalise_spectra
+from bayes.data import (
+    GalaxyArrays,
+    _asinh32,
+    as_tensors,
+    asinh_magnitudes,
+    asinh_stretch,
+    normalise_spectra,
+)
 
 
 def _phot(n: int) -> GalaxyArrays:
@@ -38,6 +45,40 @@ def test_asinh_stretch_by_hand():
     # median 1.5; |x - 1.5| = [1.5, .5, .5, 1.5] -> MAD 1.0; sigma = 1.4826
     expected = np.arcsinh((img - 1.5) / (3 * 1.4826))
     np.testing.assert_allclose(asinh_stretch(img), expected, atol=1e-6)
+
+
+def test_asinh_stretch_matches_the_float64_formula_over_a_wide_dynamic_range():
+    rng = np.random.default_rng(7)
+    shape = (6, 3, 9, 8)  # even pixel count: the median averages the two middle values
+    images = rng.normal(size=shape) * rng.uniform(1e-3, 1e3, size=(6, 3, 1, 1))
+    images[:, :, 4, 4] += rng.uniform(1e2, 1e8, size=(6, 3))  # bright cores, up to 1e8 sigma
+    images = images.astype(np.float32)
+    x = images.astype(np.float64)
+    med = np.median(x, axis=(2, 3), keepdims=True)
+    sigma = 1.4826 * np.median(np.abs(x - med), axis=(2, 3), keepdims=True)
+    expected = np.arcsinh((x - med) / (3.0 * sigma))
+    # float32 rounds the median to 6e-8 of itself, moving y by 6e-8 |median| / (3 sigma) < 1e-7
+    # here (|median| < sigma); y itself rounds to 6e-8 of |y| and asinh's slope 1 / sqrt(1 + y^2)
+    # turns that into < 1e-7 absolute. atol 1e-5 leaves room for the log's own rounding.
+    np.testing.assert_allclose(asinh_stretch(images), expected, rtol=0, atol=1e-5)
+    odd = images[:, :, :, :7]  # odd pixel count: the median is the middle value
+    np.testing.assert_allclose(
+        asinh_stretch(odd)[..., 0, 0],
+        np.arcsinh(
+            (odd[..., 0, 0] - np.median(odd, axis=(2, 3)))
+            / (3 * 1.4826 * np.median(np.abs(odd - np.median(odd, (2, 3), keepdims=True)), (2, 3)))
+        ),
+        rtol=0,
+        atol=1e-5,
+    )
+
+
+def test_float32_asinh_is_exact_to_float32_rounding_and_never_overflows():
+    y = np.array([0.0, -0.0, 1e-30, 1e-4, -0.5, 3.0, -1e4, 1e17, 1e19, -3e38], np.float32)
+    expected = np.arcsinh(np.minimum(np.abs(y.astype(np.float64)), 1e18)) * np.sign(y)
+    got = _asinh32(y.copy())
+    assert np.isfinite(got).all()
+    np.testing.assert_allclose(got, expected, rtol=1e-7, atol=3e-7)  # log1p(1e-4) rounds to 1e-4
 
 
 def test_normalise_spectra_uses_valid_pixels_only():
@@ -86,6 +127,6 @@ def test_as_tensors_stretches_images_in_chunks_with_the_same_result(monkeypatch)
     arrays = GalaxyArrays(images=images.astype(np.float32), has_image=has)
     monkeypatch.setattr("bayes.data.STRETCH_CHUNK", 2)  # 6 stretched rows -> 3 chunks
     image = as_tensors(arrays, n_bands=2, n_phot=0).image.numpy()
-    expected = asinh_stretch(images[has].astype(np.float32).astype(np.float64))
+    expected = asinh_stretch(images[has].astype(np.float32))
     np.testing.assert_array_equal(image[has], expected)
     assert not image[~has].any()
