@@ -14,7 +14,7 @@ from app.cli.common import fail, ready
 from app.cli.evaluate import machine
 from app.cli.progress import bar
 from app.cli.train import parse_modalities, set_threads
-from app.services.experiment import METHODS, ExperimentSpec, run_experiment
+from app.services.experiment import METHODS, ExperimentSpec, merge_results, run_experiment
 from app.services.experiment_plot import plot_experiment
 from app.services.strategy import CONTROL_FRACTION, DEFAULT_STRATEGY
 from app.services.training import read_survey
@@ -68,6 +68,9 @@ def experiment(
         "heads", "--method", help=f"Posterior: one of {', '.join(METHODS)} (see docs)."
     ),
     members: int = typer.Option(5, "--members", min=2, help="Deep-ensemble size."),
+    first_seed: int = typer.Option(
+        0, "--first-seed", min=0, help="Run seeds from here (merge runs: experiment-merge)."
+    ),
 ) -> None:
     """Reveal truth labels round by round; compare strategies with random on the test split."""
     names = tuple(dict.fromkeys([*strategies, "random"]))
@@ -91,7 +94,7 @@ def experiment(
             control_fraction=control_fraction, screen=screen,
             beta=beta, model={"latent_dim": latent_dim, "image_channels": channels,
                               "batch_size": batch_size, "lr": lr},
-            method=method, members=members,
+            method=method, members=members, first_seed=first_seed,
         )  # fmt: skip
     except ValueError as err:
         fail(str(err))
@@ -117,3 +120,27 @@ def experiment(
         typer.echo(line)
     shown = f"{out}" + (f" and {plot}" if plot else "")
     typer.echo(f"wrote {shown} in {result['wall_seconds']:.0f} s")
+
+
+def merge(
+    parts: list[Path] = typer.Argument(..., help="Experiment JSONs of the same setup."),
+    out: Path = typer.Option(..., "--json", help="Where to write the merged result (JSON)."),
+    plot: Path | None = typer.Option(None, "--plot", help="Learning-curve PNG."),
+) -> None:
+    """Merge experiment runs on different seeds (--first-seed) into one result and plot."""
+    try:
+        results = [json.loads(p.read_text()) for p in parts]
+    except (OSError, json.JSONDecodeError) as err:
+        fail(f"cannot read an experiment JSON: {err}")
+    try:
+        result = merge_results(results)
+    except (ValueError, KeyError) as err:
+        fail(f"cannot merge {', '.join(map(str, parts))}: {err}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    if plot is not None:
+        title = f"{result['survey']}: {result['setup']['task']} from "
+        plot_experiment(result, plot, title=title + ",".join(result["setup"]["modalities"]))
+    for line in result["summary"]:
+        typer.echo(line)
+    typer.echo(f"merged seeds {result['setup']['seed_ids']} into {out}")

@@ -54,7 +54,8 @@ class ExperimentSpec:
     ``heads`` (the product's model: Bayesian heads on a point-estimate trunk, recalibrated on
     validation), ``ensemble`` (a deep ensemble of ``members`` point networks) or
     ``mc_dropout`` (dropout through the whole trunk); the last two refit from scratch each
-    round and are not recalibrated.
+    round and are not recalibrated. first_seed: run seeds first_seed .. first_seed + seeds - 1,
+    so runs on several machines can be merged (:func:`merge_results`).
     """
 
     task: str
@@ -75,6 +76,7 @@ class ExperimentSpec:
     model: dict[str, Any] = field(default_factory=dict)
     method: str = "heads"
     members: int = 5
+    first_seed: int = 0
 
     def __post_init__(self) -> None:
         if "random" not in self.strategies:
@@ -89,6 +91,8 @@ class ExperimentSpec:
             raise ValueError("min_steps and warm_min_steps must be >= 0")
         if min(self.rounds, self.batch, self.seeds, self.initial) < 1:
             raise ValueError("rounds, batch, seeds and initial must all be >= 1")
+        if self.first_seed < 0:
+            raise ValueError(f"first_seed must be >= 0, got {self.first_seed}")
 
 
 def metric_names(task: TaskConfig) -> tuple[tuple[str, ...], bool]:
@@ -126,7 +130,7 @@ def run_experiment(
     runs = {
         s: [
             _run(store, data, spec, config, s, seed, pool, test, cache, flagged, on_fit)
-            for seed in range(spec.seeds)
+            for seed in range(spec.first_seed, spec.first_seed + spec.seeds)
         ]
         for s in spec.strategies
     }
@@ -248,6 +252,49 @@ def _fit(
     model.fit(cache.take(rows), {name: data.targets.values[name][rows]})
     seconds = time.perf_counter() - start
     return lambda at, seed: model.predict(cache.take(at), seed=seed), seconds, None
+
+
+def seed_ids(result: dict[str, Any]) -> list[int]:
+    """The seeds an experiment result holds, in order (older results ran 0 .. seeds - 1)."""
+    setup = result["setup"]
+    if "seed_ids" in setup:
+        return list(setup["seed_ids"])
+    first = setup.get("first_seed", 0)
+    return list(range(first, first + setup["seeds"]))
+
+
+def merge_results(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result from runs of the same experiment on different seeds (e.g. two machines).
+
+    Every setup field but the seeds must agree; a seed may appear once. The summary is
+    recomputed over all seeds; commands, machines and wall-clock seconds are kept per part.
+    """
+    if not results:
+        raise ValueError("nothing to merge")
+    ignore = ("seeds", "first_seed", "seed_ids")
+    base = {k: v for k, v in results[0]["setup"].items() if k not in ignore}
+    ids: list[int] = []
+    runs: dict[str, list[list[dict[str, Any]]]] = {}
+    for i, result in enumerate(results):
+        setup = {k: v for k, v in result["setup"].items() if k not in ignore}
+        differ = sorted(k for k in base.keys() | setup.keys() if base.get(k) != setup.get(k))
+        if differ:
+            raise ValueError(f"result {i + 1} was run with a different setup: {', '.join(differ)}")
+        clash = set(ids) & set(seed_ids(result))
+        if clash:
+            raise ValueError(f"result {i + 1} repeats seeds {sorted(clash)}")
+        ids += seed_ids(result)
+        for name, entry in result["strategies"].items():
+            runs.setdefault(name, []).extend(entry["seeds"])
+    out = summarise(runs, metric=results[0]["primary_metric"],
+                    higher_is_better=results[0]["higher_is_better"])  # fmt: skip
+    out["setup"] = {**base, "seeds": len(ids), "seed_ids": ids}
+    out["parts"] = [
+        {k: r.get(k) for k in ("command", "machine", "wall_seconds")} | {"seeds": seed_ids(r)}
+        for r in results
+    ]
+    out["survey"] = results[0].get("survey")
+    return out
 
 
 def spread(values: list[float | None]) -> dict[str, float | None]:

@@ -24,8 +24,8 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _experiment(home: Path, tmp_path: Path, *args: str) -> dict:
-    out, plot = tmp_path / "run.json", tmp_path / "run.png"
+def _experiment(home: Path, tmp_path: Path, *args: str, name: str = "run") -> dict:
+    out, plot = tmp_path / f"{name}.json", tmp_path / f"{name}.png"
     result = runner.invoke(
         app,
         ["--home", str(home), "experiment", "--rounds", "2", "--batch", "5", "--seeds", "2",
@@ -63,6 +63,38 @@ def test_redshift_from_photometry(home: Path, tmp_path: Path) -> None:
                      ["sigma_nmad", "outlier_fraction", "coverage_68"])  # fmt: skip
     # the random control: round(5 * 0.1) = 0 picks here, all five for random itself
     assert result["strategies"]["random"]["seeds"][0][0]["n_control"] == 5
+
+
+def test_runs_on_separate_seeds_merge_into_the_run_on_all_of_them(
+    home: Path, tmp_path: Path
+) -> None:
+    args = ("--task", "redshift", "--modalities", "photometry", "--strategy", "power_bald")
+    both = _experiment(home, tmp_path, *args, name="both")
+    parts = [
+        _experiment(home, tmp_path, *args, "--seeds", "1", "--first-seed", seed, name=seed)
+        for seed in ("1", "0")
+    ]  # given in the wrong order on purpose: merged seeds keep the order given
+    assert [p["setup"]["first_seed"] for p in parts] == [1, 0]
+    out = tmp_path / "merged.json"
+    result = runner.invoke(
+        app, ["experiment-merge", str(tmp_path / "1.json"), str(tmp_path / "0.json"), "--json",
+              str(out), "--plot", str(tmp_path / "merged.png")],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    merged = json.loads(out.read_text())
+    assert merged["setup"]["seed_ids"] == [1, 0] and len(merged["parts"]) == 2
+
+    def measured(seeds: list[list[dict]]) -> list[list[dict]]:  # all but the wall-clock time
+        return [[{k: v for k, v in r.items() if k != "fit_seconds"} for r in s] for s in seeds]
+
+    for name, entry in both["strategies"].items():  # each seed's fits do not depend on the others
+        assert measured(merged["strategies"][name]["seeds"]) == measured(entry["seeds"][::-1])
+        assert merged["strategies"][name]["aggregate"] == entry["aggregate"]
+    assert merged["summary"] == both["summary"]
+    again = runner.invoke(app, ["experiment-merge", str(out), str(tmp_path / "0.json"),
+                                "--json", str(tmp_path / "bad.json")])  # fmt: skip
+    assert again.exit_code != 0 and "repeats seeds [0]" in again.output
+    assert not (tmp_path / "bad.json").exists()
 
 
 def test_morphology_from_a_tiny_image_model_warm_started(home: Path, tmp_path: Path) -> None:

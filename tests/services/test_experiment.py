@@ -9,6 +9,7 @@ from app.services.experiment import (
     ExperimentSpec,
     aggregate,
     labels_to_reach,
+    merge_results,
     spread,
     summarise,
     verdicts,
@@ -93,6 +94,24 @@ def test_spec_requires_random_and_positive_sizes() -> None:
         ExperimentSpec(task="t", strategies=("bald",), rounds=1, batch=1, seeds=1, initial=1)
     with pytest.raises(ValueError, match=">= 1"):
         ExperimentSpec(task="t", strategies=("random",), rounds=0, batch=1, seeds=1, initial=1)
+    with pytest.raises(ValueError, match="first_seed"):
+        ExperimentSpec(task="t", strategies=("random",), rounds=1, batch=1, seeds=1, initial=1,
+                       first_seed=-1)  # fmt: skip
+
+
+def test_merge_refuses_runs_of_different_setups() -> None:
+    def result(first: int, batch: int) -> dict:
+        runs = {"random": [_run([0.4, 0.5], 0.1)], "bald": [_run([0.4, 0.6], 0.2)]}
+        out = summarise(runs, metric="accuracy", higher_is_better=True)
+        return out | {"setup": {"task": "t", "batch": batch, "seeds": 1, "first_seed": first}}
+
+    merged = merge_results([result(0, 50), result(1, 50)])
+    assert merged["setup"]["seed_ids"] == [0, 1]
+    assert merged["strategies"]["bald"]["aggregate"][1]["metrics"]["accuracy"]["mean"] == 0.6
+    with pytest.raises(ValueError, match="result 2 was run with a different setup: batch"):
+        merge_results([result(0, 50), result(1, 100)])
+    with pytest.raises(ValueError, match="nothing"):
+        merge_results([])
 
 
 def test_gains_per_label_are_oriented() -> None:
