@@ -9,6 +9,7 @@ import typer
 from app.cli.common import fail, ready
 from app.cli.progress import bar
 from app.services.retrain import request_retrain
+from app.services.training import WARM_MIN_STEPS
 from app.worker import WorkerOptions, run_worker
 from storage.db import session_scope
 from storage.models import Job
@@ -48,6 +49,12 @@ def retrain(
     epochs: int | None = typer.Option(
         None, "--epochs", min=1, help="Update epochs (default: a third of the active model's)."
     ),
+    min_steps: int | None = typer.Option(
+        None,
+        "--min-steps",
+        min=0,
+        help=f"Floor on optimiser steps (default: the active model's, at most {WARM_MIN_STEPS}).",
+    ),
     wait: bool = typer.Option(False, "--wait", help="Wait for a worker to finish it."),
 ) -> None:
     """Queue a retrain round (sequential update, scoring, queue rebuild) for the worker."""
@@ -55,7 +62,7 @@ def retrain(
     engine = settings.engine()
     try:
         with session_scope(engine) as session:
-            job_id = request_retrain(session, survey, epochs=epochs)
+            job_id = request_retrain(session, survey, epochs=epochs, min_steps=min_steps)
         typer.echo(f"retrain job {job_id} queued for survey {survey!r}")
         if not wait:
             return

@@ -21,7 +21,7 @@ from app.faults import crash_point
 from app.services.followup import FollowupPlan, plan_followup, queue_entries
 from app.services.queues import QUEUE_SIZE, activate
 from app.services.scoring import score_pool
-from app.services.training import mark_failed, train
+from app.services.training import WARM_MIN_STEPS, mark_failed, train
 from storage import jobs
 from storage.db import session_scope
 from storage.models import Galaxy, Label, ModelVersion, Spectrum, Survey, Task
@@ -63,11 +63,15 @@ def new_labels(session: Session, survey: str) -> int:
     return int(session.scalar(stmt) or 0)
 
 
-def request_retrain(session: Session, survey: str, *, epochs: int | None = None) -> int:
+def request_retrain(
+    session: Session, survey: str, *, epochs: int | None = None, min_steps: int | None = None
+) -> int:
     """Queue a retrain of ``survey`` (or return the one already queued or running); its job id."""
     params: dict[str, Any] = {"survey": survey}
     if epochs is not None:
         params["epochs"] = epochs
+    if min_steps is not None:
+        params["min_steps"] = min_steps
     return jobs.enqueue(session, KIND, params).id
 
 
@@ -155,7 +159,7 @@ def _train(
     """Fit the round's version, warm-started from the active one; its id.
 
     It learns from the same source as the active version (labels, or truth for a mock
-    survey's demo model) unless the job names one.
+    survey's demo model) unless the job names one; its step floor is :func:`warm_floor`.
     """
     engine = settings.engine()
     try:
@@ -168,13 +172,16 @@ def _train(
     model_cfg = parent_cfg.get("model", {})
     config = {k: _tuples(model_cfg[k]) for k in INHERITED if k in model_cfg}
     epochs = int(params.get("epochs") or max(3, model_cfg.get("epochs", 15) // 3))
+    floor = warm_floor(model_cfg, params)
+    planned = [epochs]  # raised by the step floor once the fit knows its galaxies
 
     def created(version_id: int) -> None:
         state["version_id"] = version_id
         save(0.0, f"training version {version_id}")
 
     def epoch(done: int, loss: float) -> None:
-        save(TRAIN_SHARE * (done + 1) / epochs, f"epoch {done + 1}/{epochs}, loss {loss:.4g}")
+        n = planned[0]
+        save(TRAIN_SHARE * (done + 1) / n, f"epoch {done + 1}/{n}, loss {loss:.4g}")
         crash_point("train")
 
     result = train(
@@ -185,11 +192,22 @@ def _train(
         on_epoch=epoch,
         parent_id=parent_id,
         on_created=created,
+        on_plan=lambda n: planned.__setitem__(0, n),
         epochs=epochs,
+        min_steps=floor,
         **config,
     )
     save(TRAIN_SHARE, f"trained {result.name}")
     return result.version_id
+
+
+def warm_floor(model_cfg: dict[str, Any], params: dict[str, Any]) -> int:
+    """A round's floor on optimiser steps: the job's ``min_steps``, else the active version's
+    capped at WARM_MIN_STEPS (a warm start needs fewer steps than a fit from scratch, but
+    not the handful that a few epochs of a small labelled set give)."""
+    if params.get("min_steps") is not None:
+        return int(params["min_steps"])
+    return min(int(model_cfg.get("min_steps", 0)), WARM_MIN_STEPS)
 
 
 def _is_ready(engine: Any, version_id: int) -> bool:

@@ -42,6 +42,10 @@ SAMPLES = 32  # posterior samples for validation and evaluation
 # `galactive train`'s floor on optimiser steps: 200 image galaxies at 40 epochs (280 steps) reach
 # accuracy 0.47, with 1700 steps 0.75 (bench/step_floor.py, docs/experiments.md)
 MIN_STEPS = 1700
+# A warm update's floor (the retrain worker, capped at its parent's floor): the oracle
+# experiments' warm rounds ran 600 steps (docs/experiments.md)
+WARM_MIN_STEPS = 600
+PlanHook = Callable[[int], None]  # the epochs a fit will run, told once before it starts
 
 
 @dataclass(frozen=True)
@@ -167,15 +171,19 @@ def fit_calibrated(
     update: Literal["warm", "prior"] = "warm",
     train_idx: np.ndarray | None = None,
     cache: ArrayCache | None = None,
+    on_plan: PlanHook | None = None,
 ) -> FittedModel:
     """Fit on the training split, recalibrate on the validation split, and measure it there.
 
     train_idx: the galaxies to fit on (default: every usable training galaxy); cache: arrays
-    already loaded for a superset of them (several fits on one survey read it once).
+    already loaded for a superset of them (several fits on one survey read it once);
+    on_plan(epochs): told the epochs the fit will run, once ``min_steps`` has raised them.
     """
     train = rows_for(data, "train", config) if train_idx is None else train_idx
     if len(train) == 0:
         raise ValueError(f"no training galaxy has modalities {config.modalities} and a target")
+    if on_plan is not None:
+        on_plan(config.epochs_for(len(train)))
     values = {t.name: data.targets.values[t.name] for t in config.tasks}
     arrays = load_arrays(store, data.refs, train) if cache is None else cache.take(train)
     start = time.perf_counter()
@@ -201,6 +209,7 @@ def train(
     on_epoch: EpochHook | None = None,
     parent_id: int | None = None,
     on_created: Callable[[int], None] | None = None,
+    on_plan: PlanHook | None = None,
     **config: Any,
 ) -> TrainResult:
     """Fit, recalibrate, save and record a model version of ``survey``.
@@ -208,7 +217,8 @@ def train(
     config: ModelConfig fields (fusion, modalities, epochs, ...); tasks come from the survey.
     parent_id: a version to warm-start from (the sequential update); if its architecture no
     longer matches (e.g. a task gained its first labels) the fit starts from scratch.
-    on_created(version_id): called once the ``training`` row exists, before the fit.
+    on_created(version_id): called once the ``training`` row exists, before the fit;
+    on_plan(epochs): the epochs the fit will run.
     """
     engine = settings.engine()
     try:
@@ -237,7 +247,13 @@ def train(
             on_created(version_id)
         try:
             fitted = fit_calibrated(
-                settings.store(), data, cfg, on_epoch=on_epoch, init_from=parent, update="warm"
+                settings.store(),
+                data,
+                cfg,
+                on_epoch=on_epoch,
+                init_from=parent,
+                update="warm",
+                on_plan=on_plan,
             )
             train_idx = rows_for(data, "train", cfg)
             used = {t.name: data.targets.values[t.name][train_idx] for t in cfg.tasks}

@@ -18,6 +18,8 @@ import pytest
 from sqlalchemy import select
 
 from app.config import Settings
+from app.services.retrain import warm_floor
+from app.services.training import WARM_MIN_STEPS
 from app.worker import WorkerOptions, run_worker
 from storage.db import session_scope
 from storage.models import Job, Label, ModelVersion, QueueItem
@@ -122,3 +124,24 @@ def test_worker_queues_a_retrain_once_enough_new_labels_arrive(
     after = snapshot(settings)
     assert [status for _, status, _ in after["jobs"]] == ["succeeded"]
     assert run_worker(settings, options) == 0  # the new version saw them all: quiet again
+
+
+def test_a_round_keeps_its_parents_step_floor_up_to_the_warm_cap() -> None:
+    assert warm_floor({"min_steps": 1700}, {}) == WARM_MIN_STEPS == 600
+    assert warm_floor({"min_steps": 40}, {}) == 40
+    assert warm_floor({}, {}) == 0  # a version from before the floor existed
+    assert warm_floor({"min_steps": 1700}, {"min_steps": 7}) == 7  # the job's own wins
+
+
+def test_a_round_runs_the_epochs_its_step_floor_asks_for(world: World, tmp_path: Path) -> None:
+    settings = world.copy(tmp_path)
+    galactive(settings, "retrain", "--epochs", "1", "--min-steps", "5")
+    assert run_worker(settings, WorkerOptions(once=True, survey="mock")) == 1
+    engine = settings.engine()
+    with session_scope(engine) as session:
+        version = session.scalars(select(ModelVersion).where(ModelVersion.is_active)).one()
+        n_train, history = version.metrics["n_train"], version.metrics["loss_history"]
+        floor = version.config["model"]["min_steps"]
+    engine.dispose()
+    # one minibatch of 32 holds every training galaxy, so 5 steps take 5 epochs, not 1
+    assert n_train <= 32 and floor == 5 and len(history) == 5
