@@ -402,6 +402,12 @@ def summarise(
                             higher_is_better=higher_is_better)
             for rec in seeds
         ]  # fmt: skip
+        own = [  # each seed against its own random run's final metric (same start, same model)
+            labels_to_reach(n, [x["metrics"][metric] for x in rec], mate[-1]["metrics"][metric],
+                            higher_is_better=higher_is_better)
+            for rec, mate in zip(seeds, runs["random"], strict=True)
+        ]  # fmt: skip
+        own_fraction = [None if x is None else x / n_random for x in own]
         acq = [row["acquisition_mean"]["mean"] for row in agg[s]]
         stop = plateau_round(
             n, mean, [np.nan if a is None else a for a in acq], higher_is_better=higher_is_better
@@ -415,13 +421,15 @@ def summarise(
                 "n_labels": reach,
                 "fraction": None if reach is None else reach / n_random,
                 "per_seed_fraction": [None if x is None else x / n_random for x in per_seed],
+                "paired_fraction": own_fraction,
+                "paired_fraction_spread": spread(own_fraction),
             },
             "verdicts": v,
             "paired": by_seed,
             "stopping": {"round": stop, "n_labels": None if stop is None else n[stop]},
         }
         if s != "random":
-            sentences.append(_sentence(s, v, by_seed, reach, n_random, metric))
+            sentences.append(_sentence(s, v, by_seed, reach, n_random, metric, own_fraction))
     return {
         "primary_metric": metric,
         "higher_is_better": higher_is_better,
@@ -438,8 +446,10 @@ def _sentence(
     reach: float | None,
     n_random: int,
     metric: str,
+    own: list[float | None],
 ) -> str:
-    """One plain line: where the strategy beat, tied or lost to random, and labels needed."""
+    """One plain line: where the strategy beat, tied or lost to random, and labels needed
+    (on the mean curves, and seed by seed against each seed's own random run)."""
     counts = {k: sum(x["verdict"] == k for x in v) for k in ("better", "tie", "worse")}
     if counts["worse"]:
         head = f"{strategy} is WORSE than random beyond the spread in {counts['worse']} rounds"
@@ -453,9 +463,13 @@ def _sentence(
     head += (
         f"; seed by seed, ahead in every seed in {ahead} rounds, behind in every seed in {behind}"
     )
+    reached = [x for x in own if x is not None]
+    tail = f"each seed against its own random run: {len(reached)} of {len(own)} reach its final"
+    if reached:
+        tail += f" with {np.mean(reached):.0%} ± {np.std(reached):.0%} of its labels"
     if reach is None:
-        return f"{head}; it never reaches random's final {metric}."
+        return f"{head}; it never reaches random's final {metric}; {tail}."
     return (
         f"{head}; it reaches random's final {metric} with {reach:.0f} labels, "
-        f"{reach / n_random:.0%} of random's {n_random}."
+        f"{reach / n_random:.0%} of random's {n_random}; {tail}."
     )

@@ -78,6 +78,13 @@ def test_summary_says_plainly_whether_the_strategy_wins() -> None:
     assert pb["labels_to_reach_random_final"]["fraction"] == pytest.approx(
         pb["labels_to_reach_random_final"]["n_labels"] / 250
     )
+    # seed by seed against its own random run: 0.55 at 150 labels; 0.56 a third of the way
+    # from 0.54 (150) to 0.60 (200)
+    reach = pb["labels_to_reach_random_final"]
+    assert reach["paired_fraction"] == pytest.approx([150 / 250, (150 + 50 / 3) / 250])
+    assert reach["paired_fraction_spread"]["mean"] == pytest.approx((0.6 + 2 / 3) / 2)
+    assert "own random run: 2 of 2 reach its final with 63% ± 3% of its labels" in out["summary"][0]
+    assert "own random run: 0 of 2 reach its final." in out["summary"][1]
     assert [v["verdict"] for v in pb["verdicts"]] == ["tie", "better", "better", "better"]
     assert out["summary"][0].startswith("power_bald beats random beyond the spread in 3 rounds")
     # seed by seed: power_bald is ahead of random in both seeds in rounds 1-3, bald behind
