@@ -184,6 +184,9 @@ def _train(
         save(TRAIN_SHARE * (done + 1) / n, f"epoch {done + 1}/{n}, loss {loss:.4g}")
         crash_point("train")
 
+    def plan(n: int) -> None:
+        planned[0] = n
+
     result = train(
         settings,
         survey,
@@ -192,7 +195,7 @@ def _train(
         on_epoch=epoch,
         parent_id=parent_id,
         on_created=created,
-        on_plan=lambda n: planned.__setitem__(0, n),
+        on_plan=plan,
         epochs=epochs,
         min_steps=floor,
         **config,

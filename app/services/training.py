@@ -42,8 +42,8 @@ SAMPLES = 32  # posterior samples for validation and evaluation
 # `galactive train`'s floor on optimiser steps: 200 image galaxies at 40 epochs (280 steps) reach
 # accuracy 0.47, with 1700 steps 0.75 (bench/step_floor.py, docs/experiments.md)
 MIN_STEPS = 1700
-# A warm update's floor (the retrain worker, capped at its parent's floor): the oracle
-# experiments' warm rounds ran 600 steps (docs/experiments.md)
+# The most of its parent's floor a retrain round keeps (app.services.retrain.warm_floor): the
+# oracle experiments' warm rounds ran 600 steps (docs/experiments.md)
 WARM_MIN_STEPS = 600
 PlanHook = Callable[[int], None]  # the epochs a fit will run, told once before it starts
 
