@@ -51,8 +51,11 @@ def _check_structure(result: dict, strategies: set[str], metrics: list[str]) -> 
         top = s["aggregate"][-1]["metrics"][metrics[0]]
         assert top["min"] <= top["mean"] <= top["max"] and top["std"] >= 0
         assert [v["verdict"] in ("better", "tie", "worse") for v in s["verdicts"]] == [True] * 3
-        assert set(s["labels_to_reach_random_final"]) == {"n_labels", "fraction",
-                                                          "per_seed_fraction"}  # fmt: skip
+        assert set(s["labels_to_reach_random_final"]) == {
+            "n_labels", "fraction", "per_seed_fraction", "paired_fraction",
+            "paired_fraction_spread",
+        }  # fmt: skip
+        assert len(s["labels_to_reach_random_final"]["paired_fraction"]) == 2  # one per seed
     assert len(result["summary"]) == len(strategies) - 1
 
 
