@@ -120,7 +120,8 @@ def run_experiment(
         raise ValueError(
             f"{spec.initial} + {spec.rounds} x {spec.batch} labels exceed the pool of {len(pool)}"
         )
-    cache = ArrayCache.load(store, data.refs, np.concatenate([pool, test]))
+    val = rows_for(data, "validation", config)  # each round recalibrates on it
+    cache = ArrayCache.load(store, data.refs, np.concatenate([pool, test, val]))
     screened = screens(task) if spec.screen is None else spec.screen
     flagged = (
         screen(cache.take(pool), modalities=spec.modalities)

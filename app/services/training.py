@@ -39,6 +39,7 @@ from storage.models import ModelVersion, Survey
 
 EpochHook = Callable[[int, float], None]
 SAMPLES = 32  # posterior samples for validation and evaluation
+VAL_BATCH = 512  # galaxies per prediction batch on the validation split
 # `galactive train`'s floor on optimiser steps: 200 image galaxies at 40 epochs (280 steps) reach
 # accuracy 0.47, with 1700 steps 0.75 (bench/step_floor.py, docs/experiments.md)
 MIN_STEPS = 1700
@@ -76,14 +77,20 @@ class ArrayCache:
         idx = np.unique(idx)
         return cls(idx, load_arrays(store, refs, idx))
 
+    def holds(self, idx: np.ndarray) -> bool:
+        """Whether every galaxy at positions ``idx`` was loaded."""
+        if len(idx) == 0:
+            return True
+        if len(self.idx) == 0:
+            return False
+        pos = np.minimum(np.searchsorted(self.idx, idx), len(self.idx) - 1)
+        return bool(np.all(self.idx[pos] == idx))
+
     def take(self, idx: np.ndarray) -> GalaxyArrays:
         """The cached galaxies at positions ``idx``; ValueError if one was not loaded."""
-        pos = np.searchsorted(self.idx, idx)
-        if np.any(pos >= len(self.idx)) or np.any(
-            self.idx[np.minimum(pos, len(self.idx) - 1)] != idx
-        ):
+        if not self.holds(idx):
             raise ValueError("ArrayCache.take: some galaxies were not loaded")
-        return self.arrays.subset(pos)
+        return self.arrays.subset(np.searchsorted(self.idx, idx))
 
 
 @dataclass(frozen=True)
@@ -176,7 +183,8 @@ def fit_calibrated(
     """Fit on the training split, recalibrate on the validation split, and measure it there.
 
     train_idx: the galaxies to fit on (default: every usable training galaxy); cache: arrays
-    already loaded for a superset of them (several fits on one survey read it once);
+    already loaded for a superset of them (several fits on one survey read it once), and for
+    the validation galaxies too if it holds them (else those stream from the store);
     on_plan(epochs): told the epochs the fit will run, once ``min_steps`` has raised them.
     """
     train = rows_for(data, "train", config) if train_idx is None else train_idx
@@ -193,7 +201,10 @@ def fit_calibrated(
     seconds = time.perf_counter() - start
     del arrays
     val = rows_for(data, "validation", config)
-    raw = predict_rows(model, None, store, data.refs, val)
+    if cache is not None and cache.holds(val):
+        raw = model.predict(cache.take(val), samples=SAMPLES, batch_size=VAL_BATCH)
+    else:
+        raw = predict_rows(model, None, store, data.refs, val, batch_size=VAL_BATCH)
     calibration = fit_calibration(raw, subset(values, val), config.tasks)
     posterior = calibration.apply(raw, config.tasks)
     validation = posterior_metrics(posterior, subset(values, val), config.tasks, data.present(val))

@@ -13,7 +13,16 @@ from typer.testing import CliRunner
 from app.cli import app
 from app.config import Settings, resolve
 from app.services.metrics import posterior_metrics
-from app.services.training import load_version, predict_rows, read_survey, rows_for, subset
+from app.services.training import (
+    ArrayCache,
+    fit_calibrated,
+    load_version,
+    predict_rows,
+    read_survey,
+    rows_for,
+    subset,
+)
+from bayes.config import ModelConfig
 from storage.db import session_scope
 from storage.models import Label, ModelVersion
 
@@ -130,3 +139,22 @@ def test_evaluate_writes_the_table_and_figures(home: Path, tmp_path: Path) -> No
     for name in ("eval_reliability.png", "eval_pit.png", "eval_redshift.png"):
         png = out / "img" / name
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_cache_holding_the_validation_split_calibrates_alike(home: Path) -> None:
+    settings = resolve(home=home)
+    engine = settings.engine()
+    data = read_survey(engine, "mock", source="truth")
+    engine.dispose()
+    config = ModelConfig(tasks=data.tasks, modalities=("photometry",), epochs=2)
+    train, val = rows_for(data, "train", config), rows_for(data, "validation", config)
+    store = settings.store()
+    small = ArrayCache.load(store, data.refs, train)
+    full = ArrayCache.load(store, data.refs, np.concatenate([train, val]))
+    assert full.holds(val) and not small.holds(val) and small.holds(train[:0])
+    with pytest.raises(ValueError, match="not loaded"):
+        small.take(val)
+    streamed = fit_calibrated(store, data, config, cache=small)  # val streams from the store
+    cached = fit_calibrated(store, data, config, cache=full)  # val comes from the cache
+    assert cached.calibration.to_dict() == streamed.calibration.to_dict()
+    assert cached.validation == streamed.validation
