@@ -128,6 +128,8 @@ def run_experiment(
         if screened
         else np.zeros(len(pool), bool)
     )
+    cache = cache.stretched()  # the screen reads raw pixels; every fit and prediction after it
+    # reads the stretch, which is then done once instead of every round
     runs = {
         s: [
             _run(store, data, spec, config, s, seed, pool, test, cache, flagged, on_fit)

@@ -77,6 +77,10 @@ class ArrayCache:
         idx = np.unique(idx)
         return cls(idx, load_arrays(store, refs, idx))
 
+    def stretched(self) -> ArrayCache:
+        """The same galaxies with images normalised once (:meth:`GalaxyArrays.stretched`)."""
+        return ArrayCache(self.idx, self.arrays.stretched())
+
     def holds(self, idx: np.ndarray) -> bool:
         """Whether every galaxy at positions ``idx`` was loaded."""
         if len(idx) == 0:

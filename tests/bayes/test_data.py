@@ -130,3 +130,21 @@ def test_as_tensors_stretches_images_in_chunks_with_the_same_result(monkeypatch)
     expected = asinh_stretch(images[has].astype(np.float32))
     np.testing.assert_array_equal(image[has], expected)
     assert not image[~has].any()
+
+
+def test_arrays_stretched_once_give_the_same_tensors():
+    rng = np.random.default_rng(4)
+    images = (rng.normal(size=(5, 2, 6, 6)) * 3 + 10).astype(np.float32)
+    images[1] = np.nan  # a galaxy without an image may hold anything
+    has = np.array([True, False, True, True, True])
+    arrays = GalaxyArrays(images=images, has_image=has)
+    once = arrays.stretched()
+    assert once.images_stretched and not arrays.images_stretched
+    assert once.stretched() is once  # never stretched twice
+    assert once.subset(np.array([3, 0])).images_stretched
+    for a, b in ((arrays, once), (arrays.subset(slice(1, 4)), once.subset(slice(1, 4)))):
+        np.testing.assert_array_equal(
+            as_tensors(a, n_bands=2, n_phot=0).image.numpy(),
+            as_tensors(b, n_bands=2, n_phot=0).image.numpy(),
+        )
+    assert np.isfinite(as_tensors(once, n_bands=2, n_phot=0).image.numpy()).all()
