@@ -50,7 +50,9 @@ def snapshot(settings: Settings) -> dict:
                 .where(QueueItem.status == "pending")
                 .order_by(QueueItem.id)
             ).all(),
-            "jobs": session.execute(select(Job.id, Job.status, Job.attempts)).all(),
+            "jobs": session.execute(
+                select(Job.id, Job.status, Job.attempts).order_by(Job.id)
+            ).all(),
         }
     engine.dispose()
     return out
