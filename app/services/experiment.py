@@ -128,8 +128,9 @@ def run_experiment(
         if screened
         else np.zeros(len(pool), bool)
     )
-    cache = cache.stretched()  # the screen reads raw pixels; every fit and prediction after it
-    # reads the stretch, which is then done once instead of every round
+    # The screen reads raw pixels; every fit and prediction after it reads stretched ones,
+    # so stretch once here rather than in every round.
+    cache = cache.stretched()
     runs = {
         s: [
             _run(store, data, spec, config, s, seed, pool, test, cache, flagged, on_fit)
