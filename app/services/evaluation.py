@@ -121,9 +121,9 @@ def score(
 
 
 def training_cache(store: ArrayStore, data: SurveyData) -> ArrayCache:
-    """Every usable training galaxy's arrays, read once for all variants."""
+    """Every usable training galaxy's arrays, read and image-normalised once for all variants."""
     everything = ModelConfig(tasks=trainable_tasks(data), modalities=MODALITIES)
-    return ArrayCache.load(store, data.refs, rows_for(data, "train", everything))
+    return ArrayCache.load(store, data.refs, rows_for(data, "train", everything)).stretched()
 
 
 def run_classical(store: ArrayStore, data: SurveyData, kind: str, *, seed: int = 0) -> Result:

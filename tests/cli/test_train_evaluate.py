@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from app.cli import app
 from app.config import Settings, resolve
+from app.services.evaluation import training_cache
 from app.services.metrics import posterior_metrics
 from app.services.training import (
     ArrayCache,
@@ -158,3 +159,20 @@ def test_a_cache_holding_the_validation_split_calibrates_alike(home: Path) -> No
     cached = fit_calibrated(store, data, config, cache=full)  # val comes from the cache
     assert cached.calibration.to_dict() == streamed.calibration.to_dict()
     assert cached.validation == streamed.validation
+
+
+def test_the_evaluation_cache_is_stretched_once_and_fits_alike(home: Path) -> None:
+    settings = resolve(home=home)
+    engine = settings.engine()
+    data = read_survey(engine, "mock", source="truth")
+    engine.dispose()
+    store = settings.store()
+    cache = training_cache(store, data)
+    assert cache.arrays.images_stretched
+    raw = ArrayCache.load(store, data.refs, cache.idx)
+    assert not raw.arrays.images_stretched
+    config = ModelConfig(tasks=data.tasks, modalities=("image",), epochs=2)
+    # The stretch is per cutout, so stretching once or at every minibatch feeds the same pixels.
+    once = fit_calibrated(store, data, config, cache=cache)
+    every_batch = fit_calibrated(store, data, config, cache=raw)
+    assert once.validation == every_batch.validation
