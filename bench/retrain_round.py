@@ -9,6 +9,9 @@ labels, then, ``--repeats`` times with the order alternating:
   activation with both queues rebuilt; each stage is timed from the job's progress messages;
 - **scratch**: ``galactive train --labels`` with the full epochs (the update's alternative).
 
+Fits from scratch take ``--min-steps`` optimiser steps at least (the CLI's default), so a round
+inherits the product's warm floor (``app.services.retrain.warm_floor``).
+
 Prints median seconds per size and the ratio of the round's training to the scratch fit.
 Run from the repo root:
 
@@ -33,7 +36,7 @@ from sqlalchemy import insert, select
 from app.config import resolve
 from app.services.queues import activate
 from app.services.retrain import request_retrain
-from app.services.training import train
+from app.services.training import MIN_STEPS, train
 from app.worker import WorkerOptions, run_worker
 from storage.db import session_scope
 from storage.models import Label, Survey, Task, Truth
@@ -94,10 +97,10 @@ def timed_round(settings: Any, survey: str) -> dict[str, float]:
     }
 
 
-def timed_scratch(settings: Any, survey: str, epochs: int) -> float:
+def timed_scratch(settings: Any, survey: str, epochs: int, min_steps: int) -> float:
     """Seconds of a from-scratch fit on the current labels (a version that is not activated)."""
     start = time.perf_counter()
-    train(settings, survey, source="labels", epochs=epochs)
+    train(settings, survey, source="labels", epochs=epochs, min_steps=min_steps)
     return time.perf_counter() - start
 
 
@@ -110,6 +113,7 @@ def main() -> None:
         "--epochs", type=int, default=15,
         help="scratch fits; a round trains max(3, a third of the active version's epochs)",
     )  # fmt: skip
+    parser.add_argument("--min-steps", type=int, default=MIN_STEPS, help="floor of a scratch fit")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json")
@@ -125,7 +129,9 @@ def main() -> None:
         for size in sizes:
             labels = reveal(settings, a.survey, size, a.seed)
             if not results:  # the first version the rounds update, trained on labels
-                first = train(settings, a.survey, source="labels", epochs=a.epochs).version_id
+                first = train(
+                    settings, a.survey, source="labels", epochs=a.epochs, min_steps=a.min_steps
+                ).version_id
                 engine = settings.engine()
                 with session_scope(engine) as session:
                     activate(session, first)
@@ -136,7 +142,7 @@ def main() -> None:
                     if step == "round":
                         rounds.append(timed_round(settings, a.survey))
                     else:
-                        scratch.append(timed_scratch(settings, a.survey, a.epochs))
+                        scratch.append(timed_scratch(settings, a.survey, a.epochs, a.min_steps))
                     last = rounds[-1] if step == "round" else scratch[-1]
                     print(f"{labels} labels, repeat {r}: {step} {last}", flush=True)
             median = {k: statistics.median(x[k] for x in rounds) for k in rounds[0]}
