@@ -111,7 +111,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="250,1000,4000")
     parser.add_argument(
         "--epochs", type=int, default=15,
-        help="scratch fits; a round trains max(3, a third of the active version's epochs)",
+        help="scratch fits; a round trains max(3, a third of the active version's epochs), "
+        "raised to its step floor",
     )  # fmt: skip
     parser.add_argument("--min-steps", type=int, default=MIN_STEPS, help="floor of a scratch fit")
     parser.add_argument("--repeats", type=int, default=3)
