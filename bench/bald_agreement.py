@@ -12,8 +12,6 @@ and prints the Spearman correlation per seed. Run from the repo root:
 
 from __future__ import annotations
 
-import argparse
-import json
 import statistics
 
 import numpy as np
@@ -24,23 +22,21 @@ from app.config import resolve
 from app.services.arrays import load_arrays
 from app.services.training import load_version, read_survey
 from bayes.predict import Posterior
+from bench.common import parser, run_options, survey_options, write_json
 from bench.rank_agreement import bald_agreement
 from storage.db import session_scope
 from storage.models import ModelVersion, Survey
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--home", required=True)
-    p.add_argument("--survey", default="mock")
+    p = parser(__doc__)
+    survey_options(p)
     p.add_argument("--version", help="model version name (default: the active one)")
-    p.add_argument("--task", default="morphology")
     p.add_argument("--galaxies", type=int, default=2000, help="test-split galaxies ranked")
     p.add_argument("--samples", type=int, default=32)
     p.add_argument("--reference", type=int, default=4096)
     p.add_argument("--seeds", type=int, default=5)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--json", help="write the results here")
+    run_options(p, threads=2, seed=False)
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     settings = resolve(home=a.home)
@@ -76,9 +72,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         f" min {min(rho):.3f}; reference BALD 10/50/90% "
         f"{np.round(result['reference_bald_percentiles_10_50_90'], 5).tolist()} nats"
     )
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(result, f, indent=2)
+    write_json(a.json, result)
     return result
 
 

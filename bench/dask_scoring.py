@@ -10,12 +10,13 @@ wall time per configuration and the ratio of 1-worker to 2-worker Dask time.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
 import time
+
+from bench.common import write_json
 
 CONFIGS = {
     "single": [],
@@ -57,9 +58,7 @@ def main() -> None:
         print(f"| {name} | {median[name]:.1f} | {', '.join(f'{x:.1f}' for x in t)} |")
     print(f"dask-1 / dask-2 = {median['dask-1'] / median['dask-2']:.2f}")
     print(f"single / dask-2 = {median['single'] / median['dask-2']:.2f}")
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump({"args": vars(a), "seconds": times, "median": median}, f, indent=2)
+    write_json(a.json, {"args": vars(a), "seconds": times, "median": median})
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from app.services.queues import activate
+from bench.common import write_json
 from bench.label_latency import PG_DEFAULT, _pg_admin, run_cycles
 from storage.db import make_engine, session_scope
 from storage.models import Survey, Task, User
@@ -170,9 +171,7 @@ def main() -> None:
         print(f"\n{backend}, median of {a.repeats}:")
         for key, value in m.items():
             print(f"  {key:>26} {value:12.3f}")
-    if a.json:
-        Path(a.json).write_text(json.dumps({"args": vars(a), "runs": runs, "median": medians},
-                                           indent=2))  # fmt: skip
+    write_json(a.json, {"args": vars(a), "runs": runs, "median": medians})
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ reference (T = ``--reference-samples``) of the same model (Spearman).
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import os
@@ -48,6 +47,7 @@ from bayes.fusion import Trunk
 from bayes.heads import combine, expert_outputs
 from bayes.model import GalaxyModel
 from bayes.predict import classification_uncertainty
+from bench.common import parser, write_json
 from bench.rank_agreement import bald_agreement
 
 CLASSES = ("elliptical", "spiral", "edge_on", "merger", "irregular", "artifact")
@@ -305,7 +305,7 @@ def summarise(rates: dict[str, dict[str, list[float]]]) -> dict[str, object]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = parser(__doc__)
     p.add_argument("--samples", type=int, default=32, help="T, posterior samples per galaxy")
     p.add_argument("--galaxies", type=int, default=128, help="galaxies per timed run")
     p.add_argument("--repeats", type=int, default=5)
@@ -387,9 +387,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         f"BALD Spearman, T={a.samples} vs T={a.reference_samples}: "
         f"median {statistics.median(rho):.3f}, min {min(rho):.3f} over {len(rho)} seeds"
     )
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(result, f, indent=2)
+    write_json(a.json, result)
     return result
 
 

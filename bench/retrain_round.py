@@ -21,7 +21,6 @@ Run from the repo root:
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import statistics
 import subprocess
@@ -38,6 +37,7 @@ from app.services.queues import activate
 from app.services.retrain import request_retrain
 from app.services.training import MIN_STEPS, train
 from app.worker import WorkerOptions, run_worker
+from bench.common import write_json
 from storage.db import session_scope
 from storage.models import Label, Survey, Task, Truth
 
@@ -166,8 +166,7 @@ def main() -> None:
         print(f"| {res['labels']} | {m['train']:.1f} | {m['score']:.1f} | "
               f"{m['plan_and_activate']:.1f} | {m['total']:.1f} | {res['scratch_median']:.1f} | "
               f"{m['train'] / res['scratch_median']:.2f} |")  # fmt: skip
-    if a.json:
-        Path(a.json).write_text(json.dumps({"args": vars(a), "results": results}, indent=2))
+    write_json(a.json, {"args": vars(a), "results": results})
 
 
 if __name__ == "__main__":

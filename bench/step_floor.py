@@ -13,7 +13,6 @@ prints the test metrics of both. Run from the repo root:
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import time
@@ -26,20 +25,16 @@ from app.config import resolve
 from app.services.metrics import posterior_metrics
 from app.services.training import ArrayCache, fit_calibrated, read_survey, rows_for
 from bayes.config import ModelConfig
+from bench.common import parser, run_options, survey_options, write_json
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, object]]:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--home", required=True)
-    p.add_argument("--survey", default="mock")
-    p.add_argument("--task", default="morphology")
-    p.add_argument("--modalities", default="image")
+    p = parser(__doc__)
+    survey_options(p, modalities=True)
     p.add_argument("--sizes", default="200,500,1000", help="training subset sizes")
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--min-steps", type=int, default=1700)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--json", help="write the results here")
+    run_options(p)
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     settings = resolve(home=a.home)
@@ -67,9 +62,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
                    **{k: v for k, v in metrics.items() if isinstance(v, float)}}  # fmt: skip
             print(json.dumps(row), flush=True)
             results.append(row)
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump({"args": vars(a), "results": results}, f, indent=1)
+    write_json(a.json, {"args": vars(a), "results": results}, indent=1)
     return results
 
 

@@ -11,7 +11,6 @@ repo root:
 
 from __future__ import annotations
 
-import argparse
 import json
 import platform
 import statistics
@@ -24,6 +23,7 @@ from app.config import resolve
 from app.services.arrays import load_arrays
 from app.services.training import read_survey
 from bayes.data import asinh_stretch
+from bench.common import parser, survey_options, write_json
 
 
 def float64_stretch(images: np.ndarray, softening: float = 3.0) -> np.ndarray:
@@ -36,9 +36,8 @@ def float64_stretch(images: np.ndarray, softening: float = 3.0) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--home", required=True)
-    p.add_argument("--survey", default="mock")
+    p = parser(__doc__)
+    survey_options(p, task=False)
     p.add_argument("--galaxies", type=int, default=512, help="cutouts per stretch (a batch)")
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--json", help="write the results here")
@@ -64,9 +63,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "seconds": seconds,
     }
     print(json.dumps({k: v for k, v in result.items() if k != "seconds"}, indent=1))
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(result, f, indent=1)
+    write_json(a.json, result, indent=1)
     return result
 
 

@@ -14,8 +14,6 @@ the repo root:
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from collections.abc import Callable
 
@@ -30,6 +28,7 @@ from bayes.config import ModelConfig
 from bayes.metrics import expected_calibration_error
 from bayes.model import GalaxyModel
 from bayes.predict import Posterior, classification_uncertainty
+from bench.common import parser, run_options, survey_options, write_json
 
 
 def scores(probs: np.ndarray, y: np.ndarray) -> dict[str, float]:
@@ -44,18 +43,13 @@ def scores(probs: np.ndarray, y: np.ndarray) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--home", required=True)
-    p.add_argument("--survey", default="mock")
-    p.add_argument("--task", default="morphology")
-    p.add_argument("--modalities", default="image")
+    p = parser(__doc__)
+    survey_options(p, modalities=True)
     p.add_argument("--labels", type=int, help="random training subset (default: all)")
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--members", type=int, default=3)
     p.add_argument("--dropout", type=float, default=0.1)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--json", help="write the results here")
+    run_options(p)
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     settings = resolve(home=a.home)
@@ -112,9 +106,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "n_test": len(test),
         "results": results,
     }
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump(out, f, indent=2)
+    write_json(a.json, out)
     return out
 
 

@@ -1,0 +1,39 @@
+"""What the benchmark scripts share: their command line's common options and the JSON result."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def parser(doc: str | None) -> argparse.ArgumentParser:
+    """An argument parser described by the first paragraph of a script's docstring."""
+    return argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+
+
+def survey_options(
+    p: argparse.ArgumentParser, *, task: bool = True, modalities: bool = False
+) -> None:
+    """--home (a mock survey's home) and --survey, and optionally --task and --modalities."""
+    p.add_argument("--home", required=True, help="a survey's home")
+    p.add_argument("--survey", default="mock")
+    if task:
+        p.add_argument("--task", default="morphology")
+    if modalities:
+        p.add_argument("--modalities", default="image")
+
+
+def run_options(p: argparse.ArgumentParser, *, threads: int = 1, seed: bool = True) -> None:
+    """--threads (torch CPU threads), --json (where the result goes) and optionally --seed."""
+    if seed:
+        p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=threads)
+    p.add_argument("--json", help="write the results here")
+
+
+def write_json(path: str | None, result: dict[str, Any], *, indent: int = 2) -> None:
+    """Write ``result`` to ``path`` when one was given (``--json``)."""
+    if path:
+        Path(path).write_text(json.dumps(result, indent=indent))
