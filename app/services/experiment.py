@@ -5,7 +5,8 @@ fits with the product's own code (:func:`app.services.training.fit_calibrated`),
 held-out test split, and buys the next batch from the unlabelled training pool with
 :func:`app.services.strategy.choose_batch`, the function the live worker uses. The summary
 says, per round, whether a strategy beats random beyond the spread over seeds, how many labels
-it needed to reach random's final metric, and after which round labelling stopped paying.
+it needed to reach random's final metric (and random's best, where random's curve fell at the
+end), and after which round labelling stopped paying.
 """
 
 from __future__ import annotations
@@ -396,11 +397,13 @@ def summarise(
     agg = {s: aggregate(seeds) for s, seeds in runs.items()}
     random_final = agg["random"][-1]
     target, n_random = random_final["metrics"][metric]["mean"], random_final["n_labels"]
+    best = random_best(agg["random"], metric, higher_is_better=higher_is_better)
     strategies, sentences = {}, []
     for s, seeds in runs.items():
         n = [row["n_labels"] for row in agg[s]]
         mean = [row["metrics"][metric]["mean"] for row in agg[s]]
         reach = labels_to_reach(n, mean, target, higher_is_better=higher_is_better)
+        reach_best = labels_to_reach(n, mean, best["metric"], higher_is_better=higher_is_better)
         per_seed = [
             labels_to_reach(n, [x["metrics"][metric] for x in rec], target,
                             higher_is_better=higher_is_better)
@@ -428,19 +431,55 @@ def summarise(
                 "paired_fraction": own_fraction,
                 "paired_fraction_spread": spread(own_fraction),
             },
+            "labels_to_reach_random_best": {
+                "n_labels": reach_best,
+                "fraction": None if reach_best is None else reach_best / best["n_labels"],
+            },
             "verdicts": v,
             "paired": by_seed,
             "stopping": {"round": stop, "n_labels": None if stop is None else n[stop]},
         }
         if s != "random":
-            sentences.append(_sentence(s, v, by_seed, reach, n_random, metric, own_fraction))
+            line = _sentence(s, v, by_seed, reach, n_random, metric, own_fraction)
+            if best["n_labels"] != n_random:
+                line += _best_clause(s, reach_best, best, metric)
+            sentences.append(line)
     return {
         "primary_metric": metric,
         "higher_is_better": higher_is_better,
         "random_final": {"metric": target, "n_labels": n_random},
+        "random_best": best,
         "strategies": strategies,
         "summary": sentences,
     }
+
+
+def random_best(
+    rows: list[dict[str, Any]], metric: str, *, higher_is_better: bool
+) -> dict[str, Any]:
+    """Random's best mean ``metric`` and the labels of the first round that had it.
+
+    A fit that lands in a poor optimum in the last round drags random's final metric below
+    its own earlier rounds, and every strategy then "reaches" it early. Reaching random's
+    best instead is the conservative reading of the same question.
+    """
+    mean = np.array([row["metrics"][metric]["mean"] for row in rows], float)
+    i = int(np.argmax(mean if higher_is_better else -mean))
+    return {"metric": float(mean[i]), "n_labels": rows[i]["n_labels"]}
+
+
+def _best_clause(strategy: str, reach: float | None, best: dict[str, Any], metric: str) -> str:
+    """The sentence's addendum when random's final metric is below its own best."""
+    head = (
+        f" Random's final {metric} is below its own best ({best['metric']:.3f} at "
+        f"{best['n_labels']} labels)"
+    )
+    if reach is None:
+        return f"{head}, which {strategy} never reaches."
+    return (
+        f"{head}; {strategy} reaches that with {reach:.0f} labels, "
+        f"{reach / best['n_labels']:.0%} of random's {best['n_labels']}."
+    )
 
 
 def _sentence(

@@ -96,6 +96,43 @@ def test_summary_says_plainly_whether_the_strategy_wins() -> None:
     assert out["random_final"] == {"metric": pytest.approx(0.555), "n_labels": 250}
 
 
+def test_a_final_random_round_below_random_best_is_reported_against_the_best() -> None:
+    # random peaks at 0.60 with 200 labels, then a poor fit drops its final round to 0.50
+    runs = {
+        "random": [_run([0.40, 0.50, 0.60, 0.50], 0.1)],
+        "power_bald": [_run([0.40, 0.52, 0.55, 0.64], 0.3)],
+        "bald": [_run([0.40, 0.45, 0.50, 0.55], 0.5)],
+    }
+    out = summarise(runs, metric="accuracy", higher_is_better=True)
+    assert out["random_best"] == {"metric": pytest.approx(0.60), "n_labels": 200}
+    pb, bald = out["strategies"]["power_bald"], out["strategies"]["bald"]
+    # the final (0.50 at 250) is reached on the way up, 5/6 of the way from 0.40 to 0.52
+    assert pb["labels_to_reach_random_final"]["fraction"] == pytest.approx((100 + 50 / 1.2) / 250)
+    # the best (0.60) lies 5/9 of the way from 0.55 (200 labels) to 0.64 (250)
+    assert pb["labels_to_reach_random_best"]["n_labels"] == pytest.approx(200 + 50 * 5 / 9)
+    assert pb["labels_to_reach_random_best"]["fraction"] == pytest.approx((200 + 250 / 9) / 200)
+    assert bald["labels_to_reach_random_best"] == {"n_labels": None, "fraction": None}
+    assert (
+        "below its own best (0.600 at 200 labels); power_bald reaches that with 228 labels, "
+        "114% of random's 200." in out["summary"][0]
+    )
+    assert out["summary"][1].endswith("(0.600 at 200 labels), which bald never reaches.")
+
+
+def test_the_best_is_the_final_when_random_ends_highest() -> None:
+    runs = {"random": [_run([0.4, 0.5, 0.6], 0.1)], "bald": [_run([0.4, 0.55, 0.65], 0.2)]}
+    out = summarise(runs, metric="accuracy", higher_is_better=True)
+    bald = out["strategies"]["bald"]
+    assert out["random_best"] == {"metric": pytest.approx(0.6), "n_labels": 200}
+    assert bald["labels_to_reach_random_best"] == pytest.approx(
+        {k: bald["labels_to_reach_random_final"][k] for k in ("n_labels", "fraction")}
+    )
+    assert "own best" not in out["summary"][0]
+    # lower is better: the best is the smallest value
+    lower = summarise(runs, metric="accuracy", higher_is_better=False)
+    assert lower["random_best"] == {"metric": pytest.approx(0.4), "n_labels": 100}
+
+
 def test_spec_requires_random_and_positive_sizes() -> None:
     with pytest.raises(ValueError, match="random"):
         ExperimentSpec(task="t", strategies=("bald",), rounds=1, batch=1, seeds=1, initial=1)
