@@ -16,7 +16,7 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
 def survey_options(
     p: argparse.ArgumentParser, *, task: bool = True, modalities: bool = False
 ) -> None:
-    """--home (a mock survey's home) and --survey, and optionally --task and --modalities."""
+    """--home (a survey's home) and --survey, and optionally --task and --modalities."""
     p.add_argument("--home", required=True, help="a survey's home")
     p.add_argument("--survey", default="mock")
     if task:

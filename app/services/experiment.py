@@ -441,7 +441,7 @@ def summarise(
         }
         if s != "random":
             line = _sentence(s, v, by_seed, reach, n_random, metric, own_fraction)
-            if best["n_labels"] != n_random:
+            if best["metric"] != target:  # random ended below its best round
                 line += _best_clause(s, reach_best, best, metric)
             sentences.append(line)
     return {

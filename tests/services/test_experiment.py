@@ -128,6 +128,9 @@ def test_the_best_is_the_final_when_random_ends_highest() -> None:
         {k: bald["labels_to_reach_random_final"][k] for k in ("n_labels", "fraction")}
     )
     assert "own best" not in out["summary"][0]
+    # a final round that equals an earlier best is not "below" it
+    tied = {"random": [_run([0.4, 0.6, 0.5, 0.6], 0.1)], "bald": [_run([0.4, 0.5, 0.6, 0.7], 0.2)]}
+    assert "own best" not in summarise(tied, metric="accuracy", higher_is_better=True)["summary"][0]
     # lower is better: the best is the smallest value
     lower = summarise(runs, metric="accuracy", higher_is_better=False)
     assert lower["random_best"] == {"metric": pytest.approx(0.4), "n_labels": 100}
