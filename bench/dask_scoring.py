@@ -4,7 +4,7 @@ Runs ``galactive score`` as a subprocess per configuration (so each pays its own
 as a user would), interleaving the configurations within each repeat, and prints the median
 wall time per configuration and the ratio of 1-worker to 2-worker Dask time.
 
-    .venv/bin/python bench/dask_scoring.py --home /tmp/g2k_bench --version 2 --repeats 3
+    .venv/bin/python -m bench.dask_scoring --home /tmp/g2k_bench --version 2 --repeats 3
 """
 
 from __future__ import annotations
