@@ -37,6 +37,7 @@ from storage.arrays import ArrayStore
 
 FitHook = Callable[[str, int, int], None]  # (strategy, seed, round) after each fit
 Predictor = Callable[[np.ndarray, int], Posterior]  # (rows, seed) -> posterior
+Fitted = FittedModel | MCDropoutModel | DeepEnsemble  # what a warm round starts from
 METHODS = ("heads", "ensemble", "mc_dropout")
 
 
@@ -54,9 +55,10 @@ class ExperimentSpec:
     :func:`app.services.strategy.screens`). method: where the posterior's spread comes from —
     ``heads`` (the product's model: Bayesian heads on a point-estimate trunk, recalibrated on
     validation), ``ensemble`` (a deep ensemble of ``members`` point networks) or
-    ``mc_dropout`` (dropout through the whole trunk); the last two refit from scratch each
-    round and are not recalibrated. first_seed: run seeds first_seed .. first_seed + seeds - 1,
-    so runs on several machines can be merged (:func:`merge_results`).
+    ``mc_dropout`` (dropout through the whole trunk); the last two are not recalibrated, and
+    with ``warm`` every network starts from its previous round's weights. first_seed: run
+    seeds first_seed .. first_seed + seeds - 1, so runs on several machines can be merged
+    (:func:`merge_results`).
     """
 
     task: str
@@ -84,8 +86,6 @@ class ExperimentSpec:
             raise ValueError("strategies must include 'random', the baseline every verdict uses")
         if self.method not in METHODS:
             raise ValueError(f"unknown method {self.method!r}; choose from {METHODS}")
-        if self.method != "heads" and self.warm:
-            raise ValueError(f"method {self.method!r} refits from scratch; no warm start")
         if self.method == "ensemble" and self.members < 2:
             raise ValueError(f"an ensemble needs at least 2 members, got {self.members}")
         if min(self.min_steps, self.warm_min_steps or 0) < 0:
@@ -229,8 +229,8 @@ def _fit(
     config: ModelConfig,
     rows: np.ndarray,
     cache: ArrayCache,
-    previous: FittedModel | None,
-) -> tuple[Predictor, float, FittedModel | None]:
+    previous: Fitted | None,
+) -> tuple[Predictor, float, Fitted]:
     """Fit on ``rows`` by ``spec.method``: (predictor, fit seconds, model a warm start reuses)."""
     if spec.method == "heads":
         fitted = fit_calibrated(
@@ -254,9 +254,9 @@ def _fit(
         else MCDropoutModel(config)
     )
     start = time.perf_counter()
-    model.fit(cache.take(rows), {name: data.targets.values[name][rows]})
+    model.fit(cache.take(rows), {name: data.targets.values[name][rows]}, init_from=previous)
     seconds = time.perf_counter() - start
-    return lambda at, seed: model.predict(cache.take(at), seed=seed), seconds, None
+    return lambda at, seed: model.predict(cache.take(at), seed=seed), seconds, model
 
 
 def seed_ids(result: dict[str, Any]) -> list[int]:

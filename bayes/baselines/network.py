@@ -6,6 +6,7 @@ it is the cost :func:`bayes.predict.predict` avoids by running the trunk once pe
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 
 import numpy as np
@@ -48,20 +49,35 @@ class PointNetwork(nn.Module):
         return params, embedding(latents, mask)
 
 
+Stats = dict[str, tuple[float, float]]
+
+
 def fit_network(
-    config: ModelConfig, arrays: GalaxyArrays, targets: Mapping[str, np.ndarray], *, dropout: float
-) -> tuple[PointNetwork, tuple[int, int], dict[str, tuple[float, float]], list[float]]:
+    config: ModelConfig,
+    arrays: GalaxyArrays,
+    targets: Mapping[str, np.ndarray],
+    *,
+    dropout: float,
+    init_from: tuple[PointNetwork, tuple[int, int], Stats] | None = None,
+) -> tuple[PointNetwork, tuple[int, int], Stats, list[float]]:
     """Maximum likelihood by Adam (mean NLL over known labels), same schedule as the SVI fit.
 
+    init_from: (network, widths, target stats) of an earlier fit to start from (a warm
+    start: its weights and target scaling are kept, so the labels it saw are not forgotten
+    at step 0); None starts from random weights.
     -> (network, (B, P), regression target stats, per-epoch mean loss).
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         generator = torch.Generator().manual_seed(config.seed)
         rng = np.random.default_rng(config.seed)
-        widths = input_widths(arrays, config)
-        net = PointNetwork(config, n_bands=widths[0], n_phot=widths[1], dropout=dropout)
-        stats = tg.fit_stats(config.tasks, targets)
+        if init_from is None:
+            widths = input_widths(arrays, config)
+            net = PointNetwork(config, n_bands=widths[0], n_phot=widths[1], dropout=dropout)
+            stats = tg.fit_stats(config.tasks, targets)
+        else:
+            previous, widths, stats = init_from
+            net = copy.deepcopy(previous)
         encoded = tg.encode(config.tasks, targets, len(arrays), stats)
         inputs = as_tensors(arrays, n_bands=widths[0], n_phot=widths[1])
         optimiser = torch.optim.Adam(net.parameters(), lr=config.lr)
@@ -107,12 +123,29 @@ class MCDropoutModel:
         self.config = config
         self.dropout = dropout
 
-    def fit(self, arrays: GalaxyArrays, targets: Mapping[str, np.ndarray]) -> MCDropoutModel:
-        """Train by maximum likelihood with dropout; see :func:`fit_network`."""
+    def fit(
+        self,
+        arrays: GalaxyArrays,
+        targets: Mapping[str, np.ndarray],
+        *,
+        init_from: MCDropoutModel | None = None,
+    ) -> MCDropoutModel:
+        """Train by maximum likelihood with dropout; see :func:`fit_network`.
+
+        init_from: a fitted MCDropoutModel to warm-start from (pass all the labels).
+        """
         if not 0 < self.dropout < 1:
             raise ValueError(f"dropout must be in (0, 1), got {self.dropout}")
+        start = None
+        if init_from is not None:
+            _check_start(init_from, "network_", self.config)
+            if init_from.dropout != self.dropout:
+                raise ValueError(
+                    f"init_from has dropout {init_from.dropout}, this model {self.dropout}"
+                )
+            start = (init_from.network_, init_from.widths_, init_from.target_stats_)
         self.network_, self.widths_, self.target_stats_, self.loss_history_ = fit_network(
-            self.config, arrays, targets, dropout=self.dropout
+            self.config, arrays, targets, dropout=self.dropout, init_from=start
         )
         return self
 
@@ -155,12 +188,34 @@ class DeepEnsemble:
         self.config = config
         self.members = members
 
-    def fit(self, arrays: GalaxyArrays, targets: Mapping[str, np.ndarray]) -> DeepEnsemble:
-        """Fit every member on all the data, differing only in seed."""
+    def fit(
+        self,
+        arrays: GalaxyArrays,
+        targets: Mapping[str, np.ndarray],
+        *,
+        init_from: DeepEnsemble | None = None,
+    ) -> DeepEnsemble:
+        """Fit every member on all the data, differing only in seed.
+
+        init_from: a fitted ensemble of as many members; member k warm-starts from its k-th.
+        """
         if self.members < 2:
             raise ValueError(f"members must be >= 2, got {self.members}")
+        starts: list[tuple[PointNetwork, tuple[int, int], Stats] | None] = [None] * self.members
+        if init_from is not None:
+            _check_start(init_from, "networks_", self.config)
+            if len(init_from.networks_) != self.members:
+                have = len(init_from.networks_)
+                raise ValueError(f"init_from has {have} members, this ensemble {self.members}")
+            starts = [(n, init_from.widths_, init_from.target_stats_) for n in init_from.networks_]
         fits = [
-            fit_network(_reseed(self.config, self.config.seed + k), arrays, targets, dropout=0.0)
+            fit_network(
+                _reseed(self.config, self.config.seed + k),
+                arrays,
+                targets,
+                dropout=0.0,
+                init_from=starts[k],
+            )
             for k in range(self.members)
         ]
         self.networks_ = [f[0] for f in fits]
@@ -192,6 +247,13 @@ class DeepEnsemble:
             stats=self.target_stats_,
             rng=np.random.default_rng(seed),
         )
+
+
+def _check_start(previous: MCDropoutModel | DeepEnsemble, attr: str, config: ModelConfig) -> None:
+    """A warm start needs a fitted model of the same architecture (tasks, fusion, sizes)."""
+    check_fitted(previous, attr)
+    if previous.config.architecture() != config.architecture():
+        raise ValueError("init_from has a different architecture (tasks, fusion or sizes)")
 
 
 def _reseed(config: ModelConfig, seed: int) -> ModelConfig:
