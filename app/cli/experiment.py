@@ -16,6 +16,7 @@ from app.cli.progress import bar
 from app.cli.train import parse_modalities, set_threads
 from app.services.experiment import METHODS, ExperimentSpec, merge_results, run_experiment
 from app.services.experiment_plot import plot_experiment
+from app.services.oracle import ORACLES
 from app.services.strategy import CONTROL_FRACTION, DEFAULT_STRATEGY
 from app.services.training import read_survey
 from bayes.acquisition import STRATEGIES
@@ -28,7 +29,8 @@ def experiment(
     strategies: list[str] = typer.Option(
         [DEFAULT_STRATEGY, "random"],
         "--strategy",
-        help=f"Repeat for several; random is always added. One of {', '.join(STRATEGIES)}.",
+        help=f"Repeat for several; random is always added. One of {', '.join(STRATEGIES)}; or"
+        f" {' or '.join(ORACLES)}, references that see the truth (classification only).",
     ),
     rounds: int = typer.Option(8, "--rounds", min=1, help="Acquisition rounds after round 0."),
     batch: int = typer.Option(50, "--batch", min=1, help="Labels revealed per round."),
@@ -74,9 +76,11 @@ def experiment(
 ) -> None:
     """Reveal truth labels round by round; compare strategies with random on the test split."""
     names = tuple(dict.fromkeys([*strategies, "random"]))
-    unknown = [s for s in names if s not in STRATEGIES]
+    unknown = [s for s in names if s not in STRATEGIES + ORACLES]
     if unknown:
-        raise typer.BadParameter(f"unknown strategies {unknown}; choose from {STRATEGIES}")
+        raise typer.BadParameter(
+            f"unknown strategies {unknown}; choose from {STRATEGIES + ORACLES}"
+        )
     try:
         channels = tuple(int(c) for c in image_channels.split(","))
     except ValueError:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from app.services.metrics import is_redshift, posterior_metrics
+from app.services.oracle import ORACLES, oracle_batch
 from app.services.screening import screen
 from app.services.stopping import plateau_round
 from app.services.strategy import CONTROL_FRACTION, choose_batch, screens
@@ -113,6 +114,8 @@ def run_experiment(
     if spec.task not in tasks:
         raise ValueError(f"survey has no task {spec.task!r}; it has {tuple(tasks)}")
     task = tasks[spec.task]
+    if not task.is_classification and set(spec.strategies) & set(ORACLES):
+        raise ValueError(f"the oracle references need a classification task; {task.name!r} is not")
     config = ModelConfig(
         tasks=(task,), modalities=spec.modalities, epochs=spec.epochs, **spec.model
     )
@@ -196,16 +199,24 @@ def _run(
         }
         if r < spec.rounds:
             free = np.flatnonzero(~labelled)
-            batch = choose_batch(
-                predictor(pool[free], seed * 1000 + r),
-                task.name,
-                spec.batch,
-                np.random.default_rng((seed, r)),
-                strategy=strategy,
-                control_fraction=spec.control_fraction,
-                flagged=flagged[free],
-                beta=spec.beta,
-            )
+            posterior = predictor(pool[free], seed * 1000 + r)
+            rng = np.random.default_rng((seed, r))
+            if strategy in ORACLES:
+                truth = data.targets.values[task.name][pool[free]]
+                batch = oracle_batch(
+                    posterior, task.name, truth, spec.batch, rng, strategy=strategy, beta=spec.beta
+                )
+            else:
+                batch = choose_batch(
+                    posterior,
+                    task.name,
+                    spec.batch,
+                    rng,
+                    strategy=strategy,
+                    control_fraction=spec.control_fraction,
+                    flagged=flagged[free],
+                    beta=spec.beta,
+                )
             labelled[free[batch.indices]] = True
             active = ~batch.is_control
             record |= {

@@ -131,6 +131,20 @@ def test_morphology_with_mc_dropout_warm_started(home: Path, tmp_path: Path) -> 
     assert result["strategies"]["bald"]["seeds"][0][0]["acquisition_mean"] > 0
 
 
+def test_oracle_reference_beside_a_strategy(home: Path, tmp_path: Path) -> None:
+    result = _experiment(home, tmp_path, "--task", "morphology", "--strategy", "oracle_power",
+                         "--strategy", "oracle_loss")  # fmt: skip
+    _check_structure(
+        result, {"oracle_power", "oracle_loss", "random"}, ["accuracy", "macro_f1", "ece"]
+    )
+    for name in ("oracle_power", "oracle_loss"):
+        assert all(r["n_control"] == 0 for r in result["strategies"][name]["seeds"][0][:-1])
+    base = ["--home", str(home), "experiment", "--json", str(tmp_path / "x.json")]
+    refused = runner.invoke(app, [*base, "--task", "redshift", "--strategy", "oracle_power"])
+    assert refused.exit_code == 2 and "classification task" in refused.output
+    assert not (tmp_path / "x.json").exists()
+
+
 def test_refuses_unknown_strategies_and_too_many_labels(home: Path, tmp_path: Path) -> None:
     base = ["--home", str(home), "experiment", "--json", str(tmp_path / "x.json")]
     result = runner.invoke(app, [*base, "--strategy", "greedy"])
