@@ -118,7 +118,21 @@ def spectra(ctx: typer.Context, paths: list[Path] = PATHS, survey: str = SURVEY)
     )
 
 
-@app.command("catalog")
+def _catalog_help() -> str:
+    """The catalog command's help: what it reads, then the full --map syntax."""
+    from rich.markup import escape
+
+    from storage.ingest.column_map import MAP_SYNTAX
+
+    paragraphs = MAP_SYNTAX.split("\n\n")
+    body = "\n\n".join(escape(p) for p in paragraphs)
+    return (
+        "A catalog any astropy Table reader reads (FITS, CSV, Parquet, VOTable), through a "
+        "column mapping.\n\n--map syntax:\n\n" + body
+    )
+
+
+@app.command("catalog", help=_catalog_help())
 def catalog(
     ctx: typer.Context,
     path: Path = typer.Argument(
@@ -128,22 +142,28 @@ def catalog(
     mapping: str = typer.Option(
         ...,
         "--map",
-        help="Column mapping, e.g. 'id=objid,ra=ra,dec=dec,flux=flux[u,g,r,i,z],"
-        "flux_ivar=flux_ivar,truth.redshift=z' (see storage/ingest/catalog.py).",
+        help="Column mapping, e.g. 'id=objid,ra=ra,dec=dec,flux=flux\\[u,g,r,i,z],"
+        "flux_ivar=flux_ivar,extinction=ext,truth.redshift=z' (syntax above).",
     ),
     fmt: str | None = typer.Option(None, "--format", help="Override format detection."),
     classes: list[str] = typer.Option(
         [], "--classes", help="TASK=c1,c2,... declares a classification task's classes."
     ),
+    redshifts: list[str] = typer.Option(
+        [],
+        "--redshift",
+        help="Declare regression TASK a redshift: fitted in log(1+z), with photo-z metrics "
+        "(a task named redshift is one already).",
+    ),
 ) -> None:
-    """A catalog any astropy Table reader reads, with a column mapping (vector columns too)."""
+    """A catalog through a column mapping (help text: ``_catalog_help``)."""
     from storage.ingest.catalog import ColumnMap, read_catalog
 
     try:
         column_map = ColumnMap.from_spec(mapping)
     except ValueError as err:
         raise typer.BadParameter(str(err), param_hint="--map") from err
-    tasks = _task_specs(column_map, classes)
+    tasks = _task_specs(column_map, classes, redshifts)
     _run(
         ctx,
         survey,
@@ -177,9 +197,12 @@ def hdf5(
     )
 
 
-def _task_specs(column_map: object, classes: list[str]) -> dict[str, TaskSpec]:
+def _task_specs(
+    column_map: object, classes: list[str], redshifts: list[str]
+) -> dict[str, TaskSpec]:
     """Tasks named by the mapping's truth and label columns: classification where
-    ``--classes`` declares classes, regression otherwise."""
+    ``--classes`` declares classes, a redshift (target "redshift") where ``--redshift``
+    names it or it is called redshift, another regression otherwise."""
     declared: dict[str, tuple[str, ...]] = {}
     for item in classes:
         name, sep, names = item.partition("=")
@@ -189,9 +212,20 @@ def _task_specs(column_map: object, classes: list[str]) -> dict[str, TaskSpec]:
             )
         declared[name] = tuple(c.strip() for c in names.split(","))
     names = set(getattr(column_map, "truth", {})) | set(getattr(column_map, "labels", {}))
+    for name in redshifts:
+        if name not in names:
+            raise typer.BadParameter(
+                f"{name!r} is not a task of the mapping (truth.TASK or label.TASK); tasks: "
+                f"{sorted(names)}",
+                param_hint="--redshift",
+            )
+        if name in declared:
+            raise typer.BadParameter(
+                f"{name!r} is declared a classification by --classes", param_hint="--redshift"
+            )
     return {
         name: TaskSpec(name, "classification", classes=declared[name])
         if name in declared
-        else TaskSpec(name, "regression", target=name)
+        else TaskSpec(name, "regression", target="redshift" if name in redshifts else name)
         for name in sorted(names)
     }

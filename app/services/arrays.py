@@ -73,10 +73,12 @@ class SurveyRefs:
 
 
 def survey_id(session: Session, name: str) -> int:
-    """The id of the survey called ``name``; ValueError naming it if there is none."""
+    """The id of the survey called ``name``; ValueError naming it and the surveys there are."""
     found = session.scalar(select(Survey.id).where(Survey.name == name))
     if found is None:
-        raise ValueError(f"no survey named {name!r}")
+        names = session.scalars(select(Survey.name).order_by(Survey.name)).all()
+        there = f"surveys: {', '.join(map(repr, names))}" if names else "there are no surveys yet"
+        raise ValueError(f"no survey named {name!r}; {there} (galactive status lists them)")
     return found
 
 

@@ -384,6 +384,14 @@ class _Run:
                 file=source,
                 column=spec.name,
             )
+        elif spec.target == "redshift" and task.target != "redshift":
+            # the target decides how the task is fitted (log(1+z)); it is set when created
+            raise IngestError(
+                f"task {spec.name!r} exists as a regression of {task.target!r}; this input "
+                "declares it a redshift, which only a new task can be (choose another name)",
+                file=source,
+                column=spec.name,
+            )
         self.tasks[spec.name] = task
         return task
 
