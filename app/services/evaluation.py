@@ -3,7 +3,8 @@
 Each variant (single modalities, image + photometry, and the three fusion strategies over all
 modalities) is fitted on the training split, recalibrated on the validation split and scored on
 the test galaxies that have one of its modalities; the classical baselines (linear, random
-forest on photometry) are fitted and scored on the same splits.
+forest on photometry) are fitted on the training labels of the photometry variant (same
+galaxies, same target source: truth or current labels) and scored on its test galaxies.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from app.services.training import (
     trainable_tasks,
 )
 from bayes.baselines.classical import classical_model, photometry_features
-from bayes.config import ModelConfig
+from bayes.config import ModelConfig, TaskConfig
 from bayes.data import MODALITIES
 from bayes.predict import Posterior
 from bayes.targets import known
@@ -59,6 +60,7 @@ class Result:
     predict_seconds: float
     metrics: dict[str, dict[str, Any]]
     calibration: dict[str, dict[str, float]] = field(default_factory=dict)
+    train_labels: dict[str, int] = field(default_factory=dict)  # known targets fitted, per task
 
 
 @dataclass
@@ -93,7 +95,16 @@ def run_variant(
         **config,
     )
     fitted = fit_calibrated(store, data, cfg, on_epoch=on_epoch, cache=cache)
-    return score(store, data, name, fitted)
+    result, posterior, test = score(store, data, name, fitted)
+    result.train_labels = train_labels(data, rows_for(data, "train", cfg), cfg.tasks)
+    return result, posterior, test
+
+
+def train_labels(
+    data: SurveyData, rows: np.ndarray, tasks: tuple[TaskConfig, ...]
+) -> dict[str, int]:
+    """{task: known targets among the galaxies at ``rows``}: the labels a fit on them learns."""
+    return {t.name: int(known(t, data.targets.values[t.name][rows]).sum()) for t in tasks}
 
 
 def score(
@@ -127,17 +138,22 @@ def training_cache(store: ArrayStore, data: SurveyData) -> ArrayCache:
 
 
 def run_classical(store: ArrayStore, data: SurveyData, kind: str, *, seed: int = 0) -> Result:
-    """A classical baseline on photometry features, one sklearn model per task."""
-    train, test = (
-        np.flatnonzero((data.split == s) & data.refs.photometry.present) for s in ("train", "test")
-    )
+    """A classical baseline on photometry features, one sklearn model per task.
+
+    Fitted on exactly the training galaxies and labels of the Bayesian photometry variant
+    (:func:`rows_for` with photometry, then each task's known targets) and scored on its test
+    galaxies, so the two differ only in the model.
+    """
+    tasks = trainable_tasks(data)
+    photometry = ModelConfig(tasks=tasks, modalities=("photometry",))
+    train, test = (rows_for(data, s, photometry) for s in ("train", "test"))
     x_train = photometry_features(load_arrays(store, data.refs, train))
     x_test = photometry_features(load_arrays(store, data.refs, test))
     present = data.present(test)
     both = present[:, 0] & present[:, 1]
     metrics: dict[str, dict[str, Any]] = {}
     fit_seconds = predict_seconds = 0.0
-    for t in trainable_tasks(data):
+    for t in tasks:
         y_train, y_test = data.targets.values[t.name][train], data.targets.values[t.name][test]
         ok_train, ok_test = known(t, y_train), known(t, y_test)
         task = "classification" if t.is_classification else "regression"
@@ -163,6 +179,7 @@ def run_classical(store: ArrayStore, data: SurveyData, kind: str, *, seed: int =
         fit_seconds=fit_seconds,
         predict_seconds=predict_seconds,
         metrics=metrics,
+        train_labels=train_labels(data, train, tasks),
     )
 
 

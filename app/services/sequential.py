@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from app.services.evaluation import VARIANTS, Result, score, training_cache
+from app.services.evaluation import VARIANTS, Result, score, train_labels, training_cache
 from app.services.training import EpochHook, SurveyData, fit_calibrated, rows_for, trainable_tasks
 from bayes.config import ModelConfig
 from storage.arrays import ArrayStore
@@ -67,7 +67,9 @@ def sequential_comparison(
             cache=cache,
         )
         base = base or fitted
-        results.append(score(store, data, name, fitted)[0])
+        result = score(store, data, name, fitted)[0]
+        result.train_labels = train_labels(data, rows, cfg.tasks)
+        results.append(result)
     return results
 
 

@@ -2,8 +2,9 @@
 ``galactive report --out FILE``.
 
 For a survey's active version, on the validation split (the split its recalibration and stored
-metrics use): the reliability diagram and ECE (classification), the PIT histogram and 68 / 95%
-interval coverage (redshift), the confusion matrix; learning curves across model versions
+metrics use): the reliability diagram and ECE (classification); for every regression with
+known targets the PIT histogram, coverage at every nominal level and the CDE loss
+(``regression_calibration``); the confusion matrix; learning curves across model versions
 against the labels each was trained on, with the prequential accuracy on random-control labels
 (the galaxies each version queued uniformly at random, scored against that version's own
 prediction: the unbiased reference); a t-SNE map of posterior embeddings coloured by BALD and by
@@ -33,11 +34,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.services.metrics import central_coverage, is_redshift, predictive_pit
+from app.services.calibration_plots import coverage_figure, pit_figure
 from app.services.model_admin import VersionRow, versions
 from app.services.queues import CONTROL
+from app.services.regression_calibration import (
+    RegressionCalibration,
+    coverage_rows,
+    regression_calibration,
+    summary_rows,
+)
 from app.services.retrain import active_version
 from app.services.scoring import ACQUISITION
+from app.services.targets import SOURCE_WORDS
 from app.services.training import SAMPLES, load_version, predict_rows, read_survey, rows_for
 from bayes import metrics as bm
 from bayes.acquisition import scores_for
@@ -48,7 +56,6 @@ from storage.labels import current_labels_query
 from storage.models import Label, ModelVersion, QueueItem, Score, Task
 
 ECE_BINS = 15
-PIT_BINS = 10
 MAX_EMBEDDING = 2000
 
 
@@ -100,13 +107,13 @@ class ReportData:
     classes: tuple[str, ...]
     probs: np.ndarray  # (n, C) mean class probabilities on the validation split
     labels: np.ndarray  # (n,) their classes
-    redshift_task: str | None
-    pit: np.ndarray  # (m,) PIT of validation redshifts
+    regressions: tuple[RegressionCalibration, ...]  # each regression with known targets
     points: tuple[VersionPoint, ...]
     embedding: np.ndarray  # (k, 2) t-SNE of posterior embeddings
     embedding_bald: np.ndarray  # (k,)
     embedding_class: np.ndarray  # (k,) predicted class
     agreement: Agreement | None
+    target_source: str = "labels"  # "truth" or "labels": what the targets above are
 
     @property
     def reliability(self) -> Reliability:
@@ -115,13 +122,6 @@ class ReportData:
     @property
     def confusion(self) -> np.ndarray:
         return confusion_matrix(self.probs.argmax(1), self.labels, len(self.classes))
-
-    @property
-    def coverage(self) -> dict[str, float]:
-        """{"68%": ..., "95%": ...} central-interval coverage of the redshift posterior."""
-        if not len(self.pit):
-            return {}
-        return {"68%": central_coverage(self.pit, 0.68), "95%": central_coverage(self.pit, 0.95)}
 
 
 def reliability(probs: np.ndarray, y: np.ndarray, *, bins: int = ECE_BINS) -> Reliability:
@@ -300,12 +300,12 @@ def collect(
             tasks = {t.name: t for t in session.scalars(select(Task).where(
                 Task.survey_id == version.survey_id))}  # fmt: skip
         model, calibration = load_version(settings.home, checkpoint)
+        source = config.get("source", "labels")
         data = read_survey(
-            engine, survey, source=config.get("source", "labels"),
+            engine, survey, source=source,
             split_seed=int(config.get("split_seed", 0)),
         )  # fmt: skip
         cls_task = next((t for t in model.config.tasks if t.is_classification), None)
-        z_task = next((t for t in model.config.tasks if is_redshift(t)), None)
         val = rows_for(data, "validation", model.config)
         usable = np.zeros(len(data.refs), bool)
         for m in model.config.modalities:
@@ -342,10 +342,11 @@ def collect(
                                Label.class_index.is_not(None))
                     )
                 ]  # fmt: skip
-        pit = np.zeros(0)
-        if z_task is not None:
-            y = data.targets.values[z_task.name][val]
-            pit = predictive_pit(z_task, at_val, y, known(z_task, y))
+        regressions = tuple(
+            r for t in model.config.tasks
+            if (r := regression_calibration(t, at_val, data.targets.values[t.name][val]))
+            is not None
+        )  # fmt: skip
     finally:
         engine.dispose()
     return ReportData(
@@ -356,13 +357,13 @@ def collect(
         classes=classes,
         probs=probs,
         labels=labels,
-        redshift_task=z_task.name if z_task is not None else None,
-        pit=pit,
+        regressions=regressions,
         points=learning_points(history, controls),
         embedding=tsne(at_sample.embedding, seed=seed),
         embedding_bald=bald,
         embedding_class=predicted,
         agreement=agreement(answers, len(classes)) if classes else None,
+        target_source=source,
     )
 
 
@@ -398,15 +399,10 @@ def figures(data: ReportData) -> dict[str, bytes]:
         ax.set_yticks(range(len(data.classes)), data.classes)
         ax.set(xlabel="predicted", ylabel="true", title=f"{data.classification_task} confusion")
         out["Confusion matrix"] = _png(fig)
-    if len(data.pit):
-        fig, ax = plt.subplots(figsize=(4.6, 3.6))
-        ax.hist(data.pit, bins=PIT_BINS, range=(0, 1), density=True, color="#f58518",
-                edgecolor="white")  # fmt: skip
-        ax.axhline(1.0, ls="--", color="#888")
-        cov = data.coverage
-        ax.set(xlabel="PIT", ylabel="density", title=f"{data.redshift_task} PIT: 68% cov. "
-               f"{cov['68%']:.2f}, 95% cov. {cov['95%']:.2f}")  # fmt: skip
-        out["PIT histogram"] = _png(fig)
+    if data.regressions:
+        pits = {r.task: {"validation": r.pit} for r in data.regressions}
+        out["PIT histogram"] = _png(pit_figure(pits))
+        out["Coverage at every nominal level"] = _png(coverage_figure(pits))
     if data.points:
         fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.6))
         x = [p.n_labels or 0 for p in data.points]
@@ -460,8 +456,11 @@ CAPTIONS = {
     "Reliability diagram": "Accuracy per confidence bin (15 equal-width bins); bars on the "
     "diagonal are calibrated, below it over-confident.",
     "Confusion matrix": "Validation galaxies by true (rows) and predicted (columns) class.",
-    "PIT histogram": "Probability integral transform of the true redshift under the predictive "
+    "PIT histogram": "Probability integral transform of each known target under the predictive "
     "mixture: flat when calibrated, U-shaped when over-confident, humped when under-confident.",
+    "Coverage at every nominal level": "Fraction of known targets inside the central interval "
+    "of each nominal level (5%, 10%, ..., 95%, and 68%): on the diagonal when calibrated, below "
+    "it when over-confident.",
     "Learning curves": "Validation metrics of each version against the labels it was trained "
     "on; red squares: accuracy of the version that queued them on random-control labels "
     "(prequential, unbiased by the model's own picks).",
@@ -477,8 +476,8 @@ def render_html(data: ReportData, images: dict[str, bytes]) -> str:
         summary += [(f"{data.classification_task} validation galaxies", len(data.labels)),
                     ("accuracy", float(np.mean(data.probs.argmax(1) == data.labels))),
                     ("ECE (15 bins)", data.reliability.ece)]  # fmt: skip
-    for level, value in data.coverage.items():
-        summary.append((f"{data.redshift_task} {level} interval coverage", value))
+    summary.append(("targets", SOURCE_WORDS.get(data.target_source, data.target_source)))
+    summary += summary_rows(data.regressions)
     if data.agreement is not None:
         a = data.agreement
         summary += [(f"labeler agreement ({a.method})", a.kappa),
@@ -500,12 +499,19 @@ def render_html(data: ReportData, images: dict[str, bytes]) -> str:
         f"<figcaption>{html.escape(CAPTIONS.get(title, ''))}</figcaption></figure>"
         for title, png in images.items()
     )
+    coverage = (
+        "<h2>Interval coverage at every nominal level</h2>"
+        + _table(["nominal", *(r.task for r in data.regressions)], coverage_rows(data.regressions))
+        if data.regressions
+        else ""
+    )
     title = f"Galactive uncertainty report: {data.survey} / {data.version}"
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
         f"<h1>{html.escape(title)}</h1>"
         + _table(["", ""], summary)
+        + coverage
         + "<h2>Model versions</h2>"
         + versions_table
         + figs

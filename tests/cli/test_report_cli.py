@@ -31,7 +31,7 @@ def test_report_writes_one_self_contained_html_file(site: World, tmp_path: Path)
     page = out.read_text(encoding="utf-8")
     assert page.startswith("<!DOCTYPE html>") and "mock-v2" in page
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
-    assert page.count('src="data:image/png;base64,') == 5
+    assert page.count('src="data:image/png;base64,') == 6  # with coverage at every level
 
 
 def test_report_on_a_survey_without_a_model_fails_cleanly(site: World, tmp_path: Path) -> None:

@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 
 from app.services import uncertainty_report as ur
+from app.services.regression_calibration import (
+    RegressionCalibration,
+    headline,
+    regression_calibration,
+)
+from bayes import metrics as bm
 from bayes.metrics import expected_calibration_error
+from tests.services.calibrated import MORPHOLOGY, REDSHIFT, SFR, calibrated
 
 # Fleiss (1971) as reproduced on Wikipedia: 10 subjects, 14 raters, 5 categories, κ = 0.210.
 FLEISS_TABLE = np.array(
@@ -81,7 +88,8 @@ def report_data(**changes: object) -> ur.ReportData:
         survey="mock", version="mock-v2", created=datetime(2026, 1, 1, tzinfo=UTC),
         classification_task="morphology", classes=("a", "b", "c"),
         probs=rng.dirichlet(np.ones(3), 50), labels=rng.integers(0, 3, 50),
-        redshift_task="redshift", pit=rng.uniform(size=80),
+        regressions=(RegressionCalibration("redshift", rng.uniform(size=80), -3.25),
+                     RegressionCalibration("sfr", rng.uniform(size=60), -0.75)),
         points=(ur.VersionPoint("mock-v1", 10, 0.5, 0.1, 0.05, 0.6, None, 0),
                 ur.VersionPoint("mock-v2", 30, 0.6, 0.05, 0.04, 0.66, 0.55, 20)),
         embedding=rng.normal(size=(40, 2)), embedding_bald=rng.uniform(size=40),
@@ -95,13 +103,14 @@ def test_the_html_report_is_one_self_contained_file() -> None:
     data = report_data()
     images = ur.figures(data)
     assert set(images) == {"Reliability diagram", "Confusion matrix", "PIT histogram",
-                           "Learning curves", "Embedding map"}  # fmt: skip
+                           "Coverage at every nominal level", "Learning curves",
+                           "Embedding map"}  # fmt: skip
     page = ur.render_html(data, images)
     assert page.startswith("<!DOCTYPE html>") and page.endswith("</html>")
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
     assert "<script" not in page and "<link" not in page and "url(" not in page
     sources = re.findall(r'src="([^"]+)"', page)
-    assert len(sources) == 5 and all(s.startswith("data:image/png;base64,") for s in sources)
+    assert len(sources) == 6 and all(s.startswith("data:image/png;base64,") for s in sources)
     for src in sources:
         assert base64.b64decode(src.split(",", 1)[1]).startswith(b"\x89PNG")
     assert "Cohen&#x27;s κ" in page or "Cohen's κ" in page
@@ -109,7 +118,41 @@ def test_the_html_report_is_one_self_contained_file() -> None:
 
 
 def test_a_report_without_labels_or_agreement_still_renders() -> None:
-    data = report_data(agreement=None, points=(), pit=np.zeros(0))
+    data = report_data(agreement=None, points=(), regressions=())
     page = ur.render_html(data, ur.figures(data))
     assert "no galaxy has answers from two labelers yet" in page
     assert "PIT histogram" not in page and page.count("<img") == 3
+    assert "CDE loss" not in page and "Interval coverage" not in page
+
+
+def test_regression_calibration_of_known_targets_only() -> None:
+    posterior, truths = calibrated(500, seed=4)
+    y = truths["redshift"].copy()
+    y[:100] = np.nan
+    got = regression_calibration(REDSHIFT, posterior, y)
+    ok = np.isfinite(y)
+    assert got is not None and got.task == "redshift" and got.n == 400
+    expected = bm.cde_loss(posterior.loc["redshift"][ok], posterior.scale["redshift"][ok], y[ok],
+                           log1p=True)  # fmt: skip
+    assert got.cde_loss == pytest.approx(expected, rel=1e-12)
+    np.testing.assert_allclose(got.coverage, bm.coverage_curve(got.pit))
+    assert got.coverage_at(0.68) == got.coverage[bm.NOMINAL_LEVELS.index(0.68)]
+    assert got.histogram.mean() == pytest.approx(1.0)  # a density on [0, 1]
+    assert regression_calibration(SFR, posterior, np.full(500, np.nan)) is None
+    sfr = regression_calibration(SFR, posterior, truths["sfr"])
+    assert got.redshift and not sfr.redshift
+    assert headline((sfr, got)) is got and headline((sfr,)) is sfr and headline(()) is None
+    assert regression_calibration(MORPHOLOGY, posterior, truths["morphology"]) is None
+
+
+def test_the_report_shows_coverage_at_every_level_and_the_cde_loss() -> None:
+    # pit 0.5 lies inside every central interval, 0.99 only inside those of level >= 0.98.
+    reg = RegressionCalibration("redshift", np.array([0.5, 0.5, 0.5, 0.99]), -4.5)
+    data = report_data(regressions=(reg,), target_source="truth")
+    page = ur.render_html(data, ur.figures(data))
+    assert "redshift CDE loss (natural units, lower is better)</td><td>-4.5<" in page
+    assert "redshift 68% interval coverage</td><td>0.75<" in page
+    assert "Interval coverage at every nominal level" in page
+    assert page.count("<td>0.75</td>") >= len(bm.NOMINAL_LEVELS)  # 3 of 4 at every level
+    assert "truth (the survey&#x27;s stored truth values" in page
+    assert "simulation truth" not in page

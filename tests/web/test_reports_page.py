@@ -64,7 +64,8 @@ def test_any_signed_in_user_sees_the_report(app_settings: Settings, name: str) -
     assert 0 <= float(shown["68% coverage (redshift)"]) <= 1
     assert 0 <= float(shown["95% coverage (redshift)"]) <= 1
     assert shown["Labeler agreement"] == "—"
-    assert len(at.get("image")) == 5  # reliability, confusion, PIT, learning curves, embedding
+    # reliability, confusion, PIT, coverage at every level, learning curves, embedding
+    assert len(at.get("image")) == 6
     assert [b.proto.label for b in at.get("download_button")] == ["Download the report (HTML)"]
     assert "mock-v2" in " ".join(c.value for c in at.caption)
 
@@ -91,4 +92,5 @@ def test_the_download_is_the_self_contained_html(app_settings: Settings) -> None
     html = ur.build_html(app_settings, "mock")
     assert html.startswith("<!DOCTYPE html>") and "mock-v2" in html
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.I)
-    assert html.count('src="data:image/png;base64,') == 5
+    assert html.count('src="data:image/png;base64,') == 6
+    assert "redshift CDE loss" in html and "Interval coverage at every nominal level" in html

@@ -6,6 +6,7 @@ import streamlit as st
 from sqlalchemy import func, select
 
 from app.services import uncertainty_report as report
+from app.services.regression_calibration import headline
 from app.services.retrain import active_version
 from app.web import session
 from storage.db import session_scope
@@ -53,8 +54,10 @@ st.download_button(
 columns = st.columns(4)
 if len(data.probs):
     columns[0].metric(f"ECE ({data.classification_task})", f"{data.reliability.ece:.3f}")
-for column, (level, value) in zip(columns[1:3], data.coverage.items(), strict=False):
-    column.metric(f"{level} coverage ({data.redshift_task})", f"{value:.2f}")
+shown = headline(data.regressions)
+if shown is not None:
+    for column, level in zip(columns[1:3], (0.68, 0.95), strict=True):
+        column.metric(f"{level:.0%} coverage ({shown.task})", f"{shown.coverage_at(level):.2f}")
 if data.agreement is not None:
     a = data.agreement
     columns[3].metric(f"Labeler agreement ({a.method})", f"{a.kappa:.2f}")
