@@ -15,7 +15,7 @@ from bayes.config import ModelConfig
 from bayes.model import GalaxyModel, build
 from bayes.predict import check_fitted
 
-FORMAT = "galactive.bayes/2"  # 2: the photometry input gained adjacent colours
+FORMAT = "galactive.bayes/3"  # 2: adjacent colours; 3: photometry standardised from the data
 WEIGHTS, META = "weights.safetensors", "model.json"
 PARTS = ("trunk_", "prior_", "posterior_")
 

@@ -8,6 +8,17 @@ from typing import Any, Literal
 from bayes.data import MODALITIES
 
 Kind = Literal["categorical", "dirichlet_multinomial", "gaussian", "student_t"]
+# The one set of fit defaults that train, retrain, evaluate and experiment share (they had four,
+# so the same model was not the same fit in each). Epochs are a ceiling in effect: the fit keeps
+# its best epoch on the validation split. The step floor raises the epochs of small labelled
+# sets: 200 image galaxies at 40 epochs (280 steps) reach accuracy 0.47, with 1700 steps 0.75
+# (bench/step_floor.py, docs/experiments.md).
+EPOCHS = 20
+MIN_STEPS = 1700
+# A warm round (retrain, warm experiments) starts from a fitted model: fewer steps suffice,
+# but not the handful a few epochs of a small labelled set give.
+WARM_EPOCHS = 5
+WARM_MIN_STEPS = 600
 CLASSIFICATION = ("categorical", "dirichlet_multinomial")
 REGRESSION = ("gaussian", "student_t")
 
@@ -82,8 +93,8 @@ class ModelConfig:
     trunk_prior_scale: float | None = None
     anchor_scale: float = 0.1
     init_scale: float = 0.01
-    epochs: int = 20
-    min_steps: int = 0
+    epochs: int = EPOCHS
+    min_steps: int = MIN_STEPS
     batch_size: int = 32
     lr: float = 3e-3
     clip_norm: float = 5.0

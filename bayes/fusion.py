@@ -21,7 +21,7 @@ from torch import nn
 from bayes.config import ModelConfig
 from bayes.data import MODALITIES, ModelInputs
 from bayes.encoders import ImageEncoder, PhotometryEncoder, SpectrumEncoder
-from bayes.encoders.photometry import photometry_vector, photometry_width
+from bayes.encoders.photometry import Standardiser, photometry_width
 
 
 def modality_dropout(present: torch.Tensor, p: float, generator: torch.Generator) -> torch.Tensor:
@@ -79,6 +79,7 @@ class Trunk(nn.Module):
         if config.fusion == "early":
             width = len(MODALITIES)
             width += photometry_width(n_phot) if self.uses["photometry"] else 0
+            self.early_phot = Standardiser(photometry_width(n_phot))
             width += 2 * config.early_spectrum_bins if self.uses["spectrum"] else 0
             if self.uses["image"]:
                 self.early = ImageEncoder(
@@ -126,6 +127,17 @@ class Trunk(nn.Module):
         """E: 1 for early and feature fusion, 1 + M for late fusion."""
         return 1 + len(self.columns) if self.fusion == "late" else 1
 
+    @torch.no_grad()
+    def fit_scaling(self, inputs: ModelInputs) -> None:
+        """Learn the photometry standardisation from the galaxies that have photometry."""
+        if not self.uses["photometry"]:
+            return
+        phot = inputs.phot[inputs.present[:, 2]]
+        if self.fusion == "early":
+            self.early_phot.fit(phot)
+        else:
+            self.encoders["photometry"].standardise.fit(phot)
+
     def usable(self, present: torch.Tensor) -> torch.Tensor:
         """(N, 3) modality mask with the modalities this trunk does not use switched off."""
         used = torch.tensor([self.uses[m] for m in MODALITIES])
@@ -171,7 +183,7 @@ class Trunk(nn.Module):
         """Data-level fusion: one network over the raw normalised inputs -> (N, D)."""
         parts = [present.float()]
         if self.uses["photometry"]:
-            parts.append(torch.where(present[:, 2:3], photometry_vector(inputs.phot), 0.0))
+            parts.append(torch.where(present[:, 2:3], self.early_phot(inputs.phot), 0.0))
         if self.uses["spectrum"]:
             flux, snr = bin_spectra(inputs, bins=self.early_bins, log_range=self.early_range)
             parts.append(torch.where(present[:, 1:2], torch.cat([flux, snr], 1), 0.0))

@@ -9,7 +9,9 @@ fitted model is a set of ordinary modules that can be saved and loaded.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyro
@@ -24,6 +26,19 @@ from bayes.fusion import Trunk, modality_dropout
 from bayes.heads import HeadParams, combine, expert_outputs, likelihood
 
 Targets = dict[str, tuple[torch.Tensor, torch.Tensor]]
+# At most this many validation checks per fit: a 1700-step floor on 200 galaxies is 213 epochs.
+MAX_CHECKS = 50
+
+
+@dataclass
+class TrainLog:
+    """What a fit did: loss per epoch; validation loss at each checked epoch and the best one."""
+
+    loss: list[float] = field(default_factory=list)
+    checked: list[int] = field(default_factory=list)
+    validation: list[float] = field(default_factory=list)
+    best_epoch: int | None = None
+    diverged: bool = False
 
 
 def _sample_heads(tasks: tuple[TaskConfig, ...], params: HeadParams) -> dict[str, tuple]:
@@ -107,6 +122,40 @@ def elbo_loss(
     )
 
 
+@torch.no_grad()
+def validation_loss(
+    trunk: Trunk,
+    posterior: HeadParams,
+    inputs: ModelInputs,
+    targets: Targets,
+    *,
+    config: ModelConfig,
+) -> float:
+    """Mean negative log-likelihood per known target at the posterior-mean head weights.
+
+    Summed over tasks (each a mean over its known galaxies, in standardised units), so every
+    task counts alike whatever its number of labels. Cheap and deterministic: the selector of
+    the best epoch, not a report.
+    """
+    was_training = trunk.training
+    trunk.eval()
+    latents, mask = trunk(inputs)
+    trunk.train(was_training)
+    total = 0.0
+    for t in config.tasks:
+        y, ok = targets[t.name]
+        if not ok.any():
+            continue
+        ls = posterior.loc_scale(t.name)
+        params = combine(
+            t, expert_outputs(latents, ls["weight"][0][None], ls["bias"][0][None]), mask
+        )
+        count = y.sum(-1) if t.kind == "dirichlet_multinomial" else None
+        logp = likelihood(t, params[:, 0], count).log_prob(y)
+        total -= float(logp[ok].mean())
+    return total
+
+
 def _bind(fn: Callable, **fixed) -> Callable:
     def bound(*args, **kwargs):
         return fn(*args, **kwargs, **fixed)
@@ -127,10 +176,18 @@ def svi_train(
     rng: np.random.Generator,
     generator: torch.Generator,
     on_epoch: Callable[[int, float], None] | None = None,
-) -> list[float]:
-    """Adam on (negative ELBO + trunk penalty) / N over shuffled mini-batches; per-epoch losses.
+    validate: Callable[[], float] | None = None,
+) -> TrainLog:
+    """Adam on (negative ELBO + trunk penalty) / N over shuffled mini-batches -> the TrainLog.
 
-    on_epoch(epoch, loss) is called after every epoch (progress bars).
+    on_epoch(epoch, loss) is called after every epoch (progress bars). validate(): the
+    held-out loss of the current weights (:func:`validation_loss`); when given, it is checked
+    at up to MAX_CHECKS evenly spaced epochs (the last included) and the weights of the best
+    check are restored at the end. On real SDSS photometry a 70-epoch fit kept its σ_NMAD but
+    shrank its noise scale on the training galaxies, so its intervals needed widening by 1.7
+    and then covered 83% for 68%; longer fits were worse (docs/real_data.md). A fit whose
+    loss or weights stop being finite stops there, with its last checked (or initial)
+    weights and ``diverged`` set.
 
     The learning rate follows a cosine from ``config.lr`` to a tenth of it, so the fit settles
     instead of ending wherever the last noisy step left it. Gradients are clipped to
@@ -144,27 +201,22 @@ def svi_train(
     epochs = config.epochs_for(n)
     steps = epochs * -(-n // config.batch_size)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, max(steps, 1), config.lr / 10)
-    history = []
+    log = TrainLog()
+    every = -(-epochs // MAX_CHECKS)
+    best_value = np.inf
+    best_state = copy.deepcopy((trunk.state_dict(), posterior.state_dict()))
     for epoch in range(epochs):
-        order = torch.from_numpy(rng.permutation(n))
         total = 0.0
-        for start in range(0, n, config.batch_size):
-            idx = order[start : start + config.batch_size]
+        for idx in torch.from_numpy(rng.permutation(n)).split(config.batch_size):
             batch = inputs.index(idx)
             present = modality_dropout(
                 trunk.usable(batch.present), config.modality_dropout, generator
             )
             batch_targets = {k: (y[idx], ok[idx]) for k, (y, ok) in targets.items()}
             loss = elbo_loss(
-                trunk,
-                prior,
-                posterior,
-                batch,
-                batch_targets,
-                config=config,
-                n_total=n,
-                present=present,
-            )
+                trunk, prior, posterior, batch, batch_targets,
+                config=config, n_total=n, present=present,
+            )  # fmt: skip
             loss = (loss + trunk_penalty(trunk, anchor, anchor_scale)) / n
             optimiser.zero_grad()
             loss.backward()
@@ -172,7 +224,28 @@ def svi_train(
             optimiser.step()
             schedule.step()
             total += float(loss.detach()) * len(idx) / n
-        history.append(total)
+            if not (np.isfinite(total) and _finite(params)):
+                total = np.nan
+                break
+        log.loss.append(total)
+        if not np.isfinite(total):  # diverged: stop, and keep the last good weights
+            log.diverged = True
+            break
+        if validate is not None and ((epoch + 1) % every == 0 or epoch == epochs - 1):
+            value = validate()
+            log.checked.append(epoch)
+            log.validation.append(value)
+            if value < best_value:  # a NaN loss is never the best
+                log.best_epoch, best_value = epoch, value
+                best_state = copy.deepcopy((trunk.state_dict(), posterior.state_dict()))
         if on_epoch is not None:
             on_epoch(epoch, total)
-    return history
+    if log.diverged or (log.best_epoch is not None and log.best_epoch != epochs - 1):
+        trunk.load_state_dict(best_state[0])
+        posterior.load_state_dict(best_state[1])
+    return log
+
+
+def _finite(params: list[torch.Tensor]) -> bool:
+    """Whether every parameter is finite (one reduction per tensor: cheap next to a step)."""
+    return bool(torch.isfinite(torch.stack([p.detach().sum() for p in params])).all())

@@ -14,7 +14,7 @@ from bayes.config import ModelConfig
 from bayes.data import GalaxyArrays, as_tensors
 from bayes.fusion import Trunk
 from bayes.heads import HeadParams
-from bayes.inference import svi_train
+from bayes.inference import svi_train, validation_loss
 from bayes.predict import Posterior, predict
 
 
@@ -46,7 +46,9 @@ class GalaxyModel:
     """Trunk (encoders + fusion, point estimate) and mean-field Bayesian heads.
 
     Fitted state: ``trunk_``, ``prior_``, ``posterior_`` (modules), ``n_bands_``, ``n_phot_``,
-    ``target_stats_`` (regression mean/std in transformed units), ``loss_history_``.
+    ``target_stats_`` (regression mean/std in transformed units), ``loss_history_``,
+    ``best_epoch_`` (the validation-selected epoch, None without validation) and
+    ``validation_history_`` ([(epoch, validation loss)]).
     """
 
     def __init__(self, config: ModelConfig) -> None:
@@ -60,6 +62,7 @@ class GalaxyModel:
         init_from: GalaxyModel | None = None,
         update: Literal["warm", "prior"] = "warm",
         on_epoch: Callable[[int, float], None] | None = None,
+        validation: tuple[GalaxyArrays, Mapping[str, np.ndarray]] | None = None,
     ) -> GalaxyModel:
         """Fit by SVI on labelled galaxies; targets per task as in :mod:`bayes.targets`.
 
@@ -68,6 +71,8 @@ class GalaxyModel:
         update="prior" also makes its posterior the new prior and anchors the trunk at its
         weights (pass only the new labels: the old ones are in the prior).
         on_epoch(epoch, loss): called after every epoch, e.g. to advance a progress bar.
+        validation: held-out (arrays, targets); the weights of the epoch with the lowest
+        validation loss are kept (:func:`bayes.inference.svi_train`), ``best_epoch_`` says which.
         """
         cfg = self.config
         if update not in ("warm", "prior"):
@@ -104,8 +109,18 @@ class GalaxyModel:
                     )
                     anchor, anchor_scale = None, cfg.trunk_prior_scale
             inputs = as_tensors(arrays, n_bands=self.n_bands_, n_phot=self.n_phot_)
+            if init_from is None:
+                trunk.fit_scaling(inputs)
             encoded = tg.encode(cfg.tasks, targets, n, stats)
-            history = svi_train(
+            validate = None
+            if validation is not None and len(validation[0]):
+                val_inputs = as_tensors(validation[0], n_bands=self.n_bands_, n_phot=self.n_phot_)
+                val_targets = tg.encode(cfg.tasks, validation[1], len(validation[0]), stats)
+
+                def validate() -> float:
+                    return validation_loss(trunk, posterior, val_inputs, val_targets, config=cfg)
+
+            log = svi_train(
                 trunk,
                 prior,
                 posterior,
@@ -117,9 +132,12 @@ class GalaxyModel:
                 rng=rng,
                 generator=generator,
                 on_epoch=on_epoch,
+                validate=validate,
             )
         self.trunk_, self.prior_, self.posterior_ = trunk.eval(), prior, posterior
-        self.target_stats_, self.loss_history_ = stats, history
+        self.target_stats_, self.loss_history_ = stats, log.loss
+        self.best_epoch_ = log.best_epoch
+        self.validation_history_ = list(zip(log.checked, log.validation, strict=True))
         return self
 
     def predict(

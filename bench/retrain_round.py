@@ -35,8 +35,9 @@ from sqlalchemy import insert, select
 from app.config import resolve
 from app.services.queues import activate
 from app.services.retrain import request_retrain
-from app.services.training import MIN_STEPS, train
+from app.services.training import train
 from app.worker import WorkerOptions, run_worker
+from bayes.config import MIN_STEPS
 from bench.common import write_json
 from storage.db import session_scope
 from storage.models import Label, Survey, Task, Truth

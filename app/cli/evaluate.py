@@ -17,7 +17,9 @@ from app.cli.train import set_threads
 from app.services.evaluation import CLASSICAL, VARIANTS, compare
 from app.services.report import write_report
 from app.services.sequential import sequential_comparison
+from app.services.targets import SOURCE_WORDS
 from app.services.training import EpochHook, read_survey, trainable_tasks
+from bayes.config import EPOCHS
 
 
 def machine() -> str:
@@ -34,12 +36,21 @@ def machine() -> str:
 def evaluate(
     ctx: typer.Context,
     survey: str = typer.Option("mock", "--survey", help="Survey to evaluate on."),
-    out: Path = typer.Option(Path("docs"), "--out", help="Directory for evaluation.md and img/."),
-    epochs: int = typer.Option(10, "--epochs", min=1, help="Training epochs per variant."),
+    out: Path = typer.Option(
+        Path("docs"), "--out", help="Directory for evaluation.md, evaluation.json and img/."
+    ),
+    epochs: int = typer.Option(
+        EPOCHS, "--epochs", min=1, help="Most epochs per variant (the best on validation is kept)."
+    ),
     variants: str = typer.Option(
         ",".join(VARIANTS), "--variants", help=f"Comma-separated subset of {', '.join(VARIANTS)}."
     ),
-    truth: bool = typer.Option(True, "--truth/--labels", help="Targets: truth or current labels."),
+    truth: bool = typer.Option(
+        True,
+        "--truth/--labels",
+        help="Targets: the survey's stored truth values (e.g. spectroscopic redshifts) or its "
+        "current labels.",
+    ),
     split_seed: int = typer.Option(0, "--split-seed", help="Seed of the train/val/test split."),
     seed: int = typer.Option(0, "--seed", help="Model initialisation and batching seed."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="Torch CPU threads."),
@@ -99,15 +110,30 @@ def evaluate(
         b.close()
     total = time.perf_counter() - start
     counts = {s: int((data.split == s).sum()) for s in ("train", "validation", "test")}
+    command = " ".join(shlex.quote(a) for a in ["galactive", *sys.argv[1:]])
+    meta = {
+        "command": command,
+        "machine": machine(),
+        "total_seconds": total,
+        "survey": survey,
+        "n_galaxies": len(data.refs),
+        "n_spectra": int(data.refs.spectrum.present.sum()),
+        "split": counts,
+        "split_seed": split_seed,
+        "seed": seed,
+        "epochs": epochs,
+        "targets": "truth" if truth else "labels",
+        "variants": names,
+    }
     preamble = [
-        f"Command: `{' '.join(shlex.quote(a) for a in ['galactive', *sys.argv[1:]])}`",
+        f"Command: `{command}`",
         "",
-        f"Machine: {machine()}. Total wall time {total:.0f} s.",
+        f"Machine: {meta['machine']}. Total wall time {total:.0f} s.",
         "",
         f"Survey {survey!r}: {len(data.refs)} galaxies, split by hashed source id "
-        f"(seed {split_seed}) into {counts}; {int(data.refs.spectrum.present.sum())} have "
-        f"spectra. Targets: {'simulation truth' if truth else 'current labels'}. "
-        f"{epochs} epochs per variant.",
+        f"(seed {split_seed}) into {counts}; {meta['n_spectra']} have spectra. "
+        f"Targets: {SOURCE_WORDS[meta['targets']]}. "
+        f"{epochs} epoch{'s' * (epochs != 1)} per variant.",
     ]
-    path = write_report(comparison, tasks, out, preamble=preamble, sequential=steps)
-    typer.echo(f"wrote {path} in {total:.0f} s")
+    path = write_report(comparison, tasks, out, preamble=preamble, meta=meta, sequential=steps)
+    typer.echo(f"wrote {path} and {path.with_suffix('.json').name} in {total:.0f} s")

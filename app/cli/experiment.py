@@ -20,12 +20,17 @@ from app.services.oracle import ORACLES
 from app.services.strategy import CONTROL_FRACTION, DEFAULT_STRATEGY
 from app.services.training import read_survey
 from bayes.acquisition import STRATEGIES
+from bayes.config import EPOCHS, MIN_STEPS, WARM_EPOCHS, WARM_MIN_STEPS
 
 
 def experiment(
     ctx: typer.Context,
-    survey: str = typer.Option("mock", "--survey", help="Survey with a truth column."),
-    task: str = typer.Option("morphology", "--task", help="Task whose truth is revealed."),
+    survey: str = typer.Option(
+        "mock", "--survey", help="Survey with stored truth values (e.g. spectroscopic redshifts)."
+    ),
+    task: str = typer.Option(
+        "morphology", "--task", help="Task whose stored truth is revealed as labels."
+    ),
     strategies: list[str] = typer.Option(
         [DEFAULT_STRATEGY, "random"],
         "--strategy",
@@ -39,16 +44,21 @@ def experiment(
     out: Path = typer.Option(..., "--json", help="Where to write the results (JSON)."),
     plot: Path | None = typer.Option(None, "--plot", help="Learning-curve PNG."),
     modalities: str = typer.Option("photometry", "--modalities", help="Model inputs."),
-    epochs: int = typer.Option(15, "--epochs", min=1, help="Epochs per fit."),
+    epochs: int = typer.Option(EPOCHS, "--epochs", min=1, help="Most epochs per fit."),
     warm: bool = typer.Option(
         False, "--warm/--scratch", help="Start each round from the previous model, or afresh."
     ),
-    warm_epochs: int | None = typer.Option(None, "--warm-epochs", min=1, help="Epochs if warm."),
-    min_steps: int = typer.Option(
-        0, "--min-steps", min=0, help="Floor on optimiser steps per fit (epochs are raised)."
+    warm_epochs: int = typer.Option(
+        WARM_EPOCHS, "--warm-epochs", min=1, help="Most epochs of a warm fit."
     ),
-    warm_min_steps: int | None = typer.Option(
-        None, "--warm-min-steps", min=0, help="Floor on steps of a warm fit (default --min-steps)."
+    min_steps: int = typer.Option(
+        MIN_STEPS,
+        "--min-steps",
+        min=0,
+        help="Floor on optimiser steps per fit (epochs are raised).",
+    ),
+    warm_min_steps: int = typer.Option(
+        WARM_MIN_STEPS, "--warm-min-steps", min=0, help="Floor on steps of a warm fit."
     ),
     control_fraction: float = typer.Option(
         CONTROL_FRACTION, "--control-fraction", min=0.0, max=1.0, help="Random share of a batch."

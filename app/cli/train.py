@@ -8,8 +8,8 @@ from app.cli.common import fail, ready
 from app.cli.progress import bar
 from app.config import Settings
 from app.services.retrain import active_version
-from app.services.training import MIN_STEPS
 from app.services.training import train as train_version
+from bayes.config import EPOCHS, MIN_STEPS
 from bayes.data import MODALITIES
 from storage.db import session_scope
 
@@ -38,12 +38,17 @@ def train(
     modalities: str = typer.Option(
         ",".join(MODALITIES), "--modalities", help="Comma-separated: image,spectrum,photometry."
     ),
-    epochs: int = typer.Option(15, "--epochs", min=1, help="Training epochs."),
+    epochs: int = typer.Option(
+        EPOCHS, "--epochs", min=1, help="Most epochs (the best on validation is kept)."
+    ),
     min_steps: int = typer.Option(
         MIN_STEPS, "--min-steps", min=0, help="Floor on optimiser steps (raises the epochs)."
     ),
     truth: bool = typer.Option(
-        True, "--truth/--labels", help="Learn from simulation truth (mock) or current labels."
+        True,
+        "--truth/--labels",
+        help="Learn from the survey's stored truth values (a catalog's spectroscopic redshifts, "
+        "the mock's simulated ones) or from its current labels.",
     ),
     split_seed: int = typer.Option(0, "--split-seed", help="Seed of the train/val/test split."),
     seed: int = typer.Option(0, "--seed", help="Model initialisation and batching seed."),

@@ -9,8 +9,8 @@ import typer
 from app.cli.common import fail, ready
 from app.cli.progress import bar
 from app.services.retrain import request_retrain
-from app.services.training import WARM_MIN_STEPS
 from app.worker import WorkerOptions, run_worker
+from bayes.config import WARM_MIN_STEPS
 from storage.db import session_scope
 from storage.models import Job
 

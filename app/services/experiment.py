@@ -32,7 +32,14 @@ from app.services.training import (
     rows_for,
 )
 from bayes.baselines.network import DeepEnsemble, MCDropoutModel
-from bayes.config import ModelConfig, TaskConfig
+from bayes.config import (
+    EPOCHS,
+    MIN_STEPS,
+    WARM_EPOCHS,
+    WARM_MIN_STEPS,
+    ModelConfig,
+    TaskConfig,
+)
 from bayes.predict import Posterior
 from storage.arrays import ArrayStore
 
@@ -48,9 +55,9 @@ class ExperimentSpec:
 
     model: further ModelConfig fields (latent_dim, image_channels, batch_size, lr, fusion).
     warm: each round after the first starts from the previous round's model
-    (``update="warm"``) for ``warm_epochs`` epochs (default ``epochs``). min_steps and
+    (``update="warm"``) for ``warm_epochs`` epochs. min_steps and
     warm_min_steps: floors on optimiser steps for a fit from scratch and a warm one
-    (:meth:`bayes.config.ModelConfig.epochs_for`; the warm floor defaults to ``min_steps``),
+    (:meth:`bayes.config.ModelConfig.epochs_for`),
     so a small labelled set is trained as far as a large one. screen: keep the
     artifact screen's flagged galaxies out of the active picks (None: the product's rule,
     :func:`app.services.strategy.screens`). method: where the posterior's spread comes from —
@@ -69,11 +76,11 @@ class ExperimentSpec:
     seeds: int
     initial: int
     modalities: tuple[str, ...] = ("photometry",)
-    epochs: int = 15
+    epochs: int = EPOCHS
     warm: bool = False
-    warm_epochs: int | None = None
-    min_steps: int = 0
-    warm_min_steps: int | None = None
+    warm_epochs: int = WARM_EPOCHS
+    min_steps: int = MIN_STEPS
+    warm_min_steps: int = WARM_MIN_STEPS
     control_fraction: float = CONTROL_FRACTION
     screen: bool | None = None
     beta: float = 1.0
@@ -89,7 +96,7 @@ class ExperimentSpec:
             raise ValueError(f"unknown method {self.method!r}; choose from {METHODS}")
         if self.method == "ensemble" and self.members < 2:
             raise ValueError(f"an ensemble needs at least 2 members, got {self.members}")
-        if min(self.min_steps, self.warm_min_steps or 0) < 0:
+        if min(self.min_steps, self.warm_min_steps) < 0:
             raise ValueError("min_steps and warm_min_steps must be >= 0")
         if min(self.rounds, self.batch, self.seeds, self.initial) < 1:
             raise ValueError("rounds, batch, seeds and initial must all be >= 1")
@@ -179,12 +186,12 @@ def _run(
         warm = spec.warm and previous is not None
         epochs, floor = (spec.epochs, spec.min_steps)
         if warm:
-            epochs = spec.warm_epochs or spec.epochs
-            floor = spec.min_steps if spec.warm_min_steps is None else spec.warm_min_steps
+            epochs, floor = spec.warm_epochs, spec.warm_min_steps
         cfg = dataclasses.replace(config, seed=seed, epochs=epochs, min_steps=floor)
         predictor, fit_seconds, previous = _fit(
             store, data, spec, cfg, pool[labelled], cache, previous if warm else None
         )
+        fit_health = previous.health if isinstance(previous, FittedModel) else None
         metrics = posterior_metrics(
             predictor(test, seed),
             {task.name: data.targets.values[task.name][test]},
@@ -196,6 +203,9 @@ def _run(
             "n_labels": int(labelled.sum()),
             "metrics": {k: metrics[k] for k in names},
             "fit_seconds": fit_seconds,
+            "healthy": None if fit_health is None else fit_health.ok,
+            "health": None if fit_health is None else fit_health.summary(),
+            "restarts": previous.restarts if isinstance(previous, FittedModel) else 0,
         }
         if r < spec.rounds:
             free = np.flatnonzero(~labelled)

@@ -79,6 +79,10 @@ def activate(
     version = session.get(ModelVersion, version_id)
     if version is None or version.status != "ready":
         raise ValueError(f"model version {version_id} is not ready")
+    fit_health = (version.metrics or {}).get("health")
+    if fit_health is not None and not fit_health["ok"]:
+        failed = "; ".join(c["detail"] for c in fit_health["checks"] if not c["ok"])
+        raise ValueError(f"model version {version.name} failed its health checks: {failed}")
     session.execute(
         update(ModelVersion)
         .where(ModelVersion.survey_id == version.survey_id, ModelVersion.id != version_id)

@@ -21,7 +21,8 @@ from app.faults import crash_point
 from app.services.followup import FollowupPlan, plan_followup, queue_entries
 from app.services.queues import QUEUE_SIZE, activate
 from app.services.scoring import score_pool
-from app.services.training import WARM_MIN_STEPS, mark_failed, train
+from app.services.training import mark_failed, train
+from bayes.config import WARM_EPOCHS, WARM_MIN_STEPS
 from storage import jobs
 from storage.db import session_scope
 from storage.models import Galaxy, Label, ModelVersion, Spectrum, Survey, Task
@@ -94,6 +95,15 @@ def run_retrain(
             version_id = None
         if version_id is None:
             version_id = _train(settings, survey, params, state, save)
+        decision = _decision(engine, version_id)
+        if not decision["activate"]:
+            with session_scope(engine) as session:
+                name = session.get(ModelVersion, version_id).name
+                active = active_version(session, survey)
+                kept = f"; {active.name} stays active" if active is not None else ""
+                message = f"{name} not activated: {decision['reason']}{kept}"
+                jobs.finish(session, job_id, worker, message=message)
+            return
         if not state.get("scored"):
             total = SCORE_SHARE
 
@@ -118,7 +128,8 @@ def run_retrain(
             crash_point("queues")
             name = session.get(ModelVersion, version_id).name
             summary = ", ".join(f"{t} {n}" for t, n in queued.items()) or "no label queue"
-            jobs.finish(session, job_id, worker, message=f"{name} active; queued {summary}")
+            message = f"{name} active ({decision['reason']}); queued {summary}"
+            jobs.finish(session, job_id, worker, message=message)
     finally:
         engine.dispose()
 
@@ -171,7 +182,7 @@ def _train(
         engine.dispose()
     model_cfg = parent_cfg.get("model", {})
     config = {k: _tuples(model_cfg[k]) for k in INHERITED if k in model_cfg}
-    epochs = int(params.get("epochs") or max(3, model_cfg.get("epochs", 15) // 3))
+    epochs = int(params.get("epochs") or WARM_EPOCHS)
     floor = warm_floor(model_cfg, params)
     planned = [epochs]  # raised by the step floor once the fit knows its galaxies
 
@@ -211,6 +222,13 @@ def warm_floor(model_cfg: dict[str, Any], params: dict[str, Any]) -> int:
     if params.get("min_steps") is not None:
         return int(params["min_steps"])
     return min(int(model_cfg.get("min_steps", 0)), WARM_MIN_STEPS)
+
+
+def _decision(engine: Any, version_id: int) -> dict[str, Any]:
+    """The version's activation decision (``app.services.fit_health.Decision.to_dict``)."""
+    with session_scope(engine) as session:
+        metrics = session.get(ModelVersion, version_id).metrics or {}
+    return metrics.get("activation") or {"activate": True, "reason": "no decision recorded"}
 
 
 def _is_ready(engine: Any, version_id: int) -> bool:

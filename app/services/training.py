@@ -9,6 +9,7 @@ no active model. A failed fit leaves the row ``failed``; a fit whose process was
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 import time
@@ -23,6 +24,12 @@ from sqlalchemy import Engine, select, update
 
 from app.config import Settings
 from app.services.arrays import SurveyRefs, load_arrays, stream_arrays, survey_refs
+from app.services.fit_health import (
+    Decision,
+    activation_decision,
+    assess_fit,
+    baseline_predictions,
+)
 from app.services.metrics import posterior_metrics
 from app.services.split import assign_splits
 from app.services.targets import Targets, TargetSource, count_known, load_targets, task_configs
@@ -30,6 +37,7 @@ from bayes import checkpoint
 from bayes.calibration import Calibration, fit_calibration
 from bayes.config import ModelConfig, TaskConfig
 from bayes.data import MODALITIES, GalaxyArrays
+from bayes.health import MIN_DECIDE, Health
 from bayes.model import GalaxyModel
 from bayes.predict import Posterior
 from bayes.targets import known
@@ -40,12 +48,7 @@ from storage.models import ModelVersion, Survey
 EpochHook = Callable[[int, float], None]
 SAMPLES = 32  # posterior samples for validation and evaluation
 VAL_BATCH = 512  # galaxies per prediction batch on the validation split
-# `galactive train`'s floor on optimiser steps: 200 image galaxies at 40 epochs (280 steps) reach
-# accuracy 0.47, with 1700 steps 0.75 (bench/step_floor.py, docs/experiments.md)
-MIN_STEPS = 1700
-# The most of its parent's floor a retrain round keeps (app.services.retrain.warm_floor): the
-# oracle experiments' warm rounds ran 600 steps (docs/experiments.md)
-WARM_MIN_STEPS = 600
+RESTART_SEED = 7919  # added to the seed of an unhealthy fit's one refit
 PlanHook = Callable[[int], None]  # the epochs a fit will run, told once before it starts
 
 
@@ -99,13 +102,18 @@ class ArrayCache:
 
 @dataclass(frozen=True)
 class FittedModel:
-    """A fitted model, its validation recalibration, validation metrics and cost."""
+    """A fitted model, its validation recalibration, metrics and health, and its cost.
+
+    restarts: 1 when the first fit was unhealthy and this is its refit.
+    """
 
     model: GalaxyModel
     calibration: Calibration
     validation: dict[str, dict[str, Any]]
     n_train: int
     fit_seconds: float
+    health: Health
+    restarts: int = 0
 
 
 @dataclass(frozen=True)
@@ -184,11 +192,14 @@ def fit_calibrated(
     cache: ArrayCache | None = None,
     on_plan: PlanHook | None = None,
 ) -> FittedModel:
-    """Fit on the training split, recalibrate on the validation split, and measure it there.
+    """Fit on the training split, keep its best epoch on the validation split, recalibrate
+    there, and check its health (:mod:`app.services.fit_health`).
 
+    An unhealthy fit is refitted once from scratch with another seed; if that one is
+    unhealthy too, it comes back with its failed checks, for the caller to reject.
     train_idx: the galaxies to fit on (default: every usable training galaxy); cache: arrays
     already loaded for a superset of them (several fits on one survey read it once), and for
-    the validation galaxies too if it holds them (else those stream from the store);
+    the validation galaxies too if it holds them (else those are read from the store);
     on_plan(epochs): told the epochs the fit will run, once ``min_steps`` has raised them.
     """
     train = rows_for(data, "train", config) if train_idx is None else train_idx
@@ -197,22 +208,59 @@ def fit_calibrated(
     if on_plan is not None:
         on_plan(config.epochs_for(len(train)))
     values = {t.name: data.targets.values[t.name] for t in config.tasks}
+    val = rows_for(data, "validation", config)
     arrays = load_arrays(store, data.refs, train) if cache is None else cache.take(train)
+    held_out = (
+        cache.take(val)
+        if cache is not None and cache.holds(val)
+        else load_arrays(store, data.refs, val)
+    )
+    train_targets, val_targets = subset(values, train), subset(values, val)
+    baseline = baseline_predictions(config, arrays, train_targets, held_out, seed=config.seed)
+    fitted = fit_checked(
+        config, arrays, train_targets, held_out, val_targets, baseline, init_from, update, on_epoch
+    )
+    if not fitted.health.ok:
+        retry = dataclasses.replace(config, seed=config.seed + RESTART_SEED)
+        fitted = fit_checked(
+            retry, arrays, train_targets, held_out, val_targets, baseline, None, update, on_epoch
+        )
+        fitted = dataclasses.replace(fitted, restarts=1)
+    return dataclasses.replace(fitted, n_train=len(train))
+
+
+def fit_checked(
+    config: ModelConfig,
+    arrays: GalaxyArrays,
+    targets: dict[str, np.ndarray],
+    held_out: GalaxyArrays,
+    held_out_targets: dict[str, np.ndarray],
+    baseline: dict[str, np.ndarray],
+    init_from: GalaxyModel | None,
+    update: Literal["warm", "prior"],
+    on_epoch: EpochHook | None,
+) -> FittedModel:
+    """One fit with its validation-selected epoch, recalibration, metrics and health, from
+    arrays in memory (no refit: :func:`fit_calibrated` decides that)."""
     start = time.perf_counter()
     model = GalaxyModel(config).fit(
-        arrays, subset(values, train), init_from=init_from, update=update, on_epoch=on_epoch
+        arrays,
+        targets,
+        init_from=init_from,
+        update=update,
+        on_epoch=on_epoch,
+        validation=(held_out, held_out_targets),
     )
     seconds = time.perf_counter() - start
-    del arrays
-    val = rows_for(data, "validation", config)
-    if cache is not None and cache.holds(val):
-        raw = model.predict(cache.take(val), samples=SAMPLES, batch_size=VAL_BATCH)
-    else:
-        raw = predict_rows(model, None, store, data.refs, val, batch_size=VAL_BATCH)
-    calibration = fit_calibration(raw, subset(values, val), config.tasks)
+    raw = model.predict(held_out.batches(VAL_BATCH), samples=SAMPLES)
+    calibration = fit_calibration(raw, held_out_targets, config.tasks, min_known=MIN_DECIDE)
     posterior = calibration.apply(raw, config.tasks)
-    validation = posterior_metrics(posterior, subset(values, val), config.tasks, data.present(val))
-    return FittedModel(model, calibration, validation, len(train), seconds)
+    present = held_out.present()
+    validation = posterior_metrics(posterior, held_out_targets, config.tasks, present)
+    fit_health = assess_fit(
+        model, calibration, posterior, held_out_targets, baseline, targets, seed=config.seed
+    )
+    return FittedModel(model, calibration, validation, len(arrays), seconds, fit_health)
 
 
 def train(
@@ -240,7 +288,10 @@ def train(
         fail_orphans(engine)
         data = read_survey(engine, survey, source=source, split_seed=split_seed)
         cfg = ModelConfig(tasks=trainable_tasks(data), **config)
-        parent = _parent_model(engine, settings.home, parent_id, cfg)
+        previous = _previous(engine, settings.home, parent_id)
+        parent = None
+        if previous is not None and previous[1].config.architecture() == cfg.architecture():
+            parent = previous[1]
         with session_scope(engine) as session:
             version = ModelVersion(
                 survey_id=data.refs.survey_id,
@@ -285,12 +336,17 @@ def train(
         except BaseException:
             mark_failed(engine, version_id)
             raise
+        decision = _decide(settings.store(), data, fitted, previous)
         metrics = {
             "validation": fitted.validation,
             "calibration": fitted.calibration.to_dict(),
             "n_train": fitted.n_train,
             "fit_seconds": fitted.fit_seconds,
             "loss_history": fitted.model.loss_history_,
+            "best_epoch": fitted.model.best_epoch_,
+            "health": fitted.health.to_dict(),
+            "restarts": fitted.restarts,
+            "activation": decision.to_dict(),
         }
         active = _finish(
             engine,
@@ -299,6 +355,7 @@ def train(
             watermark=data.targets.label_watermark,
             n_labels=count_known(used),
             checkpoint=relative,
+            healthy=fitted.health.ok,
         )
     finally:
         engine.dispose()
@@ -313,8 +370,10 @@ def _finish(
     watermark: int | None,
     n_labels: int,
     checkpoint: str,
+    healthy: bool,
 ) -> bool:
-    """Mark the version ready and, if its survey has no active model, active: one transaction."""
+    """Mark the version ready and, if it is healthy and its survey has no active model, active:
+    one transaction."""
     with session_scope(engine) as session:
         version = session.get(ModelVersion, version_id)
         # Lock the survey row so two finishing fits cannot both become the first active model.
@@ -327,24 +386,48 @@ def _finish(
         version.status, version.metrics = "ready", metrics
         version.label_watermark, version.n_labels = watermark, n_labels
         version.checkpoint = checkpoint
-        if has_active is None:
+        first = has_active is None and healthy
+        if first:
             version.is_active, version.activated_at = True, datetime.now(UTC)
-        return has_active is None
+        return first
 
 
-def _parent_model(
-    engine: Engine, home: Path, parent_id: int | None, config: ModelConfig
-) -> GalaxyModel | None:
-    """The fitted model of version ``parent_id`` if a warm start from it fits ``config``."""
-    if parent_id is None:
+def _previous(
+    engine: Engine, home: Path, version_id: int | None
+) -> tuple[str, GalaxyModel, Calibration] | None:
+    """(name, model, calibration) of version ``version_id`` (the one a round updates)."""
+    if version_id is None:
         return None
     with session_scope(engine) as session:
-        parent = session.get(ModelVersion, parent_id)
-        if parent is None or parent.status != "ready" or parent.checkpoint is None:
-            raise ValueError(f"model version {parent_id} is not a ready model to start from")
-        checkpoint_path = parent.checkpoint
-    model, _ = load_version(home, checkpoint_path)
-    return model if model.config.architecture() == config.architecture() else None
+        version = session.get(ModelVersion, version_id)
+        if version is None or version.status != "ready" or version.checkpoint is None:
+            raise ValueError(f"model version {version_id} is not a ready model to start from")
+        name, checkpoint_path = version.name, version.checkpoint
+    return (name, *load_version(home, checkpoint_path))
+
+
+def _decide(
+    store: ArrayStore,
+    data: SurveyData,
+    fitted: FittedModel,
+    previous: tuple[str, GalaxyModel, Calibration] | None,
+) -> Decision:
+    """Whether the new fit may replace ``previous``, judged on today's validation labels."""
+    config = fitted.model.config
+    val = rows_for(data, "validation", config)
+    targets = subset(data.targets.values, val)
+    new = predict_rows(fitted.model, fitted.calibration, store, data.refs, val)
+    old = None
+    if previous is not None:
+        old = predict_rows(previous[1], previous[2], store, data.refs, val)
+    return activation_decision(
+        new,
+        old,
+        targets,
+        config.tasks,
+        fitted.health,
+        old_name=previous[0] if previous else None,
+    )
 
 
 def process_owner() -> str:

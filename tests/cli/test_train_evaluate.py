@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from app.services.training import (
     subset,
 )
 from bayes.config import ModelConfig
+from bayes.health import MIN_DECIDE
 from storage.db import session_scope
 from storage.models import Label, ModelVersion
 
@@ -77,8 +79,12 @@ def test_train_records_a_ready_active_version_whose_checkpoint_reloads(home: Pat
 
     # Reloaded from disk, the model gives the same validation posterior, hence the same metrics.
     model, calibration = load_version(home, version.checkpoint)
-    assert calibration.temperature.keys() == {"morphology"}
     val = rows_for(data, "validation", model.config)
+    # Under MIN_DECIDE validation galaxies: no recalibration factor, and health says so.
+    assert len(val) < MIN_DECIDE and calibration.to_dict() == {"temperature": {}, "spread": {}}
+    assert version.metrics["health"]["ok"] and version.metrics["activation"]["activate"]
+    baseline = [c for c in version.metrics["health"]["checks"] if c["name"] == "baseline"]
+    assert baseline and all("too few to compare" in c["detail"] for c in baseline)
     posterior = predict_rows(model, calibration, settings.store(), data.refs, val)
     again = predict_rows(model, calibration, settings.store(), data.refs, val)
     np.testing.assert_array_equal(posterior.probs["morphology"], again.probs["morphology"])
@@ -137,9 +143,51 @@ def test_evaluate_writes_the_table_and_figures(home: Path, tmp_path: Path) -> No
     assert "## Sequential update" in text
     for step in ("| base (", "| scratch (all", "| warm (all", "| prior (new"):
         assert step in text
-    for name in ("eval_reliability.png", "eval_pit.png", "eval_redshift.png"):
+    for name in ("eval_reliability.png", "eval_pit.png", "eval_coverage.png", "eval_redshift.png"):
         png = out / "img" / name
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "## Against the classical baselines" in text.split("## Results")[0]
+    assert "| 95% coverage | CDE loss |" in text and "coverage of the central interval" in text
+    assert "Targets: truth (the survey's stored truth values" in text
+    assert "simulation truth" not in text
+    doc = json.loads((out / "evaluation.json").read_text())
+    names = [r["name"] for r in doc["results"]]
+    assert names == ["image", "feature", "linear (photometry)", "forest (photometry)"]
+    assert doc["run"]["targets"] == "truth" and doc["run"]["variants"] == ["image", "feature"]
+    assert doc["run"]["total_seconds"] > 0 and "cores" in doc["run"]["machine"]
+    assert [r["name"].split(" ")[0] for r in doc["sequential"]] == ["base", "scratch", "warm",
+                                                                     "prior"]  # fmt: skip
+    feature = doc["results"][1]["metrics"]["redshift"]
+    assert len(feature["coverage"]) == len(feature["coverage_levels"]) == 20
+    assert isinstance(feature["cde_loss"], float)
+    assert {c["variant"] for c in doc["against_classical"]} == {"image", "feature"}
+
+
+def test_evaluate_one_variant_on_labels_draws_its_calibration_beside_the_floor(
+    home: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "docs"
+    args = ["evaluate", "--out", str(out), "--epochs", "1", "--threads", "1", "--labels"]
+    _galactive(home, *args, "--variants", "photometry")
+    text = (out / "evaluation.md").read_text()
+    assert "![PIT histograms](img/eval_pit.png)" in text  # drawn for a single-modality variant
+    assert "![coverage against nominal level](img/eval_coverage.png)" in text
+    assert "Targets: current labels" in text
+    doc = json.loads((out / "evaluation.json").read_text())
+    by_name = {r["name"]: r for r in doc["results"]}
+    assert set(by_name) == {"photometry", "linear (photometry)", "forest (photometry)"}
+    # the classical floor learns from exactly the photometry variant's training labels
+    bayes, forest = by_name["photometry"], by_name["forest (photometry)"]
+    assert forest["train_labels"] == bayes["train_labels"] and forest["n_train"] == bayes["n_train"]
+    for task, m in bayes["metrics"].items():
+        assert forest["metrics"][task]["n"] == m["n"]  # and is scored on the same test galaxies
+    assert doc["figures"][:2] == ["img/eval_pit.png", "img/eval_coverage.png"]
+
+
+def test_help_texts_do_not_call_stored_truth_a_simulation() -> None:
+    for command in ("train", "evaluate", "experiment"):
+        result = runner.invoke(app, [command, "--help"])
+        assert result.exit_code == 0 and "simulation truth" not in result.output
 
 
 def test_a_cache_holding_the_validation_split_calibrates_alike(home: Path) -> None:

@@ -19,8 +19,8 @@ from sqlalchemy import select
 
 from app.config import Settings
 from app.services.retrain import warm_floor
-from app.services.training import WARM_MIN_STEPS
 from app.worker import WorkerOptions, run_worker
+from bayes.config import WARM_MIN_STEPS
 from storage.db import session_scope
 from storage.models import Job, Label, ModelVersion, QueueItem
 from tests.worker.conftest import World, add_expert_labels, galactive
