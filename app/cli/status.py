@@ -34,3 +34,9 @@ def status(
         for name, t in s["tasks"].items():
             labels = ", ".join(f"{k} {v}" for k, v in t["labels"].items()) or "none"
             typer.echo(f"  {name} ({t['kind']}): truth {t['truth']}, labels: {labels}")
+        models, newest = s["models"], s["models"]["newest"]
+        if newest is not None:
+            typer.echo(f"  active model: {models['active'] or 'none'}")
+            if newest["decision"] is not None:
+                typer.echo(f"  newest model {newest['name']}: {newest['decision']} "
+                           f"(validation n={newest['n_validation']})")  # fmt: skip

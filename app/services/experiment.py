@@ -411,6 +411,50 @@ def paired(
     return out
 
 
+def window_verdict(
+    mine: list[list[dict[str, Any]]],
+    random: list[list[dict[str, Any]]],
+    v: list[dict[str, Any]],
+    metric: str,
+    *,
+    higher: bool,
+) -> dict[str, Any]:
+    """The verdict that chance cannot make: averages over the rounds from half the final label
+    count on, paired seed by seed (same initial labels), the longest run of consecutive rounds
+    worse than random beyond the spread, and how many fits were unhealthy.
+
+    One round beyond one spread in twenty is expected by chance with five seeds, so a single
+    round decides nothing; and a verdict against a broken fit means nothing, so ``judged`` is
+    False when any fit of either arm failed its health checks.
+    """
+    final = mine[0][-1]["n_labels"]
+    rounds = [r for r, row in enumerate(mine[0]) if row["n_labels"] >= final / 2]
+    sign = 1.0 if higher else -1.0
+
+    def window(run: list[dict[str, Any]]) -> float:
+        return float(np.mean([run[r]["metrics"][metric] for r in rounds]))
+
+    ahead = [sign * (window(a) - window(b)) for a, b in zip(mine, random, strict=True)]
+    run = longest = 0
+    for x in v:
+        run = run + 1 if x["verdict"] == "worse" else 0
+        longest = max(longest, run)
+    unhealthy = sum(rec.get("healthy") is False for arm in (mine, random) for s in arm for rec in s)
+    return {
+        "from_labels": mine[0][rounds[0]]["n_labels"],
+        "to_labels": final,
+        "mean": float(np.mean([window(s) for s in mine])),
+        "random_mean": float(np.mean([window(s) for s in random])),
+        "paired_ahead": ahead,
+        "seeds_ahead": int(sum(d > 0 for d in ahead)),
+        "seeds": len(ahead),
+        "longest_worse_run": longest,
+        "unhealthy_fits": int(unhealthy),
+        "judged": unhealthy == 0,
+        "does_not_lose": unhealthy == 0 and float(np.mean(ahead)) >= 0 and longest < 2,
+    }
+
+
 def summarise(
     runs: dict[str, list[list[dict[str, Any]]]], *, metric: str, higher_is_better: bool
 ) -> dict[str, Any]:
@@ -442,6 +486,7 @@ def summarise(
         )
         v = verdicts(agg[s], agg["random"], metric, higher=higher_is_better)
         by_seed = paired(seeds, runs["random"], metric, higher=higher_is_better)
+        win = window_verdict(seeds, runs["random"], v, metric, higher=higher_is_better)
         strategies[s] = {
             "seeds": seeds,
             "aggregate": agg[s],
@@ -458,10 +503,15 @@ def summarise(
             },
             "verdicts": v,
             "paired": by_seed,
+            "window": win,
             "stopping": {"round": stop, "n_labels": None if stop is None else n[stop]},
         }
         if s != "random":
-            line = _sentence(s, v, by_seed, reach, n_random, metric, own_fraction)
+            line = (
+                _window_sentence(s, win, metric)
+                + " "
+                + _sentence(s, v, by_seed, reach, n_random, metric, own_fraction)
+            )
             if best["metric"] != target:  # random ended below its best round
                 line += _best_clause(s, reach_best, best, metric)
             sentences.append(line)
@@ -500,6 +550,20 @@ def _best_clause(strategy: str, reach: float | None, best: dict[str, Any], metri
     return (
         f"{head}; {strategy} reaches that with {reach:.0f} labels, "
         f"{reach / best['n_labels']:.0%} of random's {best['n_labels']}."
+    )
+
+
+def _window_sentence(strategy: str, w: dict[str, Any], metric: str) -> str:
+    """The robust verdict in plain words (see :func:`window_verdict`)."""
+    span = f"from {w['from_labels']} to {w['to_labels']} labels"
+    if not w["judged"]:
+        return (f"NOT JUDGED: {w['unhealthy_fits']} fits of {strategy} or random failed their "
+                "health checks.")  # fmt: skip
+    words = "does not lose to" if w["does_not_lose"] else "LOSES to"
+    return (
+        f"Over the rounds {span}, {strategy} {words} random: mean {metric} {w['mean']:.4g} "
+        f"against {w['random_mean']:.4g}, ahead in {w['seeds_ahead']} of {w['seeds']} seeds "
+        f"(paired), at most {w['longest_worse_run']} consecutive rounds worse beyond the spread."
     )
 
 

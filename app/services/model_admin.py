@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, aliased
 from app.services.auth import require_role
 from app.services.queues import activate
 from app.services.retrain import KIND, request_retrain
+from app.services.status import decision_words
 from storage.db import session_scope
 from storage.models import Galaxy, Job, ModelVersion, QueueItem, Survey, Task, User
 
@@ -42,6 +43,9 @@ class VersionRow:
     sigma_nmad: float | None
     coverage_68: float | None
     coverage_95: float | None
+    healthy: bool | None = None
+    decision: str | None = None
+    n_validation: int | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,9 @@ def versions(session: Session, survey: str) -> list[VersionRow]:
                 sigma_nmad=_metric(m, "redshift", "sigma_nmad"),
                 coverage_68=_metric(m, "redshift", "coverage_68"),
                 coverage_95=_metric(m, "redshift", "coverage_95"),
+                **dict(
+                    zip(("healthy", "decision", "n_validation"), decision_words(m), strict=True)
+                ),
             )
         )
     return out

@@ -25,7 +25,7 @@ from app.services.training import mark_failed, train
 from bayes.config import WARM_EPOCHS, WARM_MIN_STEPS
 from storage import jobs
 from storage.db import session_scope
-from storage.models import Galaxy, Label, ModelVersion, Spectrum, Survey, Task
+from storage.models import Galaxy, Label, ModelVersion, Score, Spectrum, Survey, Task
 from storage.queues import replace_pending
 
 KIND = "retrain"
@@ -96,39 +96,49 @@ def run_retrain(
         if version_id is None:
             version_id = _train(settings, survey, params, state, save)
         decision = _decision(engine, version_id)
-        if not decision["activate"]:
+        with session_scope(engine) as session:
+            name = session.get(ModelVersion, version_id).name
+            active = active_version(session, survey)
+            kept = (active.id, active.name) if active is not None else None
+        # A rejected version leaves the active one in charge; its queues are re-ranked.
+        target = version_id if decision["activate"] else kept and kept[0]
+        if target is None:
             with session_scope(engine) as session:
-                name = session.get(ModelVersion, version_id).name
-                active = active_version(session, survey)
-                kept = f"; {active.name} stays active" if active is not None else ""
-                message = f"{name} not activated: {decision['reason']}{kept}"
+                message = f"{name} not activated: {decision['reason']}; no version is active"
                 jobs.finish(session, job_id, worker, message=message)
             return
-        if not state.get("scored"):
+        # A kept version scored in an earlier round is not scored again; one whose scoring
+        # this job started (and a crash interrupted) is.
+        fresh = target == version_id or state.get("scoring") == target
+        if state.get("scored") != target and (fresh or not _has_scores(engine, target)):
             total = SCORE_SHARE
+            state["scoring"] = target
 
             def scored(done: int, n: int) -> None:
                 save(TRAIN_SHARE + total * done / n, f"scored {done}/{n} galaxies")
                 crash_point("score")
 
-            score_pool(engine, settings.store(), settings.home, version_id, on_chunk=scored)
-            state["scored"] = True
+            score_pool(engine, settings.store(), settings.home, target, on_chunk=scored)
+            state["scored"] = target
             save(TRAIN_SHARE + SCORE_SHARE, "scores written")
-        plan = followup_plan(settings, survey, version_id, params)
+        plan = followup_plan(settings, survey, target, params)
         with session_scope(engine) as session:
-            queued = activate(session, version_id, queue_size=params.get("queue_size", QUEUE_SIZE))
+            queued = activate(session, target, queue_size=params.get("queue_size", QUEUE_SIZE))
             if plan is not None:
                 queued["follow-up"] = replace_pending(
                     session,
                     queue="followup",
                     task_id=plan.task_id,
-                    model_version_id=version_id,
+                    model_version_id=target,
                     entries=queue_entries(plan),
                 )
             crash_point("queues")
-            name = session.get(ModelVersion, version_id).name
             summary = ", ".join(f"{t} {n}" for t, n in queued.items()) or "no label queue"
-            message = f"{name} active ({decision['reason']}); queued {summary}"
+            if target == version_id:
+                message = f"{name} active ({decision['reason']}); queued {summary}"
+            else:
+                message = (f"{name} not activated: {decision['reason']}; {kept[1]} stays "
+                           f"active, its queues re-ranked: {summary}")  # fmt: skip
             jobs.finish(session, job_id, worker, message=message)
     finally:
         engine.dispose()
@@ -229,6 +239,15 @@ def _decision(engine: Any, version_id: int) -> dict[str, Any]:
     with session_scope(engine) as session:
         metrics = session.get(ModelVersion, version_id).metrics or {}
     return metrics.get("activation") or {"activate": True, "reason": "no decision recorded"}
+
+
+def _has_scores(engine: Any, version_id: int) -> bool:
+    """Whether the version's scores are written (a kept active version's are)."""
+    with session_scope(engine) as session:
+        return (
+            session.scalar(select(Score.id).where(Score.model_version_id == version_id).limit(1))
+            is not None
+        )
 
 
 def _is_ready(engine: Any, version_id: int) -> bool:

@@ -8,7 +8,17 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from storage.labels import current_labels_query
-from storage.models import Galaxy, ImageCutout, Label, Photometry, Spectrum, Survey, Task, Truth
+from storage.models import (
+    Galaxy,
+    ImageCutout,
+    Label,
+    ModelVersion,
+    Photometry,
+    Spectrum,
+    Survey,
+    Task,
+    Truth,
+)
 
 
 def survey_status(session: Session) -> list[dict[str, Any]]:
@@ -63,7 +73,41 @@ def _one(session: Session, survey: Survey) -> dict[str, Any]:
             "photometry": _count(session, Photometry, survey.id),
         },
         "tasks": tasks,
+        "models": _models(session, survey.id),
     }
+
+
+def decision_words(metrics: dict[str, Any] | None) -> tuple[bool | None, str | None, int | None]:
+    """(healthy, "eligible: why" or "rejected: why" for activation, validation n) from a
+    version's metrics; Nones for versions recorded before fits were checked."""
+    m = metrics or {}
+    health, activation = m.get("health"), m.get("activation")
+    healthy = None if health is None else bool(health["ok"])
+    if activation is None:
+        return healthy, None, None
+    verb = "eligible" if activation["activate"] else "rejected"
+    return healthy, f"{verb}: {activation['reason']}", activation.get("n_validation")
+
+
+def _models(session: Session, survey_id: int) -> dict[str, Any]:
+    """The active version, and the newest version with why it was or was not activated."""
+    active = session.scalar(
+        select(ModelVersion.name).where(
+            ModelVersion.survey_id == survey_id, ModelVersion.is_active.is_(True)
+        )
+    )
+    newest = session.scalar(
+        select(ModelVersion)
+        .where(ModelVersion.survey_id == survey_id, ModelVersion.status == "ready")
+        .order_by(ModelVersion.id.desc())
+        .limit(1)
+    )
+    out: dict[str, Any] = {"active": active, "newest": None}
+    if newest is not None:
+        healthy, decision, n = decision_words(newest.metrics)
+        out["newest"] = {"name": newest.name, "healthy": healthy, "decision": decision,
+                         "n_validation": n}  # fmt: skip
+    return out
 
 
 def _current_labels(session: Session, task_id: int) -> dict[str, int]:

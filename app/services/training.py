@@ -239,9 +239,12 @@ def fit_checked(
     init_from: GalaxyModel | None,
     update: Literal["warm", "prior"],
     on_epoch: EpochHook | None,
+    *,
+    select_epoch: bool = True,
 ) -> FittedModel:
     """One fit with its validation-selected epoch, recalibration, metrics and health, from
-    arrays in memory (no refit: :func:`fit_calibrated` decides that)."""
+    arrays in memory (no refit: :func:`fit_calibrated` decides that). select_epoch=False keeps
+    the last epoch instead (for measuring what the selection buys)."""
     start = time.perf_counter()
     model = GalaxyModel(config).fit(
         arrays,
@@ -249,7 +252,7 @@ def fit_checked(
         init_from=init_from,
         update=update,
         on_epoch=on_epoch,
-        validation=(held_out, held_out_targets),
+        validation=(held_out, held_out_targets) if select_epoch else None,
     )
     seconds = time.perf_counter() - start
     raw = model.predict(held_out.batches(VAL_BATCH), samples=SAMPLES)

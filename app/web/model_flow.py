@@ -39,6 +39,9 @@ def versions_frame(rows: Sequence[VersionRow]) -> pd.DataFrame:
             "watermark": [r.label_watermark for r in rows],
             "trained on": [r.source for r in rows],
             "parent": [r.parent or "" for r in rows],
+            "healthy": [{True: "yes", False: "no"}.get(r.healthy, "") for r in rows],
+            "n validation": [r.n_validation for r in rows],
+            "decision": [r.decision or "" for r in rows],
             "created (UTC)": [f"{r.created_at:%Y-%m-%d %H:%M}" for r in rows],
         }
     )

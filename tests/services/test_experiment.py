@@ -86,7 +86,16 @@ def test_summary_says_plainly_whether_the_strategy_wins() -> None:
     assert "own random run: 2 of 2 reach its final with 63% ± 3% of its labels" in out["summary"][0]
     assert "own random run: 0 of 2 reach its final." in out["summary"][1]
     assert [v["verdict"] for v in pb["verdicts"]] == ["tie", "better", "better", "better"]
-    assert out["summary"][0].startswith("power_bald beats random beyond the spread in 3 rounds")
+    assert "power_bald beats random beyond the spread in 3 rounds" in out["summary"][0]
+    # the robust verdict: rounds from 125 labels on (150, 200, 250), paired by seed
+    w = pb["window"]
+    assert (w["from_labels"], w["to_labels"], w["seeds_ahead"], w["seeds"]) == (150, 250, 2, 2)
+    assert w["paired_ahead"] == pytest.approx([0.09, 0.08])
+    assert w["longest_worse_run"] == 0 and w["does_not_lose"] and w["judged"]
+    assert out["summary"][0].startswith("Over the rounds from 150 to 250 labels, power_bald does")
+    bald = out["strategies"]["bald"]["window"]
+    assert bald["longest_worse_run"] == 3 and not bald["does_not_lose"]
+    assert "bald LOSES to random" in out["summary"][1]
     # seed by seed: power_bald is ahead of random in both seeds in rounds 1-3, bald behind
     assert [x["seeds_ahead"] for x in pb["paired"]] == [0, 2, 2, 2]
     assert pb["paired"][1]["mean"] == pytest.approx((0.10 + 0.08) / 2)
@@ -183,3 +192,15 @@ def test_plateau_round_when_gain_and_acquisition_flatten() -> None:
                          higher_is_better=False, patience=3) == 2  # fmt: skip
     with pytest.raises(ValueError, match="patience"):
         plateau_round(n, curve, patience=0)
+
+
+def test_a_verdict_is_never_judged_against_an_unhealthy_fit() -> None:
+    runs = {
+        "random": [_run([0.4, 0.45, 0.5, 0.55], 0.1)],
+        "power_bald": [_run([0.4, 0.55, 0.6, 0.62], 0.3)],
+    }
+    runs["random"][0][2]["healthy"] = False  # one broken fit in the random arm
+    out = summarise(runs, metric="accuracy", higher_is_better=True)
+    w = out["strategies"]["power_bald"]["window"]
+    assert w["unhealthy_fits"] == 1 and not w["judged"] and not w["does_not_lose"]
+    assert out["summary"][0].startswith("NOT JUDGED: 1 fits of power_bald or random failed")

@@ -26,7 +26,9 @@ st.dataframe(model_flow.versions_frame(rows), hide_index=True, width="stretch")
 st.caption(
     "Metrics on the validation split: morphology accuracy and ECE (15 bins), redshift σ_NMAD "
     "and 68% / 95% interval coverage. n labels: labels the version was trained on; "
-    "watermark: the newest label id it saw."
+    "watermark: the newest label id it saw. healthy and decision: the fit's checks on the "
+    "validation split (loss, recalibration, coverage, skill, against a random forest on the same "
+    "labels) and why it was or was not activated, with the validation n."
 )
 
 if user.is_admin:
