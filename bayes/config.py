@@ -94,7 +94,7 @@ class ModelConfig:
     anchor_scale: float = 0.1
     init_scale: float = 0.01
     epochs: int = EPOCHS
-    min_steps: int = MIN_STEPS
+    min_steps: int = 0  # the library fits what it is told; the app passes MIN_STEPS
     batch_size: int = 32
     lr: float = 3e-3
     clip_norm: float = 5.0

@@ -19,7 +19,7 @@ from app.services.report import write_report
 from app.services.sequential import sequential_comparison
 from app.services.targets import SOURCE_WORDS
 from app.services.training import EpochHook, read_survey, trainable_tasks
-from bayes.config import EPOCHS
+from bayes.config import EPOCHS, MIN_STEPS
 
 
 def machine() -> str:
@@ -41,6 +41,9 @@ def evaluate(
     ),
     epochs: int = typer.Option(
         EPOCHS, "--epochs", min=1, help="Most epochs per variant (the best on validation is kept)."
+    ),
+    min_steps: int = typer.Option(
+        MIN_STEPS, "--min-steps", min=0, help="Floor on optimiser steps (raises the epochs)."
     ),
     variants: str = typer.Option(
         ",".join(VARIANTS), "--variants", help=f"Comma-separated subset of {', '.join(VARIANTS)}."
@@ -94,7 +97,13 @@ def evaluate(
         return lambda _epoch, _loss: progress.update(1)
 
     comparison = compare(
-        settings.store(), data, variants=names, epochs=epochs, seed=seed, on_variant=on_variant
+        settings.store(),
+        data,
+        variants=names,
+        epochs=epochs,
+        seed=seed,
+        on_variant=on_variant,
+        min_steps=min_steps,
     )
     steps = None
     if sequential:
@@ -105,6 +114,7 @@ def evaluate(
             update_epochs=update_epochs or max(1, epochs // 3),
             seed=seed,
             on_step=on_variant,
+            min_steps=min_steps,
         )
     for b in open_bars:
         b.close()

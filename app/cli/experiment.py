@@ -20,7 +20,10 @@ from app.services.oracle import ORACLES
 from app.services.strategy import CONTROL_FRACTION, DEFAULT_STRATEGY
 from app.services.training import read_survey
 from bayes.acquisition import STRATEGIES
-from bayes.config import EPOCHS, MIN_STEPS, WARM_EPOCHS, WARM_MIN_STEPS
+from bayes.config import EPOCHS, MIN_STEPS, WARM_EPOCHS, WARM_MIN_STEPS, ModelConfig, TaskConfig
+
+# The product's model: an experiment measures what train and retrain fit unless told otherwise.
+DEFAULTS = ModelConfig(tasks=(TaskConfig("t", "gaussian"),))
 
 
 def experiment(
@@ -70,10 +73,16 @@ def experiment(
         "default: the product's rule (off; see app/services/strategy.py).",
     ),
     beta: float = typer.Option(1.0, "--beta", min=0.0, help="Power-sampling exponent."),
-    latent_dim: int = typer.Option(16, "--latent-dim", min=1, help="Fused latent size."),
-    image_channels: str = typer.Option("8,16,32", "--image-channels", help="CNN widths."),
-    batch_size: int = typer.Option(32, "--batch-size", min=1, help="SVI minibatch size."),
-    lr: float = typer.Option(3e-3, "--lr", min=0.0, help="Adam learning rate."),
+    latent_dim: int = typer.Option(
+        DEFAULTS.latent_dim, "--latent-dim", min=1, help="Fused latent size."
+    ),
+    image_channels: str = typer.Option(
+        ",".join(map(str, DEFAULTS.image_channels)), "--image-channels", help="CNN widths."
+    ),
+    batch_size: int = typer.Option(
+        DEFAULTS.batch_size, "--batch-size", min=1, help="SVI minibatch size."
+    ),
+    lr: float = typer.Option(DEFAULTS.lr, "--lr", min=0.0, help="Adam learning rate."),
     split_seed: int = typer.Option(0, "--split-seed", help="Seed of the train/val/test split."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="Torch CPU threads."),
     method: str = typer.Option(

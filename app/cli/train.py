@@ -92,6 +92,10 @@ def train(
     for task, m in fitted.validation.items():
         shown = {k: v for k, v in m.items() if isinstance(v, float)}
         typer.echo(f"  validation {task}: " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items()))
+    refit = " after one refit" if fitted.restarts else ""
+    typer.echo(f"  health{refit}: {fitted.health.summary()}")
+    if not fitted.health.ok:
+        typer.echo("  this version will not be activated", err=True)
 
 
 def _has_active(settings: Settings, survey: str) -> bool:

@@ -29,7 +29,8 @@ def _experiment(home: Path, tmp_path: Path, *args: str, name: str = "run") -> di
     result = runner.invoke(
         app,
         ["--home", str(home), "experiment", "--rounds", "2", "--batch", "5", "--seeds", "2",
-         "--initial", "8", "--epochs", "1", "--threads", "1", "--json", str(out), "--plot",
+         "--initial", "8", "--epochs", "1", "--min-steps", "0", "--threads", "1", "--json",
+         str(out), "--plot",
          str(plot), *args],
     )  # fmt: skip
     assert result.exit_code == 0, result.output

@@ -134,7 +134,7 @@ def test_bad_options_are_refused_with_their_value(home: Path) -> None:
 
 def test_evaluate_writes_the_table_and_figures(home: Path, tmp_path: Path) -> None:
     out = tmp_path / "docs"
-    args = ["evaluate", "--out", str(out), "--epochs", "1", "--threads", "1"]
+    args = ["evaluate", "--out", str(out), "--epochs", "1", "--min-steps", "0", "--threads", "1"]
     _galactive(home, *args, "--variants", "image,feature", "--sequential")
     text = (out / "evaluation.md").read_text()
     for row in ("| image |", "| feature |", "| linear (photometry) |", "| forest (photometry) |"):
@@ -167,7 +167,18 @@ def test_evaluate_one_variant_on_labels_draws_its_calibration_beside_the_floor(
     home: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "docs"
-    args = ["evaluate", "--out", str(out), "--epochs", "1", "--threads", "1", "--labels"]
+    args = [
+        "evaluate",
+        "--out",
+        str(out),
+        "--epochs",
+        "1",
+        "--min-steps",
+        "0",
+        "--threads",
+        "1",
+        "--labels",
+    ]
     _galactive(home, *args, "--variants", "photometry")
     text = (out / "evaluation.md").read_text()
     assert "![PIT histograms](img/eval_pit.png)" in text  # drawn for a single-modality variant
