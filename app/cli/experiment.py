@@ -17,7 +17,11 @@ from app.cli.train import parse_modalities, set_threads
 from app.services.experiment import METHODS, ExperimentSpec, merge_results, run_experiment
 from app.services.experiment_plot import plot_experiment
 from app.services.oracle import ORACLES
-from app.services.strategy import CONTROL_FRACTION, DEFAULT_STRATEGY
+from app.services.strategy import (
+    CONTROL_FRACTION,
+    DEFAULT_STRATEGY,
+    REGRESSION_CANDIDATE,
+)
 from app.services.training import read_survey
 from bayes.acquisition import STRATEGIES
 from bayes.config import EPOCHS, MIN_STEPS, WARM_EPOCHS, WARM_MIN_STEPS, ModelConfig, TaskConfig
@@ -35,10 +39,12 @@ def experiment(
         "morphology", "--task", help="Task whose stored truth is revealed as labels."
     ),
     strategies: list[str] = typer.Option(
-        [DEFAULT_STRATEGY, "random"],
+        [],
         "--strategy",
         help=f"Repeat for several; random is always added. One of {', '.join(STRATEGIES)}; or"
-        f" {' or '.join(ORACLES)}, references that see the truth (classification only).",
+        f" {' or '.join(ORACLES)}, references that see the truth (classification only). "
+        f"Default: {DEFAULT_STRATEGY} for a classification, {REGRESSION_CANDIDATE} for a "
+        "regression (whose product default is random: docs/real_data.md).",
     ),
     rounds: int = typer.Option(8, "--rounds", min=1, help="Acquisition rounds after round 0."),
     batch: int = typer.Option(50, "--batch", min=1, help="Labels revealed per round."),
@@ -110,6 +116,9 @@ def experiment(
     engine = settings.engine()
     try:
         data = read_survey(engine, survey, source="truth", split_seed=split_seed)
+        if not strategies:
+            kinds = {t.name: t.is_classification for t in data.tasks}
+            names = (DEFAULT_STRATEGY if kinds.get(task, True) else REGRESSION_CANDIDATE, "random")
         spec = ExperimentSpec(
             task=task, strategies=names, rounds=rounds, batch=batch, seeds=seeds,
             initial=initial, modalities=parse_modalities(modalities), epochs=epochs, warm=warm,

@@ -8,8 +8,10 @@ import pytest
 from app.services.strategy import (
     CONTROL_FRACTION,
     DEFAULT_STRATEGY,
+    REGRESSION_STRATEGY,
     acquisition_values,
     choose_batch,
+    default_strategy,
     screens,
 )
 from bayes import acquisition
@@ -123,3 +125,15 @@ def test_the_screen_is_opt_in_and_never_hides_an_artifact_class() -> None:
     assert screens(TaskConfig("bar", "categorical", classes=("yes", "no")), enabled=True)
     morphology = TaskConfig("morphology", "categorical", classes=("spiral", "artifact"))
     assert not screens(morphology, enabled=True)
+
+
+def test_the_default_follows_the_task_kind_as_measured_against_random() -> None:
+    assert default_strategy(TaskConfig("m", "categorical", classes=("a", "b"))) == DEFAULT_STRATEGY
+    # on real SDSS photo-z every active strategy lost to random (docs/real_data.md)
+    assert default_strategy(TaskConfig("z", "student_t", transform="log1p")) == "random"
+    assert REGRESSION_STRATEGY == "random"
+    post = regression()
+    picked = choose_batch(post, "z", 40, np.random.default_rng(3))
+    as_random = choose_batch(post, "z", 40, np.random.default_rng(3), strategy="random")
+    np.testing.assert_array_equal(picked.indices, as_random.indices)
+    assert picked.is_control.all()  # a random batch is all control
