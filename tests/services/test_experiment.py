@@ -5,11 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.services.experiment import (
-    ExperimentSpec,
+from app.services.experiment import ExperimentSpec, merge_results
+from app.services.experiment_summary import (
     aggregate,
     labels_to_reach,
-    merge_results,
     spread,
     summarise,
     verdicts,
