@@ -87,6 +87,7 @@ def main() -> None:
             m = posterior_metrics(post, {"redshift": z[te]}, (task,), test.present())["redshift"]
             rows.append({"variant": name, "seed": seed, "seconds": seconds,
                          "best_epoch": fitted.model.best_epoch_, "healthy": fitted.health.ok,
+                         "health": fitted.health.summary(),
                          "spread": fitted.calibration.spread.get("redshift"),
                          **{k: m[k] for k in REPORTED}})  # fmt: skip
             print(rows[-1], flush=True)
