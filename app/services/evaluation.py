@@ -61,6 +61,7 @@ class Result:
     metrics: dict[str, dict[str, Any]]
     calibration: dict[str, dict[str, float]] = field(default_factory=dict)
     train_labels: dict[str, int] = field(default_factory=dict)  # known targets fitted, per task
+    health: str = ""  # the fit's health on the validation split, in words ("" for classical)
 
 
 @dataclass
@@ -127,6 +128,7 @@ def score(
         predict_seconds=seconds,
         metrics=metrics,
         calibration=fitted.calibration.to_dict(),
+        health=("after one refit: " if fitted.restarts else "") + fitted.health.summary(),
     )
     return result, posterior, test
 

@@ -259,9 +259,9 @@ def write_report(
     lines += coverage_tables(comparison.results, regressions)
     lines += ["", "### Cost", ""]
     lines += _table(
-        ["model", "n train", "fit s", "predict s", "calibration"],
+        ["model", "n train", "fit s", "predict s", "calibration", "health (validation)"],
         [
-            [r.name, r.n_train, r.fit_seconds, r.predict_seconds, _calibration(r)]
+            [r.name, r.n_train, r.fit_seconds, r.predict_seconds, _calibration(r), r.health or "—"]
             for r in comparison.results
         ],
     )
