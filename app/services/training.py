@@ -339,6 +339,8 @@ def train(
         except BaseException:
             mark_failed(engine, version_id)
             raise
+        if parent_id is None:  # a fresh fit is still judged against the active version
+            previous = _previous(engine, settings.home, _active_id(engine, data.refs.survey_id))
         decision = _decide(settings.store(), data, fitted, previous)
         metrics = {
             "validation": fitted.validation,
@@ -407,6 +409,16 @@ def _previous(
             raise ValueError(f"model version {version_id} is not a ready model to start from")
         name, checkpoint_path = version.name, version.checkpoint
     return (name, *load_version(home, checkpoint_path))
+
+
+def _active_id(engine: Engine, survey_id: int) -> int | None:
+    """The id of the survey's active version, if any."""
+    with session_scope(engine) as session:
+        return session.scalar(
+            select(ModelVersion.id).where(
+                ModelVersion.survey_id == survey_id, ModelVersion.is_active.is_(True)
+            )
+        )
 
 
 def _decide(
