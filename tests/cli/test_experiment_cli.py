@@ -152,3 +152,13 @@ def test_refuses_unknown_strategies_and_too_many_labels(home: Path, tmp_path: Pa
     assert result.exit_code == 2 and "greedy" in result.output
     result = runner.invoke(app, [*base, "--rounds", "50", "--batch", "50"])
     assert result.exit_code == 2 and "exceed the pool" in result.output
+
+
+def test_without_strategies_a_regression_measures_the_candidate_against_random(
+    home: Path, tmp_path: Path
+) -> None:
+    # the product's regression default is random (docs/real_data.md); the experiment keeps
+    # measuring the closest candidate against it
+    result = _experiment(home, tmp_path, "--task", "redshift", "--modalities", "photometry",
+                         "--seeds", "1", "--rounds", "1", name="default")  # fmt: skip
+    assert list(result["strategies"]) == ["power_epig", "random"]
