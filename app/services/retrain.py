@@ -19,9 +19,10 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.faults import crash_point
 from app.services.followup import FollowupPlan, plan_followup, queue_entries
+from app.services.orphans import mark_failed
 from app.services.queues import QUEUE_SIZE, activate
 from app.services.scoring import score_pool
-from app.services.training import mark_failed, train
+from app.services.training import train
 from bayes.config import WARM_EPOCHS, WARM_MIN_STEPS
 from storage import jobs
 from storage.db import session_scope

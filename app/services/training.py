@@ -4,14 +4,13 @@ A version's life: a ``training`` row is written first (its id names the checkpoi
 ``GALACTIVE_HOME/models/<name>/``); after the fit the row becomes ``ready`` with its metrics,
 label watermark and checkpoint, and is made active in the same transaction if the survey has
 no active model. A failed fit leaves the row ``failed``; a fit whose process was killed
-(``kill -9``) leaves it ``training`` until :func:`fail_orphans` finds its process gone.
+(``kill -9``) leaves it ``training`` until :func:`app.services.orphans.fail_orphans` finds
+its process gone.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select
 
 from app.config import Settings
 from app.services.arrays import SurveyRefs, load_arrays, stream_arrays, survey_refs
@@ -31,6 +30,7 @@ from app.services.fit_health import (
     baseline_predictions,
 )
 from app.services.metrics import posterior_metrics
+from app.services.orphans import fail_orphans, mark_failed, process_owner
 from app.services.split import assign_splits
 from app.services.targets import Targets, TargetSource, count_known, load_targets, task_configs
 from bayes import checkpoint
@@ -104,7 +104,8 @@ class ArrayCache:
 class FittedModel:
     """A fitted model, its validation recalibration, metrics and health, and its cost.
 
-    restarts: 1 when the first fit was unhealthy and this is its refit.
+    restarts: 1 when the first fit was unhealthy and this is its refit. held_out: the
+    recalibrated posterior of the validation galaxies it was checked on.
     """
 
     model: GalaxyModel
@@ -113,6 +114,7 @@ class FittedModel:
     n_train: int
     fit_seconds: float
     health: Health
+    held_out: Posterior
     restarts: int = 0
 
 
@@ -263,7 +265,7 @@ def fit_checked(
     fit_health = assess_fit(
         model, calibration, posterior, held_out_targets, baseline, targets, seed=config.seed
     )
-    return FittedModel(model, calibration, validation, len(arrays), seconds, fit_health)
+    return FittedModel(model, calibration, validation, len(arrays), seconds, fit_health, posterior)
 
 
 def train(
@@ -427,11 +429,12 @@ def _decide(
     fitted: FittedModel,
     previous: tuple[str, GalaxyModel, Calibration] | None,
 ) -> Decision:
-    """Whether the new fit may replace ``previous``, judged on today's validation labels."""
+    """Whether the new fit may replace ``previous``, judged on today's validation labels (the
+    galaxies ``fitted`` was checked on, so its posterior there is reused)."""
     config = fitted.model.config
     val = rows_for(data, "validation", config)
     targets = subset(data.targets.values, val)
-    new = predict_rows(fitted.model, fitted.calibration, store, data.refs, val)
+    new = fitted.held_out
     old = None
     if previous is not None:
         old = predict_rows(previous[1], previous[2], store, data.refs, val)
@@ -443,55 +446,6 @@ def _decide(
         fitted.health,
         old_name=previous[0] if previous else None,
     )
-
-
-def process_owner() -> str:
-    """This process as ``host:pid``: who holds a job, or is fitting a ``training`` version."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def fail_orphans(engine: Engine) -> list[int]:
-    """Mark failed every ``training`` version whose fitting process, on this host, is gone.
-
-    A killed ``galactive train`` cannot mark its own row. Versions fitted on other hosts are
-    left alone: their processes cannot be checked from here. Returns the ids marked.
-    """
-    host = socket.gethostname()
-    with session_scope(engine) as session:
-        training = session.execute(
-            select(ModelVersion.id, ModelVersion.config).where(ModelVersion.status == "training")
-        ).all()
-        gone = [i for i, config in training if _gone((config or {}).get("owner"), host)]
-        if not gone:
-            return []
-        # Still 'training': a fit that finished since the read above keeps its 'ready'.
-        failed = session.scalars(
-            update(ModelVersion)
-            .where(ModelVersion.id.in_(gone), ModelVersion.status == "training")
-            .values(status="failed")
-            .returning(ModelVersion.id)
-        ).all()
-        return sorted(failed)
-
-
-def _gone(owner: object, host: str) -> bool:
-    """Whether ``owner`` ("host:pid") names a process of ``host`` that no longer exists."""
-    name, _, pid = str(owner).rpartition(":")
-    if name != host or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)  # signal 0: an existence check, nothing is sent
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # it exists, under another user
-    return False
-
-
-def mark_failed(engine: Engine, version_id: int) -> None:
-    """Mark a version that will never finish (its fit raised or its worker died) failed."""
-    with session_scope(engine) as session:
-        session.get(ModelVersion, version_id).status = "failed"
 
 
 def load_version(home: Path, checkpoint_path: str) -> tuple[GalaxyModel, Calibration]:
