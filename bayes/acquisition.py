@@ -27,10 +27,11 @@ STRATEGIES: tuple[str, ...] = (
     "batch_bald",
     "kcenter",
     "badge",
+    "lcmd",
 )
 _TOP_K = ("entropy", "bald", "margin", "variation_ratios", "epig")
 _POWER = {"power_bald": "bald", "power_epig": "epig"}
-_BATCH_ONLY = ("batch_bald", "kcenter", "badge")
+_BATCH_ONLY = ("batch_bald", "kcenter", "badge", "lcmd")
 _TINY = np.finfo(np.float64).tiny
 _MAX_RHO2 = 1.0 - np.finfo(np.float64).eps  # caps a noise-free regression EPIG at ~18 nats
 _BLOCK = 1 << 21  # float64 elements in one temporary block of the joint computations (16 MiB)
@@ -312,6 +313,71 @@ def k_center(
     return np.array(order, dtype=np.int64)
 
 
+def _nearest_centre(
+    x: np.ndarray, sq: np.ndarray, centres: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Squared distance (N,) from each row of x to its nearest row of centres, and its index."""
+    c_sq = np.einsum("md,md->m", centres, centres)
+    nearest = np.empty(len(x))
+    owner = np.empty(len(x), dtype=np.int64)
+    rows = max(1, _BLOCK // max(1, len(centres)))
+    for start in range(0, len(x), rows):
+        block = slice(start, start + rows)
+        d2 = sq[block, None] + c_sq[None] - 2.0 * (x[block] @ centres.T)
+        owner[block] = d2.argmin(1)
+        nearest[block] = np.maximum(d2[np.arange(len(d2)), owner[block]], 0.0)
+    return nearest, owner
+
+
+def lcmd(
+    embedding: np.ndarray,
+    k: int,
+    *,
+    centres: np.ndarray | None = None,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """LCMD, "largest cluster, maximum distance" (Holzmüller et al. 2023, bmdal_reg): k indices.
+
+    Every galaxy belongs to its nearest centre (``centres``: (M, D) embeddings of the labelled
+    galaxies, then each pick); each step takes the cluster with the largest sum of squared
+    distances to its centre and picks its farthest member. Unlike k-center it weighs a region by
+    how many galaxies it holds, so it spreads the labels like the pool without top-k's pull to
+    the tails; it beat random across tabular regression benchmarks in the paper. Without centres
+    the first pick is drawn at random. Memory O(N) beyond the embedding (blocks of 16 MiB).
+    """
+    x = _array("embedding", embedding, 2)
+    n = len(x)
+    k = _check_k(k, n)
+    sq = np.einsum("nd,nd->n", x, x)
+    if centres is not None and len(np.asarray(centres)):
+        c = _array("centres", centres, 2)
+        if c.shape[1] != x.shape[1]:
+            raise ValueError(f"centres have {c.shape[1]} features, embedding {x.shape[1]}")
+        nearest, owner = _nearest_centre(x, sq, c)
+        first = len(c)
+    else:
+        nearest, owner, first = np.full(n, np.inf), np.zeros(n, dtype=np.int64), 0
+    chosen = np.zeros(n, dtype=bool)
+    order = []
+    for step in range(k):
+        if first == 0 and step == 0:
+            i = int(rng.integers(n))
+        else:
+            spread = np.bincount(owner, weights=np.where(chosen, 0.0, nearest))
+            if spread.max() > 0:
+                largest = owner == int(np.argmax(spread))
+                i = int(np.argmax(np.where(largest & ~chosen, nearest, -1.0)))
+            else:  # every galaxy left coincides with a centre
+                i = int(rng.choice(np.flatnonzero(~chosen)))
+        order.append(i)
+        chosen[i] = True
+        d2 = _sq_distances(x, sq, i)
+        closer = d2 < nearest
+        nearest[closer], owner[closer] = d2[closer], first + step
+        nearest[i], owner[i] = 0.0, first + step
+    return np.array(order, dtype=np.int64)
+
+
 def badge(
     probs: np.ndarray, embedding: np.ndarray, k: int, *, rng: np.random.Generator
 ) -> np.ndarray:
@@ -434,9 +500,11 @@ def select(
     scale_target: np.ndarray | None = None,
     beta: float = 1.0,
     exclude: np.ndarray | None = None,
+    centres: np.ndarray | None = None,
 ) -> np.ndarray:
     """Indices (<= k,) of the galaxies to label next, in pick order; never one marked in
-    ``exclude`` (N,) bool. All eligible if fewer than k are; deterministic for a seeded rng."""
+    ``exclude`` (N,) bool. All eligible if fewer than k are; deterministic for a seeded rng.
+    centres: (M, D) embeddings of galaxies already labelled, which LCMD clusters around."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; expected one of {STRATEGIES}")
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
@@ -470,6 +538,9 @@ def select(
         picks = batch_bald(_need(strategy, "probs", task["probs"]), take, rng=rng)
     elif strategy == "kcenter":
         picks = k_center(_need(strategy, "embedding", pool.get("embedding")), take, rng=rng)
+    elif strategy == "lcmd":
+        pool_embedding = _need(strategy, "embedding", pool.get("embedding"))
+        picks = lcmd(pool_embedding, take, centres=centres, rng=rng)
     else:
         probs_pool = _need(strategy, "probs", task["probs"])
         picks = badge(

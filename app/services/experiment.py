@@ -217,6 +217,9 @@ def _run(
                     posterior, task.name, truth, spec.batch, rng, strategy=strategy, beta=spec.beta
                 )
             else:
+                known = None
+                if strategy == "lcmd":  # LCMD clusters the pool around the labelled galaxies
+                    known = predictor(pool[labelled], seed * 1000 + r).embedding
                 batch = choose_batch(
                     posterior,
                     task.name,
@@ -226,6 +229,7 @@ def _run(
                     control_fraction=spec.control_fraction,
                     flagged=flagged[free],
                     beta=spec.beta,
+                    labelled_embedding=known,
                 )
             labelled[free[batch.indices]] = True
             active = ~batch.is_control

@@ -37,7 +37,13 @@ SCREEN_BY_DEFAULT = False
 ARTIFACT_CLASS = "artifact"
 # A strategy's "acquisition value": its own per-galaxy score, or BALD for strategies without one
 # (random, k-center, BADGE, BatchBALD), so every batch is valued on one scale.
-_VALUE_OF = {"random": "bald", "kcenter": "bald", "badge": "bald", "batch_bald": "bald"}
+_VALUE_OF = {
+    "random": "bald",
+    "kcenter": "bald",
+    "badge": "bald",
+    "batch_bald": "bald",
+    "lcmd": "bald",
+}
 
 
 class Batch(NamedTuple):
@@ -110,6 +116,7 @@ def choose_batch(
     flagged: np.ndarray | None = None,
     beta: float = 1.0,
     target_size: int = TARGET_SIZE,
+    labelled_embedding: np.ndarray | None = None,
 ) -> Batch:
     """The next ``k`` galaxies to label for ``task`` from the N galaxies of ``posterior``.
 
@@ -119,7 +126,9 @@ def choose_batch(
     :func:`app.services.screening.screen`; flagged ones stay open to the control).
     EPIG strategies target ``target_size`` random unflagged candidates. Fewer than k come back
     only if fewer than k galaxies are eligible. Deterministic for a seeded ``rng``. strategy
-    None: the task kind's default (:func:`default_strategy`).
+    None: the task kind's default (:func:`default_strategy`). labelled_embedding: (M, D)
+    embeddings of the galaxies already labelled, the centres LCMD starts from (with the
+    batch's control picks).
     """
     if strategy is None:
         classification = task in posterior.probs
@@ -144,6 +153,12 @@ def choose_batch(
         target = target_inputs(
             posterior, task, np.flatnonzero(candidates), size=target_size, rng=rng
         )
+    centres = None
+    if strategy == "lcmd":
+        known = [posterior.embedding[control]]
+        if labelled_embedding is not None:
+            known.insert(0, np.asarray(labelled_embedding, dtype=posterior.embedding.dtype))
+        centres = np.concatenate(known)
     active = np.zeros(0, np.int64)
     if k > n_control:
         active = acquisition.select(
@@ -155,6 +170,7 @@ def choose_batch(
             **(target or {}),
             beta=beta,
             exclude=~candidates,
+            centres=centres,
         )
     indices = np.concatenate([active, control]).astype(np.int64)
     is_control = np.arange(len(indices)) >= len(active)

@@ -338,6 +338,37 @@ def test_k_center_covers_well_separated_clusters_and_respects_initial():
     assert picks.tolist() == [2, 3, 1]  # farthest from {0}, then from {0, 10}, then the rest
 
 
+def test_lcmd_takes_the_farthest_member_of_the_largest_cluster():
+    line = np.array([[0.0], [1.0], [2.0], [3.0], [10.0]])
+    picks = acq.lcmd(line, 3, centres=np.array([[0.0]]), rng=np.random.default_rng(0))
+    # one cluster around 0 (squared spread 0+1+4+9+100): 10 first; then {0,1,2,3} (sum 14): 3;
+    # then the clusters of 0 ({1}: 1) and 3 ({2}: 1) tie and the older centre's member wins
+    assert picks.tolist() == [4, 3, 1]
+
+
+def test_lcmd_labels_regions_by_how_many_galaxies_they_hold():
+    rng = np.random.default_rng(12)
+    big, small = rng.normal(0, 1, (1000, 2)), rng.normal(0, 1, (100, 2)) + np.array([30.0, 0.0])
+    x = np.concatenate([big, small])
+    centres = np.array([[0.0, 0.0], [30.0, 0.0]])
+    picks = acq.lcmd(x, 22, centres=centres, rng=np.random.default_rng(0))
+    assert len(set(picks.tolist())) == 22
+    in_small = int((picks >= 1000).sum())
+    assert 1 <= in_small <= 6  # ~2 if spread by the squared distances the clusters hold
+    # with the big region already labelled densely, the picks move to the small one
+    picks = acq.lcmd(x, 10, centres=np.concatenate([centres, big[::4]]), rng=rng)
+    assert (picks >= 1000).sum() >= 5
+
+
+def test_lcmd_without_centres_and_on_a_pool_of_copies():
+    x = np.repeat(np.eye(3), 4, axis=0)
+    picks = acq.lcmd(x, 6, rng=np.random.default_rng(0))
+    assert len(set(picks.tolist())) == 6
+    assert len({tuple(x[i]) for i in picks[:3]}) == 3  # one of each copy before any repeat
+    with pytest.raises(ValueError, match="features"):
+        acq.lcmd(x, 2, centres=np.zeros((1, 2)), rng=np.random.default_rng(0))
+
+
 def test_badge_starts_from_the_largest_gradient_and_handles_certain_pools():
     probs, embedding, _ = cluster_pool(np.random.default_rng(11))
     mean = probs.mean(1)
@@ -397,7 +428,7 @@ def test_select_regression_strategies(pool):
     assert acq.select("bald", 5, rng=rng, **reg).tolist() == np.argsort(-gain)[:5].tolist()
     top_epig = np.argsort(-acq.regression_epig(*(reg[k] for k in list(reg)[:4])))[:5]
     assert acq.select("epig", 5, rng=rng, **reg).tolist() == top_epig.tolist()
-    for strategy in ("random", "entropy", "power_bald", "power_epig", "kcenter"):
+    for strategy in ("random", "entropy", "power_bald", "power_epig", "kcenter", "lcmd"):
         assert len(set(acq.select(strategy, 5, rng=rng, **reg).tolist())) == 5
 
 
@@ -413,6 +444,7 @@ def test_select_random_depends_on_the_seed(pool):
         ("epig", ("probs",), "probs_target"),
         ("power_epig", ("loc", "scale", "loc_target"), "scale_target"),
         ("kcenter", ("probs",), "embedding"),
+        ("lcmd", ("loc", "scale"), "embedding"),
         ("badge", ("embedding",), "probs"),
         ("batch_bald", ("loc", "scale"), "probs"),
         ("margin", ("loc", "scale"), "probs"),
@@ -456,6 +488,6 @@ def test_scores_for(pool):
     assert uniform.shape == (60,) and ((uniform >= 0) & (uniform < 1)).all()
     with pytest.raises(ValueError, match="rng"):
         acq.scores_for("random", probs=probs)
-    for strategy in ("batch_bald", "kcenter", "badge"):
+    for strategy in ("batch_bald", "kcenter", "badge", "lcmd"):
         with pytest.raises(ValueError, match="no per-galaxy score"):
             acq.scores_for(strategy, probs=probs)

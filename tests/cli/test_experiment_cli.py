@@ -62,8 +62,8 @@ def _check_structure(result: dict, strategies: set[str], metrics: list[str]) -> 
 
 def test_redshift_from_photometry(home: Path, tmp_path: Path) -> None:
     result = _experiment(home, tmp_path, "--task", "redshift", "--modalities", "photometry",
-                         "--strategy", "power_epig")  # fmt: skip
-    _check_structure(result, {"power_epig", "random"},
+                         "--strategy", "power_epig", "--strategy", "lcmd")  # fmt: skip
+    _check_structure(result, {"power_epig", "lcmd", "random"},
                      ["sigma_nmad", "outlier_fraction", "coverage_68"])  # fmt: skip
     # the random control: round(5 * 0.1) = 0 picks here, all five for random itself
     assert result["strategies"]["random"]["seeds"][0][0]["n_control"] == 5

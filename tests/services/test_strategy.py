@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -98,7 +100,7 @@ def test_every_strategy_runs_on_classification(strategy: str) -> None:
         assert batch.is_control.all()
 
 
-@pytest.mark.parametrize("strategy", ["random", "bald", "power_bald", "epig", "power_epig"])
+@pytest.mark.parametrize("strategy", ["random", "bald", "power_bald", "epig", "power_epig", "lcmd"])
 def test_regression_strategies(strategy: str) -> None:
     post = regression()
     batch = choose_batch(post, "z", 30, np.random.default_rng(0), strategy=strategy)
@@ -107,6 +109,25 @@ def test_regression_strategies(strategy: str) -> None:
     if strategy == "bald":  # top-k on the epistemic spread, which grows with the index
         assert batch.indices[~batch.is_control].min() > N * 0.7
         np.testing.assert_allclose(batch.values, values[batch.indices])
+
+
+def test_lcmd_starts_from_the_labelled_galaxies_and_the_control() -> None:
+    rng = np.random.default_rng(5)
+    post = regression()
+    near, far = (
+        rng.normal(0, 1, (N // 2, 3)),
+        rng.normal(0, 1, (N // 2, 3)) + np.array([40.0, 0, 0]),
+    )
+    post = dataclasses.replace(post, embedding=np.concatenate([near, far]).astype(np.float32))
+    blind = choose_batch(post, "z", 20, np.random.default_rng(0), strategy="lcmd")
+    labelled = rng.normal(0, 1, (300, 3))  # the near region is already labelled densely
+    batch = choose_batch(
+        post, "z", 20, np.random.default_rng(0), strategy="lcmd", labelled_embedding=labelled
+    )
+    active = batch.indices[~batch.is_control]
+    assert len(active) == 18 and len(np.unique(batch.indices)) == 20
+    assert (active >= N // 2).sum() > (blind.indices[~blind.is_control] >= N // 2).sum()
+    assert (active >= N // 2).mean() >= 0.75
 
 
 def test_bad_arguments() -> None:
