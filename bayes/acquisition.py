@@ -9,7 +9,8 @@ higher means more worth labelling. Definitions and measurements: ``docs/acquisit
 from __future__ import annotations
 
 import math
-from typing import TypeVar
+from collections.abc import Callable
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 
@@ -266,6 +267,48 @@ def power_sample(
         raise ValueError(f"beta must be finite and >= 0, got {beta!r}")
     keys = beta * np.log(np.maximum(s, _TINY)) + rng.gumbel(size=len(s))
     return _top_k(keys, k)
+
+
+class Picks(NamedTuple):
+    """A batch as positions: ``active`` picks in pick order, then uniformly random ``control``."""
+
+    active: np.ndarray
+    control: np.ndarray
+
+
+def with_control(
+    n: int,
+    k: int,
+    pick: Callable[[np.ndarray, int, np.ndarray], np.ndarray],
+    *,
+    rng: np.random.Generator,
+    control_fraction: float,
+    exclude: np.ndarray | None = None,
+    flagged: np.ndarray | None = None,
+    all_control: bool = False,
+) -> Picks:
+    """The product's one selection rule, for the experiment and the live queue alike.
+
+    Of k picks among n galaxies (never one marked in ``exclude``, (n,) bool), round(k *
+    control_fraction) are drawn uniformly at random, a control that keeps measuring the strategy
+    against random; ``pick(candidates, m, control)`` chooses the other m among the rest ((n,)
+    bool mask -> m indices), leaving out the ``flagged`` ones unless too few would be left.
+    k is capped at the galaxies eligible; ``all_control`` is random selection.
+    """
+    if not 0 <= control_fraction <= 1:
+        raise ValueError(f"control_fraction must be in [0, 1], got {control_fraction}")
+    free = np.ones(n, bool) if exclude is None else ~np.asarray(exclude, bool)
+    k = min(int(k), int(free.sum()))
+    n_control = k if all_control else round(k * control_fraction)
+    control = rng.choice(np.flatnonzero(free), n_control, replace=False).astype(np.int64)
+    free[control] = False
+    candidates = free if flagged is None else free & ~np.asarray(flagged, bool)
+    if candidates.sum() < k - n_control:  # the screen left too few: let flagged ones back in
+        candidates = free
+    active = np.zeros(0, np.int64)
+    if k > n_control:
+        active = np.asarray(pick(candidates, k - n_control, control), dtype=np.int64)
+    return Picks(active, control)
 
 
 def _sq_distances(x: np.ndarray, sq: np.ndarray, i: int) -> np.ndarray:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from bayes import acquisition
 from bayes.config import TaskConfig
 from bayes.data import GalaxyArrays, as_tensors
 from bayes.fusion import embedding
@@ -54,17 +55,11 @@ class Posterior:
         return regression_uncertainty(self.loc[task], self.scale[task])
 
 
-def entropy(probs: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Shannon entropy in nats along ``axis`` (0 log 0 = 0)."""
-    p = np.clip(probs, 0.0, 1.0)
-    return -np.sum(np.where(p > 0, p * np.log(np.where(p > 0, p, 1.0)), 0.0), axis=axis)
-
-
 def classification_uncertainty(probs: np.ndarray) -> dict[str, np.ndarray]:
-    """(N, T, C) -> total H[mean p], aleatoric mean H[p], epistemic = difference (BALD)."""
-    total = entropy(probs.mean(1))  # (N,)
-    aleatoric = entropy(probs).mean(1)  # (N,)
-    return {"total": total, "aleatoric": aleatoric, "epistemic": total - aleatoric}
+    """(N, T, C) -> total H[mean p], aleatoric mean H[p], epistemic = difference (BALD, computed
+    once, in :mod:`bayes.acquisition`)."""
+    total, epistemic = acquisition.predictive_entropy(probs), acquisition.bald(probs)
+    return {"total": total, "aleatoric": total - epistemic, "epistemic": epistemic}
 
 
 def regression_uncertainty(loc: np.ndarray, scale: np.ndarray) -> dict[str, np.ndarray]:

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from app.services.scoring import ACQUISITION, SCREEN
 from app.services.strategy import CONTROL_FRACTION, screens
 from app.services.targets import task_configs
-from bayes.acquisition import power_sample
+from bayes.acquisition import power_sample, with_control
 from storage.labels import current_labels_query
 from storage.models import Label, ModelVersion, Score, Task
 from storage.queues import QueueEntry, replace_pending
@@ -39,22 +39,18 @@ def label_queue_entries(
     control_fraction: float = CONTROL_FRACTION,
     beta: float = 1.0,
 ) -> list[QueueEntry]:
-    """``size`` entries, as :func:`app.services.strategy.choose_batch` picks with power_bald:
+    """``size`` entries by the rule :func:`app.services.strategy.choose_batch` applies
+    (:func:`bayes.acquisition.with_control`) with power_bald on stored scores:
     ``control_fraction`` uniformly at random among all, the rest power-sampled by score among
     galaxies the artifact screen did not flag (flagged ones only when too few are left)."""
-    n = len(galaxy_id)
-    size = min(size, n)
-    n_control = round(control_fraction * size)
-    control = rng.choice(n, n_control, replace=False)
-    free = np.ones(n, bool)
-    free[control] = False
-    candidates = free if flagged is None else free & ~flagged
-    if candidates.sum() < size - n_control:
-        candidates = free
-    picked = np.zeros(0, np.int64)
-    if size > n_control:
+
+    def pick(candidates: np.ndarray, m: int, control: np.ndarray) -> np.ndarray:
         pool = np.flatnonzero(candidates)
-        picked = pool[power_sample(scores[pool], size - n_control, beta=beta, rng=rng)]
+        return pool[power_sample(scores[pool], m, beta=beta, rng=rng)]
+
+    picked, control = with_control(
+        len(galaxy_id), size, pick, rng=rng, control_fraction=control_fraction, flagged=flagged
+    )
     ranked = [(int(i), "power_bald") for i in picked]
     for i in control:  # controls at random slots, not all at the end
         ranked.insert(int(rng.integers(0, len(ranked) + 1)), (int(i), CONTROL))

@@ -135,35 +135,25 @@ def choose_batch(
         strategy = DEFAULT_STRATEGY if classification else REGRESSION_STRATEGY
     if strategy not in acquisition.STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; choose from {acquisition.STRATEGIES}")
-    if not 0 <= control_fraction <= 1:
-        raise ValueError(f"control_fraction must be in [0, 1], got {control_fraction}")
     n = len(posterior.embedding)
-    free = np.ones(n, bool) if exclude is None else ~np.asarray(exclude, bool)
-    k = min(int(k), int(free.sum()))
-    if k < 1:
+    if k < 1 or (exclude is not None and np.asarray(exclude, bool).all()):
         raise ValueError("no galaxy is left to choose from")
-    n_control = k if strategy == "random" else round(k * control_fraction)
-    control = rng.choice(np.flatnonzero(free), n_control, replace=False)
-    free[control] = False
-    candidates = free if flagged is None else free & ~np.asarray(flagged, bool)
-    if candidates.sum() < k - n_control:  # the screen left too few: let flagged ones back in
-        candidates = free
     target = None
-    if strategy in ("epig", "power_epig"):
-        target = target_inputs(
-            posterior, task, np.flatnonzero(candidates), size=target_size, rng=rng
-        )
-    centres = None
-    if strategy == "lcmd":
-        known = [posterior.embedding[control]]
-        if labelled_embedding is not None:
-            known.insert(0, np.asarray(labelled_embedding, dtype=posterior.embedding.dtype))
-        centres = np.concatenate(known)
-    active = np.zeros(0, np.int64)
-    if k > n_control:
-        active = acquisition.select(
+
+    def pick(candidates: np.ndarray, m: int, control: np.ndarray) -> np.ndarray:
+        nonlocal target
+        if strategy in ("epig", "power_epig"):
+            rows = np.flatnonzero(candidates)
+            target = target_inputs(posterior, task, rows, size=target_size, rng=rng)
+        centres = None
+        if strategy == "lcmd":  # clustered around the labelled galaxies and the control
+            known = [posterior.embedding[control]]
+            if labelled_embedding is not None:
+                known.insert(0, np.asarray(labelled_embedding, posterior.embedding.dtype))
+            centres = np.concatenate(known)
+        return acquisition.select(
             strategy,
-            k - n_control,
+            m,
             rng=rng,
             **task_inputs(posterior, task),
             embedding=posterior.embedding,
@@ -172,6 +162,17 @@ def choose_batch(
             exclude=~candidates,
             centres=centres,
         )
+
+    active, control = acquisition.with_control(
+        n,
+        k,
+        pick,
+        rng=rng,
+        control_fraction=control_fraction,
+        exclude=exclude,
+        flagged=flagged,
+        all_control=strategy == "random",
+    )
     indices = np.concatenate([active, control]).astype(np.int64)
     is_control = np.arange(len(indices)) >= len(active)
     values = acquisition_values(posterior, task, strategy, rows=indices, target=target)

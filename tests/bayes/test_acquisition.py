@@ -491,3 +491,29 @@ def test_scores_for(pool):
     for strategy in ("batch_bald", "kcenter", "badge", "lcmd"):
         with pytest.raises(ValueError, match="no per-galaxy score"):
             acq.scores_for(strategy, probs=probs)
+
+
+def test_with_control_is_the_one_selection_rule():
+    n, rng = 100, np.random.default_rng(0)
+    exclude, flagged = np.arange(n) < 10, np.arange(n) >= 80
+    seen = {}
+
+    def pick(candidates, m, control):
+        seen.update(candidates=candidates.copy(), control=control)
+        return np.flatnonzero(candidates)[:m]
+
+    active, control = acq.with_control(
+        n, 20, pick, rng=rng, control_fraction=0.25, exclude=exclude, flagged=flagged
+    )
+    assert len(active) == 15 and len(control) == 5 and len(set([*active, *control])) == 20
+    assert not exclude[control].any() and not flagged[active].any()
+    assert not seen["candidates"][control].any() and seen["control"] is control
+    # too few unflagged galaxies: the flagged ones come back; k capped at the eligible
+    active, control = acq.with_control(
+        n, 200, pick, rng=rng, control_fraction=0.0, exclude=exclude, flagged=np.arange(n) >= 11
+    )
+    assert sorted(active.tolist()) == list(range(10, n)) and control.size == 0
+    active, control = acq.with_control(n, 7, pick, rng=rng, control_fraction=0.1, all_control=True)
+    assert active.size == 0 and len(set(control.tolist())) == 7
+    with pytest.raises(ValueError, match="control_fraction"):
+        acq.with_control(n, 5, pick, rng=rng, control_fraction=1.5)
