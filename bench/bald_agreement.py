@@ -46,15 +46,14 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         query = query.where(ModelVersion.name == a.version if a.version else ModelVersion.is_active)
         version = session.scalars(query).one()
         name, checkpoint = version.name, version.checkpoint
-    model, calibration = load_version(settings.home, checkpoint)
+    model = load_version(settings.home, checkpoint)
     data = read_survey(engine, a.survey, source="truth")
     rows = np.flatnonzero(data.split == "test")[: a.galaxies]
 
     arrays = load_arrays(settings.store(), data.refs, rows)  # read once for all six predictions
 
     def predict(samples: int, seed: int) -> Posterior:
-        raw = model.predict(arrays, samples=samples, seed=seed)
-        return calibration.apply(raw, model.config.tasks)
+        return model.predict(arrays, samples=samples, seed=seed)
 
     rho, ref = bald_agreement(
         predict, task=a.task, samples=a.samples, reference=a.reference, seeds=a.seeds

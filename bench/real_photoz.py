@@ -83,12 +83,12 @@ def main() -> None:
             fitted = fit_checked(config, train, targets, held_out, val_targets, baseline,
                                  None, "warm", None, select_epoch=best)  # fmt: skip
             seconds = time.perf_counter() - start
-            post = fitted.calibration.apply(fitted.model.predict(test), (task,))
+            post = fitted.model.predict(test)
             m = posterior_metrics(post, {"redshift": z[te]}, (task,), test.present())["redshift"]
             rows.append({"variant": name, "seed": seed, "seconds": seconds,
-                         "best_epoch": fitted.model.best_epoch_, "healthy": fitted.health.ok,
+                         "best_epoch": fitted.model.base.best_epoch_, "healthy": fitted.health.ok,
                          "health": fitted.health.summary(),
-                         "spread": fitted.calibration.spread.get("redshift"),
+                         "spread": fitted.model.calibration.spread.get("redshift"),
                          **{k: m[k] for k in REPORTED}})  # fmt: skip
             print(rows[-1], flush=True)
     write_json(args.json, {"file": str(FILE), "n": {"train": len(tr), "validation": len(va),

@@ -52,8 +52,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, object]]:
             cfg = dataclasses.replace(base, min_steps=floor)
             start = time.perf_counter()
             fitted = fit_calibrated(settings.store(), data, cfg, train_idx=rows, cache=cache)
-            raw = fitted.model.predict(cache.take(test), seed=0)
-            post = fitted.calibration.apply(raw, fitted.model.config.tasks)
+            post = fitted.model.predict(cache.take(test), seed=0)
             metrics = posterior_metrics(post, truth, cfg.tasks, data.present(test))[task.name]
             epochs = cfg.epochs_for(size)
             row = {"labels": size, "min_steps": floor, "epochs": epochs,

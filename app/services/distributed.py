@@ -93,14 +93,12 @@ def score_partition(
 
     torch.set_num_threads(threads)
     refs = read_partition(Path(path))
-    model, calibration = load_version(Path(home), checkpoint)
+    model = load_version(Path(home), checkpoint)
     store = ArrayStore(Path(array_root))
     rows: list[dict] = []
     for start in range(0, len(refs), chunk):
         idx = np.arange(start, min(start + chunk, len(refs)))
-        rows += score_chunk(
-            model, calibration, store, refs, idx, task_ids, version_id, samples=samples
-        )
+        rows += score_chunk(model, store, refs, idx, task_ids, version_id, samples=samples)
     return rows
 
 

@@ -115,7 +115,7 @@ def score(
     cfg = fitted.model.config
     test = rows_for(data, "test", cfg)
     start = time.perf_counter()
-    posterior = predict_rows(fitted.model, fitted.calibration, store, data.refs, test)
+    posterior = predict_rows(fitted.model, store, data.refs, test)
     seconds = time.perf_counter() - start
     targets = subset(data.targets.values, test)
     metrics = posterior_metrics(posterior, targets, cfg.tasks, data.present(test))
@@ -127,7 +127,7 @@ def score(
         fit_seconds=fitted.fit_seconds,
         predict_seconds=seconds,
         metrics=metrics,
-        calibration=fitted.calibration.to_dict(),
+        calibration=fitted.model.calibration.to_dict(),
         health=("after one refit: " if fitted.restarts else "") + fitted.health.summary(),
     )
     return result, posterior, test

@@ -32,6 +32,7 @@ from app.services.training import (
     rows_for,
 )
 from bayes.baselines.network import DeepEnsemble, MCDropoutModel
+from bayes.calibrated import Predictive
 from bayes.config import (
     EPOCHS,
     MIN_STEPS,
@@ -45,7 +46,7 @@ from storage.arrays import ArrayStore
 
 FitHook = Callable[[str, int, int], None]  # (strategy, seed, round) after each fit
 Predictor = Callable[[np.ndarray, int], Posterior]  # (rows, seed) -> posterior
-Fitted = FittedModel | MCDropoutModel | DeepEnsemble  # what a warm round starts from
+Fitted = FittedModel | Predictive  # what a warm round starts from
 METHODS = ("heads", "ensemble", "mc_dropout")
 
 
@@ -264,12 +265,11 @@ def _fit(
             config,
             train_idx=rows,
             cache=cache,
-            init_from=previous.model if previous is not None else None,
+            init_from=previous.model.base if previous is not None else None,
         )
 
         def heads(at: np.ndarray, seed: int) -> Posterior:
-            raw = fitted.model.predict(cache.take(at), seed=seed)
-            return fitted.calibration.apply(raw, fitted.model.config.tasks)
+            return fitted.model.predict(cache.take(at), seed=seed)
 
         return heads, fitted.fit_seconds, fitted
     name = config.tasks[0].name

@@ -19,10 +19,9 @@ import numpy as np
 from app.services.metrics import central_coverage, point_estimate, predictive_pit
 from bayes import health
 from bayes.baselines.classical import baseline_features, forest_predictions
-from bayes.calibration import Calibration
+from bayes.calibrated import CalibratedModel
 from bayes.config import ModelConfig, TaskConfig
 from bayes.data import GalaxyArrays
-from bayes.model import GalaxyModel
 from bayes.predict import Posterior
 from bayes.targets import known
 
@@ -73,8 +72,7 @@ def constant_guess(task: TaskConfig, y: np.ndarray, n: int) -> np.ndarray | None
 
 
 def assess_fit(
-    model: GalaxyModel,
-    calibration: Calibration,
+    model: CalibratedModel,
     posterior: Posterior,
     targets: Mapping[str, np.ndarray],
     baseline: Mapping[str, np.ndarray],
@@ -88,7 +86,8 @@ def assess_fit(
     over the same galaxies; train_targets: the labels it was fitted on (for the constant guess).
     """
     rng = np.random.default_rng(seed)
-    checks = [health.loss_check(model.loss_history_)]
+    calibration = model.calibration
+    checks = [health.loss_check(model.base.loss_history_)]
     for name, tau in calibration.temperature.items():
         checks.append(health.calibration_check(name, "temperature", tau))
     for name, s in calibration.spread.items():

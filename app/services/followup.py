@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.services.arrays import ModalityRefs, SurveyRefs, stream_arrays, survey_refs
 from app.services.training import SAMPLES, load_version
-from bayes.calibration import Calibration
+from bayes.calibrated import CalibratedModel
 from bayes.data import GalaxyArrays
 from bayes.followup import (
     SNModel,
@@ -30,7 +30,6 @@ from bayes.followup import (
     neighbour_variance,
     posterior_variance,
 )
-from bayes.model import GalaxyModel
 from bayes.predict import Posterior
 from storage.arrays import ArrayStore
 from storage.db import session_scope
@@ -130,8 +129,7 @@ class LoadedVersion:
     id: int
     name: str
     split_seed: int
-    model: GalaxyModel
-    calibration: Calibration
+    model: CalibratedModel
 
 
 def load_model_version(
@@ -152,9 +150,9 @@ def load_model_version(
             raise ValueError(f"model version {version_id} does not belong to this survey")
     if version.status != "ready" or version.checkpoint is None:
         raise ValueError(f"model version {version.id} is {version.status}, not ready")
-    model, calibration = load_version(settings.home, version.checkpoint)
+    model = load_version(settings.home, version.checkpoint)
     split_seed = int((version.config or {}).get("split_seed", 0))
-    return LoadedVersion(version.id, version.name, split_seed, model, calibration)
+    return LoadedVersion(version.id, version.name, split_seed, model)
 
 
 def task_id(session: Session, survey_id: int, task: str) -> int:
@@ -250,8 +248,7 @@ def predict(
             if progress is not None:
                 progress(len(batch))
 
-    raw = version.model.predict(batches(), samples=SAMPLES, seed=seed)
-    return version.calibration.apply(raw, version.model.config.tasks)
+    return version.model.predict(batches(), samples=SAMPLES, seed=seed)
 
 
 def gain_reference(

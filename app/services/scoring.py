@@ -20,8 +20,7 @@ from app.services.arrays import SurveyRefs, load_arrays, survey_refs
 from app.services.screening import screen
 from app.services.training import load_version
 from bayes.acquisition import scores_for
-from bayes.calibration import Calibration
-from bayes.model import GalaxyModel
+from bayes.calibrated import CalibratedModel
 from bayes.predict import Posterior
 from storage.arrays import ArrayStore
 from storage.db import session_scope
@@ -93,8 +92,7 @@ def prepare(engine: Engine, version_id: int) -> ScoringPlan:
 
 
 def score_chunk(
-    model: GalaxyModel,
-    calibration: Calibration,
+    model: CalibratedModel,
     store: ArrayStore,
     refs: SurveyRefs,
     idx: np.ndarray,
@@ -105,8 +103,7 @@ def score_chunk(
 ) -> list[dict]:
     """Score rows of the galaxies at ``idx``: read, predict, recalibrate, screen."""
     arrays = load_arrays(store, refs, idx)
-    raw = model.predict(arrays, samples=samples, batch_size=512)
-    posterior = calibration.apply(raw, model.config.tasks)
+    posterior = model.predict(arrays, samples=samples, batch_size=512)
     rows = score_rows(posterior, refs.galaxy_id[idx], task_ids, version_id)
     flagged = refs.galaxy_id[idx][screen(arrays, modalities=model.config.modalities)]
     rows += [
@@ -141,13 +138,11 @@ def score_pool(
     that scores, Dask included, cuts the pool at the same multiples of it.
     """
     plan = prepare(engine, version_id)
-    model, calibration = load_version(home, plan.checkpoint)
+    model = load_version(home, plan.checkpoint)
     total, written = len(plan.refs), 0
     for start in range(0, total, chunk):
         idx = np.arange(start, min(start + chunk, total))
-        rows = score_chunk(
-            model, calibration, store, plan.refs, idx, plan.task_ids, version_id, samples=samples
-        )
+        rows = score_chunk(model, store, plan.refs, idx, plan.task_ids, version_id, samples=samples)
         insert_scores(engine, rows)
         written += len(rows)
         if on_chunk is not None:

@@ -61,7 +61,7 @@ def sequential_comparison(
             data,
             cfg,
             on_epoch=hook,
-            init_from=base.model if update else None,
+            init_from=base.model.base if update else None,
             update=update or "warm",
             train_idx=rows,
             cache=cache,

@@ -33,8 +33,8 @@ from app.services.metrics import posterior_metrics
 from app.services.orphans import fail_orphans, mark_failed, process_owner
 from app.services.split import assign_splits
 from app.services.targets import Targets, TargetSource, count_known, load_targets, task_configs
-from bayes import checkpoint
-from bayes.calibration import Calibration, fit_calibration
+from bayes.calibrated import CalibratedModel
+from bayes.calibration import fit_calibration
 from bayes.config import ModelConfig, TaskConfig
 from bayes.data import MODALITIES, GalaxyArrays
 from bayes.health import MIN_DECIDE, Health
@@ -108,8 +108,7 @@ class FittedModel:
     recalibrated posterior of the validation galaxies it was checked on.
     """
 
-    model: GalaxyModel
-    calibration: Calibration
+    model: CalibratedModel
     validation: dict[str, dict[str, Any]]
     n_train: int
     fit_seconds: float
@@ -166,8 +165,7 @@ def subset(targets: dict[str, np.ndarray], idx: np.ndarray) -> dict[str, np.ndar
 
 
 def predict_rows(
-    model: GalaxyModel,
-    calibration: Calibration | None,
+    model: CalibratedModel | GalaxyModel,
     store: ArrayStore,
     refs: SurveyRefs,
     idx: np.ndarray,
@@ -176,10 +174,10 @@ def predict_rows(
     batch_size: int = 512,
     seed: int = 0,
 ) -> Posterior:
-    """The (recalibrated) posterior of the galaxies at ``idx``, streamed from the array store."""
+    """``model``'s posterior (recalibrated for a :class:`CalibratedModel`) of the galaxies at
+    ``idx``, streamed from the array store."""
     batches = stream_arrays(store, refs, idx, batch_size=batch_size)
-    posterior = model.predict(batches, samples=samples, seed=seed)
-    return posterior if calibration is None else calibration.apply(posterior, model.config.tasks)
+    return model.predict(batches, samples=samples, seed=seed)
 
 
 def fit_calibrated(
@@ -258,14 +256,16 @@ def fit_checked(
     )
     seconds = time.perf_counter() - start
     raw = model.predict(held_out.batches(VAL_BATCH), samples=SAMPLES)
-    calibration = fit_calibration(raw, held_out_targets, config.tasks, min_known=MIN_DECIDE)
-    posterior = calibration.apply(raw, config.tasks)
+    calibrated = CalibratedModel(
+        model, fit_calibration(raw, held_out_targets, config.tasks, min_known=MIN_DECIDE)
+    )
+    posterior = calibrated.calibration.apply(raw, config.tasks)
     present = held_out.present()
     validation = posterior_metrics(posterior, held_out_targets, config.tasks, present)
     fit_health = assess_fit(
-        model, calibration, posterior, held_out_targets, baseline, targets, seed=config.seed
+        calibrated, posterior, held_out_targets, baseline, targets, seed=config.seed
     )
-    return FittedModel(model, calibration, validation, len(arrays), seconds, fit_health, posterior)
+    return FittedModel(calibrated, validation, len(arrays), seconds, fit_health, posterior)
 
 
 def train(
@@ -296,7 +296,7 @@ def train(
         previous = _previous(engine, settings.home, parent_id)
         parent = None
         if previous is not None and previous[1].config.architecture() == cfg.architecture():
-            parent = previous[1]
+            parent = previous[1].base
         with session_scope(engine) as session:
             version = ModelVersion(
                 survey_id=data.refs.survey_id,
@@ -332,12 +332,11 @@ def train(
             metadata = {
                 "version": name,
                 "survey": survey,
-                "calibration": fitted.calibration.to_dict(),
                 "source": source,
                 "split_seed": split_seed,
                 "label_watermark": data.targets.label_watermark,
             }
-            checkpoint.save(fitted.model, settings.home / relative, metadata=metadata)
+            fitted.model.save(settings.home / relative, metadata=metadata)
         except BaseException:
             mark_failed(engine, version_id)
             raise
@@ -346,11 +345,11 @@ def train(
         decision = _decide(settings.store(), data, fitted, previous)
         metrics = {
             "validation": fitted.validation,
-            "calibration": fitted.calibration.to_dict(),
+            "calibration": fitted.model.calibration.to_dict(),
             "n_train": fitted.n_train,
             "fit_seconds": fitted.fit_seconds,
-            "loss_history": fitted.model.loss_history_,
-            "best_epoch": fitted.model.best_epoch_,
+            "loss_history": fitted.model.base.loss_history_,
+            "best_epoch": fitted.model.base.best_epoch_,
             "health": fitted.health.to_dict(),
             "restarts": fitted.restarts,
             "activation": decision.to_dict(),
@@ -401,8 +400,8 @@ def _finish(
 
 def _previous(
     engine: Engine, home: Path, version_id: int | None
-) -> tuple[str, GalaxyModel, Calibration] | None:
-    """(name, model, calibration) of version ``version_id`` (the one a round updates)."""
+) -> tuple[str, CalibratedModel] | None:
+    """(name, model) of version ``version_id`` (the one a round updates)."""
     if version_id is None:
         return None
     with session_scope(engine) as session:
@@ -410,7 +409,7 @@ def _previous(
         if version is None or version.status != "ready" or version.checkpoint is None:
             raise ValueError(f"model version {version_id} is not a ready model to start from")
         name, checkpoint_path = version.name, version.checkpoint
-    return (name, *load_version(home, checkpoint_path))
+    return name, load_version(home, checkpoint_path)
 
 
 def _active_id(engine: Engine, survey_id: int) -> int | None:
@@ -427,7 +426,7 @@ def _decide(
     store: ArrayStore,
     data: SurveyData,
     fitted: FittedModel,
-    previous: tuple[str, GalaxyModel, Calibration] | None,
+    previous: tuple[str, CalibratedModel] | None,
 ) -> Decision:
     """Whether the new fit may replace ``previous``, judged on today's validation labels (the
     galaxies ``fitted`` was checked on, so its posterior there is reused)."""
@@ -437,7 +436,7 @@ def _decide(
     new = fitted.held_out
     old = None
     if previous is not None:
-        old = predict_rows(previous[1], previous[2], store, data.refs, val)
+        old = predict_rows(previous[1], store, data.refs, val)
     return activation_decision(
         new,
         old,
@@ -448,8 +447,6 @@ def _decide(
     )
 
 
-def load_version(home: Path, checkpoint_path: str) -> tuple[GalaxyModel, Calibration]:
+def load_version(home: Path, checkpoint_path: str) -> CalibratedModel:
     """A recorded version's model and recalibration; ``checkpoint_path`` is relative to home."""
-    path = Path(home) / checkpoint_path
-    model = checkpoint.load(path)
-    return model, Calibration.from_dict(checkpoint.read_metadata(path)["calibration"])
+    return CalibratedModel.load(Path(home) / checkpoint_path)

@@ -299,7 +299,7 @@ def collect(
             history = versions(session, survey)
             tasks = {t.name: t for t in session.scalars(select(Task).where(
                 Task.survey_id == version.survey_id))}  # fmt: skip
-        model, calibration = load_version(settings.home, checkpoint)
+        model = load_version(settings.home, checkpoint)
         source = config.get("source", "labels")
         data = read_survey(
             engine, survey, source=source,
@@ -314,7 +314,7 @@ def collect(
         rng = np.random.default_rng(seed)
         sample = np.sort(rng.choice(pool, min(max_embedding, len(pool)), replace=False))
         idx = np.union1d(val, sample)
-        posterior = predict_rows(model, calibration, settings.store(), data.refs, idx,
+        posterior = predict_rows(model, settings.store(), data.refs, idx,
                                  samples=SAMPLES, seed=seed)  # fmt: skip
         at_val = _slice(posterior, np.searchsorted(idx, val))
         at_sample = _slice(posterior, np.searchsorted(idx, sample))

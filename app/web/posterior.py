@@ -16,8 +16,7 @@ import numpy as np
 
 from app.services.arrays import SurveyRefs
 from app.services.training import predict_rows
-from bayes.calibration import Calibration
-from bayes.model import GalaxyModel
+from bayes.calibrated import CalibratedModel
 from storage.arrays import ArrayStore
 
 REDSHIFT_TASK = "redshift"
@@ -49,8 +48,7 @@ class ClassSummary:
 
 
 def galaxy_posterior(
-    model: GalaxyModel,
-    calibration: Calibration,
+    model: CalibratedModel,
     store: ArrayStore,
     refs: SurveyRefs,
     position: int,
@@ -60,7 +58,7 @@ def galaxy_posterior(
     """The recalibrated posterior of the galaxy at ``position`` in ``refs``: one forward pass
     of the trunk for this galaxy alone."""
     posterior = predict_rows(
-        model, calibration, store, refs, np.array([position]), samples=samples, batch_size=1
+        model, store, refs, np.array([position]), samples=samples, batch_size=1
     )
     draws = posterior.draws.get(REDSHIFT_TASK)
     return GalaxyPosterior(

@@ -19,8 +19,7 @@ from app.config import Settings
 from app.services.arrays import SurveyRefs, survey_refs
 from app.services.training import load_version
 from app.web.posterior import GalaxyPosterior, galaxy_posterior
-from bayes.calibration import Calibration
-from bayes.model import GalaxyModel
+from bayes.calibrated import CalibratedModel
 from storage.models import Ingest, Survey
 
 
@@ -40,7 +39,7 @@ def _refs(_session: Session, db_url: str, survey: str, latest_ingest: int | None
 
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
-def model(home: str, checkpoint: str) -> tuple[GalaxyModel, Calibration]:
+def model(home: str, checkpoint: str) -> CalibratedModel:
     """A recorded version's model and recalibration, loaded once per server.
 
     The server predicts one galaxy per click, where torch's intra-op threads only add
@@ -68,6 +67,6 @@ def _posterior(
     checkpoint: str,
     galaxy_id: int,
 ) -> GalaxyPosterior:
-    fitted, calibration = model(str(_settings.home), checkpoint)
+    fitted = model(str(_settings.home), checkpoint)
     (position,) = _survey.index_of(np.array([galaxy_id]))
-    return galaxy_posterior(fitted, calibration, _settings.store(), _survey, int(position))
+    return galaxy_posterior(fitted, _settings.store(), _survey, int(position))

@@ -78,15 +78,18 @@ def test_train_records_a_ready_active_version_whose_checkpoint_reloads(home: Pat
     assert (home / version.checkpoint / "weights.safetensors").exists()
 
     # Reloaded from disk, the model gives the same validation posterior, hence the same metrics.
-    model, calibration = load_version(home, version.checkpoint)
+    model = load_version(home, version.checkpoint)
     val = rows_for(data, "validation", model.config)
     # Under MIN_DECIDE validation galaxies: no recalibration factor, and health says so.
-    assert len(val) < MIN_DECIDE and calibration.to_dict() == {"temperature": {}, "spread": {}}
+    assert len(val) < MIN_DECIDE and model.calibration.to_dict() == {
+        "temperature": {},
+        "spread": {},
+    }
     assert version.metrics["health"]["ok"] and version.metrics["activation"]["activate"]
     baseline = [c for c in version.metrics["health"]["checks"] if c["name"] == "baseline"]
     assert baseline and all("too few to compare" in c["detail"] for c in baseline)
-    posterior = predict_rows(model, calibration, settings.store(), data.refs, val)
-    again = predict_rows(model, calibration, settings.store(), data.refs, val)
+    posterior = predict_rows(model, settings.store(), data.refs, val)
+    again = predict_rows(model, settings.store(), data.refs, val)
     np.testing.assert_array_equal(posterior.probs["morphology"], again.probs["morphology"])
     tasks = model.config.tasks
     recomputed = posterior_metrics(
@@ -216,7 +219,7 @@ def test_a_cache_holding_the_validation_split_calibrates_alike(home: Path) -> No
         small.take(val)
     streamed = fit_calibrated(store, data, config, cache=small)  # val streams from the store
     cached = fit_calibrated(store, data, config, cache=full)  # val comes from the cache
-    assert cached.calibration.to_dict() == streamed.calibration.to_dict()
+    assert cached.model.calibration.to_dict() == streamed.model.calibration.to_dict()
     assert cached.validation == streamed.validation
 
 
