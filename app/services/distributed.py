@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from app.config import Settings
 from app.services.arrays import ModalityRefs, SurveyRefs
 from app.services.scoring import CHUNK, insert_scores, prepare, score_chunk
-from app.services.training import load_version
+from app.services.versions import load_version
 from storage.arrays import ArrayStore
 
 MODALITY_NAMES = ("image", "spectrum", "photometry")

@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.services.arrays import ModalityRefs, SurveyRefs, stream_arrays, survey_refs
-from app.services.training import SAMPLES, load_version
-from bayes.calibrated import CalibratedModel
+from app.services.scoring import PoolPosterior
+from app.services.training import SAMPLES
+from app.services.versions import LoadedVersion, load_model_version
 from bayes.data import GalaxyArrays
 from bayes.followup import (
     SNModel,
@@ -33,7 +34,7 @@ from bayes.followup import (
 from bayes.predict import Posterior
 from storage.arrays import ArrayStore
 from storage.db import session_scope
-from storage.models import Galaxy, ModelVersion, QueueItem, Task
+from storage.models import Galaxy, QueueItem, Task
 from storage.queues import QueueEntry, replace_pending
 
 ACQUISITION = "followup_eig"
@@ -122,39 +123,6 @@ class GainReference:
         )
 
 
-@dataclass(frozen=True)
-class LoadedVersion:
-    """A model version ready to predict: its row's facts, model and recalibration."""
-
-    id: int
-    name: str
-    split_seed: int
-    model: CalibratedModel
-
-
-def load_model_version(
-    settings: Settings, session: Session, survey_id: int, version_id: int | None = None
-) -> LoadedVersion:
-    """Version ``version_id`` of the survey (default: its active one), loaded from disk."""
-    if version_id is None:
-        version = session.scalar(
-            select(ModelVersion).where(
-                ModelVersion.survey_id == survey_id, ModelVersion.is_active.is_(True)
-            )
-        )
-        if version is None:
-            raise ValueError("the survey has no active model version: run `galactive train`")
-    else:
-        version = session.get(ModelVersion, version_id)
-        if version is None or version.survey_id != survey_id:
-            raise ValueError(f"model version {version_id} does not belong to this survey")
-    if version.status != "ready" or version.checkpoint is None:
-        raise ValueError(f"model version {version.id} is {version.status}, not ready")
-    model = load_version(settings.home, version.checkpoint)
-    split_seed = int((version.config or {}).get("split_seed", 0))
-    return LoadedVersion(version.id, version.name, split_seed, model)
-
-
 def task_id(session: Session, survey_id: int, task: str) -> int:
     """The id of regression task ``task`` of the survey; ValueError naming it otherwise."""
     found = session.scalar(
@@ -208,7 +176,7 @@ def planning_inputs(
         with session_scope(engine) as session:
             refs = survey_refs(session, survey)
             tid = task_id(session, refs.survey_id, task)
-            version = load_model_version(settings, session, refs.survey_id, version_id)
+            version = load_model_version(settings.home, session, refs.survey_id, version_id)
             cols = galaxy_columns(session, refs)
             busy = session.scalars(
                 select(QueueItem.galaxy_id).where(
@@ -286,12 +254,15 @@ def plan_followup(
     max_reference: int = 5000,
     seed: int = 0,
     progress: Progress | None = None,
+    pool: PoolPosterior | None = None,
 ) -> FollowupPlan:
     """Rank ``survey``'s galaxies without spectra by expected gain per hour; fill the budget.
 
     Galaxies already observed, done or leased in the follow-up queue are left out. At most
     ``max_reference`` galaxies with spectra (drawn with ``seed``) estimate what a spectrum
     gives; k and magnitude_weight tune that estimate (bayes.followup.neighbour_variance).
+    pool: the scoring pass's posterior of this version (a retrain round's), used instead of
+    predicting the candidates again when it covers the survey.
     """
     sn = sn_model or SNModel()
     inputs = planning_inputs(settings, survey, task, version_id)
@@ -316,10 +287,14 @@ def plan_followup(
     costed = candidates[ok]
     gain = np.zeros(len(costed))
     if len(costed):
-        post = predict(version, store, refs, costed, progress=progress)
-        var_without = posterior_variance(post.loc[task], post.scale[task])
+        if pool is not None and pool.covers(refs.galaxy_id, task):
+            var_without, latent = pool.variance[task][costed], pool.embedding[costed]
+        else:
+            post = predict(version, store, refs, costed, progress=progress)
+            var_without = posterior_variance(post.loc[task], post.scale[task])
+            latent = post.embedding
         var_with = ref.var_with_for(
-            post.embedding, cols.mag[costed], k=k, magnitude_weight=magnitude_weight
+            latent, cols.mag[costed], k=k, magnitude_weight=magnitude_weight
         )
         gain = expected_gain(var_without, var_with)
     chosen = greedy_fill(gain, cost[ok], budget_hours=budget_hours, budget_fibers=budget_fibers)

@@ -11,18 +11,17 @@ run on stored scores so the pool's posterior never has to sit in memory at once.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.services.scoring import ACQUISITION, SCREEN
 from app.services.strategy import CONTROL_FRACTION, screens
 from app.services.targets import task_configs
+from app.services.versions import switch_active
 from bayes.acquisition import power_sample, with_control
 from storage.labels import current_labels_query
-from storage.models import Label, ModelVersion, Score, Task
+from storage.models import Label, Score, Task
 from storage.queues import QueueEntry, replace_pending
 
 QUEUE_SIZE = 200
@@ -72,19 +71,7 @@ def activate(
 
     Runs in the caller's transaction; returns {task: queued galaxies}.
     """
-    version = session.get(ModelVersion, version_id)
-    if version is None or version.status != "ready":
-        raise ValueError(f"model version {version_id} is not ready")
-    fit_health = (version.metrics or {}).get("health")
-    if fit_health is not None and not fit_health["ok"]:
-        failed = "; ".join(c["detail"] for c in fit_health["checks"] if not c["ok"])
-        raise ValueError(f"model version {version.name} failed its health checks: {failed}")
-    session.execute(
-        update(ModelVersion)
-        .where(ModelVersion.survey_id == version.survey_id, ModelVersion.id != version_id)
-        .values(is_active=False)
-    )
-    version.is_active, version.activated_at = True, datetime.now(UTC)
+    version = switch_active(session, version_id)
     queued = {}
     rng = np.random.default_rng([seed, version_id])
     configs = {t.name: t for t in task_configs(session, version.survey_id)}

@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.faults import crash_point
 from app.services.followup import FollowupPlan, plan_followup, queue_entries
-from app.services.orphans import mark_failed
 from app.services.queues import QUEUE_SIZE, activate
-from app.services.scoring import score_pool
+from app.services.scoring import PoolPosterior, score_pool
 from app.services.training import train
+from app.services.versions import mark_failed
 from bayes.config import WARM_EPOCHS, WARM_MIN_STEPS
 from storage import jobs
 from storage.db import session_scope
@@ -111,6 +111,7 @@ def run_retrain(
         # A kept version scored in an earlier round is not scored again; one whose scoring
         # this job started (and a crash interrupted) is.
         fresh = target == version_id or state.get("scoring") == target
+        pool = PoolPosterior()  # the round's one pool prediction, kept for the follow-up plan
         if state.get("scored") != target and (fresh or not _has_scores(engine, target)):
             total = SCORE_SHARE
             state["scoring"] = target
@@ -119,10 +120,10 @@ def run_retrain(
                 save(TRAIN_SHARE + total * done / n, f"scored {done}/{n} galaxies")
                 crash_point("score")
 
-            score_pool(engine, settings.store(), settings.home, target, on_chunk=scored)
+            score_pool(engine, settings.store(), settings.home, target, on_chunk=scored, keep=pool)
             state["scored"] = target
             save(TRAIN_SHARE + SCORE_SHARE, "scores written")
-        plan = followup_plan(settings, survey, target, params)
+        plan = followup_plan(settings, survey, target, params, pool=pool)
         with session_scope(engine) as session:
             queued = activate(session, target, queue_size=params.get("queue_size", QUEUE_SIZE))
             if plan is not None:
@@ -146,10 +147,16 @@ def run_retrain(
 
 
 def followup_plan(
-    settings: Settings, survey: str, version_id: int, params: dict[str, Any]
+    settings: Settings,
+    survey: str,
+    version_id: int,
+    params: dict[str, Any],
+    *,
+    pool: PoolPosterior | None = None,
 ) -> FollowupPlan | None:
     """Tonight's follow-up plan under the job's budget (``followup_hours``, default 8 h), or
-    None when the version predicts no redshift or no galaxy has a spectrum to learn from."""
+    None when the version predicts no redshift or no galaxy has a spectrum to learn from.
+    pool: the round's scoring posterior, so the plan does not predict the pool again."""
     engine = settings.engine()
     try:
         with session_scope(engine) as session:
@@ -167,7 +174,7 @@ def followup_plan(
         return None
     hours = float(params.get("followup_hours", FOLLOWUP_HOURS))
     return plan_followup(
-        settings, survey, version_id=version_id, task=FOLLOWUP_TASK, budget_hours=hours
+        settings, survey, version_id=version_id, task=FOLLOWUP_TASK, budget_hours=hours, pool=pool
     )
 
 

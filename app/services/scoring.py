@@ -18,9 +18,10 @@ from sqlalchemy import Engine, delete, select
 
 from app.services.arrays import SurveyRefs, load_arrays, survey_refs
 from app.services.screening import screen
-from app.services.training import load_version
+from app.services.versions import load_version
 from bayes.acquisition import scores_for
 from bayes.calibrated import CalibratedModel
+from bayes.followup import posterior_variance
 from bayes.predict import Posterior
 from storage.arrays import ArrayStore
 from storage.db import session_scope
@@ -30,6 +31,35 @@ ACQUISITION = "bald"  # what Score.value holds: BALD (classification), informati
 SCREEN = "screen"  # a row per task for each galaxy the artifact screen flags (value 1)
 CHUNK = 2048  # galaxies read, predicted and screened together
 ChunkHook = Callable[[int, int], None]  # (galaxies scored so far, total)
+
+
+class PoolPosterior:
+    """What the scoring pass keeps of its posterior for the follow-up plan, so that a retrain
+    round predicts its pool once: per galaxy (in the survey's ``galaxy_id`` order) the
+    embedding and each regression task's predictive variance (transformed units)."""
+
+    def __init__(self) -> None:
+        self.galaxy_id = np.zeros(0, np.int64)
+        self.embedding = np.zeros((0, 0), np.float32)
+        self.variance: dict[str, np.ndarray] = {}
+        self._seen = np.zeros(0, bool)
+
+    def add(self, galaxy_id: np.ndarray, idx: np.ndarray, posterior: Posterior) -> None:
+        """Keep the posterior of the galaxies at ``idx`` of a pool of ``galaxy_id``."""
+        if len(self.galaxy_id) != len(galaxy_id):
+            n = len(galaxy_id)
+            self.galaxy_id, self._seen = np.asarray(galaxy_id, np.int64), np.zeros(n, bool)
+            self.embedding = np.zeros((n, posterior.embedding.shape[1]), np.float32)
+            self.variance = {task: np.full(n, np.nan) for task in posterior.loc}
+        self.embedding[idx] = posterior.embedding
+        for task, loc in posterior.loc.items():
+            self.variance[task][idx] = posterior_variance(loc, posterior.scale[task])
+        self._seen[idx] = True
+
+    def covers(self, galaxy_id: np.ndarray, task: str) -> bool:
+        """Whether every galaxy of ``galaxy_id`` (the same pool, in order) has ``task`` kept."""
+        same = np.array_equal(self.galaxy_id, galaxy_id)
+        return same and task in self.variance and bool(self._seen.all())
 
 
 def score_rows(
@@ -100,10 +130,14 @@ def score_chunk(
     version_id: int,
     *,
     samples: int = 32,
+    keep: PoolPosterior | None = None,
 ) -> list[dict]:
-    """Score rows of the galaxies at ``idx``: read, predict, recalibrate, screen."""
+    """Score rows of the galaxies at ``idx``: read, predict, recalibrate, screen; ``keep``
+    holds on to the posterior for the follow-up plan."""
     arrays = load_arrays(store, refs, idx)
     posterior = model.predict(arrays, samples=samples, batch_size=512)
+    if keep is not None:
+        keep.add(refs.galaxy_id, idx, posterior)
     rows = score_rows(posterior, refs.galaxy_id[idx], task_ids, version_id)
     flagged = refs.galaxy_id[idx][screen(arrays, modalities=model.config.modalities)]
     rows += [
@@ -130,8 +164,10 @@ def score_pool(
     chunk: int = CHUNK,
     samples: int = 32,
     on_chunk: ChunkHook | None = None,
+    keep: PoolPosterior | None = None,
 ) -> int:
     """Write the ``Score`` rows of every galaxy of the version's survey; returns the count.
+    ``keep``: filled with the pool's posterior summaries, for the follow-up plan.
 
     Rows a previous, interrupted attempt wrote for this version are deleted first. Results
     depend on ``chunk`` (the screen and the regression draws are per chunk), so every path
@@ -142,7 +178,9 @@ def score_pool(
     total, written = len(plan.refs), 0
     for start in range(0, total, chunk):
         idx = np.arange(start, min(start + chunk, total))
-        rows = score_chunk(model, store, plan.refs, idx, plan.task_ids, version_id, samples=samples)
+        rows = score_chunk(
+            model, store, plan.refs, idx, plan.task_ids, version_id, samples=samples, keep=keep
+        )
         insert_scores(engine, rows)
         written += len(rows)
         if on_chunk is not None:

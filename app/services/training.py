@@ -4,7 +4,7 @@ A version's life: a ``training`` row is written first (its id names the checkpoi
 ``GALACTIVE_HOME/models/<name>/``); after the fit the row becomes ``ready`` with its metrics,
 label watermark and checkpoint, and is made active in the same transaction if the survey has
 no active model. A failed fit leaves the row ``failed``; a fit whose process was killed
-(``kill -9``) leaves it ``training`` until :func:`app.services.orphans.fail_orphans` finds
+(``kill -9``) leaves it ``training`` until :func:`app.services.versions.fail_orphans` finds
 its process gone.
 """
 
@@ -14,7 +14,6 @@ import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,9 +29,16 @@ from app.services.fit_health import (
     baseline_predictions,
 )
 from app.services.metrics import posterior_metrics
-from app.services.orphans import fail_orphans, mark_failed, process_owner
 from app.services.split import assign_splits
 from app.services.targets import Targets, TargetSource, count_known, load_targets, task_configs
+from app.services.versions import (
+    active_id,
+    fail_orphans,
+    load_version,
+    mark_failed,
+    process_owner,
+    switch_active,
+)
 from bayes.calibrated import CalibratedModel
 from bayes.calibration import fit_calibration
 from bayes.config import ModelConfig, TaskConfig
@@ -341,7 +347,9 @@ def train(
             mark_failed(engine, version_id)
             raise
         if parent_id is None:  # a fresh fit is still judged against the active version
-            previous = _previous(engine, settings.home, _active_id(engine, data.refs.survey_id))
+            with session_scope(engine) as session:
+                current = active_id(session, data.refs.survey_id)
+            previous = _previous(engine, settings.home, current)
         decision = _decide(settings.store(), data, fitted, previous)
         metrics = {
             "validation": fitted.validation,
@@ -384,17 +392,12 @@ def _finish(
         version = session.get(ModelVersion, version_id)
         # Lock the survey row so two finishing fits cannot both become the first active model.
         session.execute(select(Survey.id).where(Survey.id == version.survey_id).with_for_update())
-        has_active = session.scalar(
-            select(ModelVersion.id).where(
-                ModelVersion.survey_id == version.survey_id, ModelVersion.is_active.is_(True)
-            )
-        )
+        first = healthy and active_id(session, version.survey_id) is None
         version.status, version.metrics = "ready", metrics
         version.label_watermark, version.n_labels = watermark, n_labels
         version.checkpoint = checkpoint
-        first = has_active is None and healthy
         if first:
-            version.is_active, version.activated_at = True, datetime.now(UTC)
+            switch_active(session, version_id)
         return first
 
 
@@ -410,16 +413,6 @@ def _previous(
             raise ValueError(f"model version {version_id} is not a ready model to start from")
         name, checkpoint_path = version.name, version.checkpoint
     return name, load_version(home, checkpoint_path)
-
-
-def _active_id(engine: Engine, survey_id: int) -> int | None:
-    """The id of the survey's active version, if any."""
-    with session_scope(engine) as session:
-        return session.scalar(
-            select(ModelVersion.id).where(
-                ModelVersion.survey_id == survey_id, ModelVersion.is_active.is_(True)
-            )
-        )
 
 
 def _decide(
@@ -445,8 +438,3 @@ def _decide(
         fitted.health,
         old_name=previous[0] if previous else None,
     )
-
-
-def load_version(home: Path, checkpoint_path: str) -> CalibratedModel:
-    """A recorded version's model and recalibration; ``checkpoint_path`` is relative to home."""
-    return CalibratedModel.load(Path(home) / checkpoint_path)

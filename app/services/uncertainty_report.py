@@ -46,7 +46,8 @@ from app.services.regression_calibration import (
 from app.services.retrain import active_version
 from app.services.scoring import ACQUISITION
 from app.services.targets import SOURCE_WORDS
-from app.services.training import SAMPLES, load_version, predict_rows, read_survey, rows_for
+from app.services.training import SAMPLES, predict_rows, read_survey, rows_for
+from app.services.versions import load_version
 from bayes import metrics as bm
 from bayes.acquisition import scores_for
 from bayes.predict import Posterior

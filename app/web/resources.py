@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.services.arrays import SurveyRefs, survey_refs
-from app.services.training import load_version
+from app.services.versions import load_version
 from app.web.posterior import GalaxyPosterior, galaxy_posterior
 from bayes.calibrated import CalibratedModel
 from storage.models import Ingest, Survey

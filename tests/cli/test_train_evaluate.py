@@ -18,12 +18,12 @@ from app.services.metrics import posterior_metrics
 from app.services.training import (
     ArrayCache,
     fit_calibrated,
-    load_version,
     predict_rows,
     read_survey,
     rows_for,
     subset,
 )
+from app.services.versions import load_version
 from bayes.config import ModelConfig
 from bayes.health import MIN_DECIDE
 from storage.db import session_scope

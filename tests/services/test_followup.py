@@ -8,20 +8,21 @@ import numpy as np
 import pytest
 import torch
 from astropy.table import Table
-from sqlalchemy import update
+from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from app.cli import app
 from app.config import Settings
 from app.mock.survey import generate_survey
 from app.services.followup import FollowupPlan, plan_followup, save_queue
+from app.services.scoring import PoolPosterior, score_pool
 from app.services.target_export import format_for, write_targets
 from app.services.training import train
 from bayes.followup import SNModel
 from storage.db import session_scope
 from storage.ingest.records import Bundle
 from storage.ingest.writer import ingest
-from storage.models import QueueItem
+from storage.models import ModelVersion, QueueItem
 from storage.queues import pending_items
 
 N = 60
@@ -95,6 +96,29 @@ def test_plan_fills_the_budget_and_becomes_the_followup_queue(
             assert [i.galaxy_id for i in items] == fibers.galaxy_id.tolist()
     finally:
         engine.dispose()
+
+
+def test_the_scoring_pass_posterior_gives_the_same_plan(settings: Settings) -> None:
+    engine = settings.engine()
+    try:
+        with session_scope(engine) as session:
+            version_id = session.scalar(select(ModelVersion.id).where(ModelVersion.is_active))
+        pool = PoolPosterior()
+        score_pool(engine, settings.store(), settings.home, version_id, chunk=16, keep=pool)
+    finally:
+        engine.dispose()
+    sn = SNModel(snr_target=8.0)
+    predicted = plan_followup(settings, "mock", sn_model=sn, k=4)
+    reused = plan_followup(settings, "mock", sn_model=sn, k=4, pool=pool)
+    assert len(predicted) > 3
+    np.testing.assert_array_equal(reused.galaxy_id, predicted.galaxy_id)
+    # the same T head draws; the trunk run in other batches agrees to float32 rounding
+    np.testing.assert_allclose(reused.expected_gain, predicted.expected_gain, rtol=1e-4)
+    assert pool.covers(pool.galaxy_id, "redshift")
+    # a pool in another order, of another task or unfilled is never used
+    assert not pool.covers(pool.galaxy_id[::-1], "redshift")
+    assert not pool.covers(pool.galaxy_id, "sfr_other")
+    assert not PoolPosterior().covers(pool.galaxy_id, "redshift")
 
 
 def test_bad_requests_name_what_is_wrong(settings: Settings) -> None:

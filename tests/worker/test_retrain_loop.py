@@ -15,14 +15,16 @@ import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.config import Settings
 from app.services.retrain import warm_floor
 from app.worker import WorkerOptions, run_worker
+from bayes.calibrated import CalibratedModel
 from bayes.config import WARM_MIN_STEPS
+from bayes.data import GalaxyArrays
 from storage.db import session_scope
-from storage.models import Job, Label, ModelVersion, QueueItem
+from storage.models import Galaxy, Job, Label, ModelVersion, QueueItem
 from tests.worker.conftest import World, add_expert_labels, galactive
 
 STALE = 2.0  # seconds of silence before a job is retried
@@ -147,3 +149,38 @@ def test_a_round_runs_the_epochs_its_step_floor_asks_for(world: World, tmp_path:
     engine.dispose()
     # one minibatch of 32 holds every training galaxy, so 5 steps take 5 epochs, not 1
     assert n_train <= 32 and floor == 5 and len(history) == 5
+
+
+def test_a_round_predicts_its_pool_once(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = world.copy(tmp_path)
+    predicted: list[int] = []  # galaxies per CalibratedModel.predict call
+    original = CalibratedModel.predict
+
+    def counting(self, arrays, **kwargs):
+        if isinstance(arrays, GalaxyArrays):
+            predicted.append(len(arrays))
+            return original(self, arrays, **kwargs)
+        predicted.append(0)
+
+        def counted():
+            for batch in arrays:
+                predicted[-1] += len(batch)
+                yield batch
+
+        return original(self, counted(), **kwargs)
+
+    monkeypatch.setattr(CalibratedModel, "predict", counting)
+    galactive(settings, "retrain", "--epochs", "1", "--min-steps", "0")
+    assert run_worker(settings, WorkerOptions(once=True, survey="mock")) == 1
+    engine = settings.engine()
+    with session_scope(engine) as session:
+        n = session.scalar(select(func.count(Galaxy.id)))
+        message = session.scalars(select(Job.message).order_by(Job.id.desc())).first()
+    engine.dispose()
+    # the scores, the label queue and the follow-up plan (which ran: the job says what it
+    # queued) share one prediction of the pool; the others are the validation split (the
+    # activation decision) and the spectra reference (with and without them)
+    assert "follow-up" in message, message
+    assert [k for k in predicted if k > n // 2] == [n], predicted
