@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
 from bayes.data import GalaxyArrays
@@ -70,6 +70,15 @@ class SurveyRefs:
         pos = np.minimum(pos, max(len(self) - 1, 0))
         hit = len(self) > 0 and self.galaxy_id[pos] == galaxy_ids
         return np.where(hit, pos, -1)
+
+
+def latest_ingest(session: Session, survey: str) -> int | None:
+    """The id of the newest ingest into ``survey`` (None before any): a key for cached refs."""
+    return session.scalar(
+        select(func.max(Ingest.id))
+        .join(Survey, Survey.id == Ingest.survey_id)
+        .where(Survey.name == survey)
+    )
 
 
 def survey_id(session: Session, name: str) -> int:

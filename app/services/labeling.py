@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from numbers import Integral
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,7 +24,7 @@ from app.services.auth import storable
 from storage import leases
 from storage.db import session_scope
 from storage.labels import current_labels_query, supersede
-from storage.models import Galaxy, Label, Lease, QueueItem, Task
+from storage.models import Galaxy, Label, Lease, QueueItem, Survey, Task
 
 STATUSES = ("answer", "skip", "unsure")
 LEASE_SECONDS = 600
@@ -43,6 +43,23 @@ class Assignment:
     model_version_id: int | None
     acquisition: str | None
     acquisition_score: float | None
+
+
+def classification_tasks(session: Session) -> list[tuple[int, str, str, tuple[str, ...]]]:
+    """(task id, task name, survey name, classes) of every classification task, by survey then
+    name: what a labeler can choose from."""
+    rows = session.execute(
+        select(Task.id, Task.name, Survey.name, Task.classes)
+        .join(Survey, Survey.id == Task.survey_id)
+        .where(Task.kind == "classification")
+        .order_by(Survey.name, Task.name)
+    ).all()
+    return [(r[0], r[1], r[2], tuple(r[3] or ())) for r in rows]
+
+
+def newest_label_id(session: Session) -> int | None:
+    """The id of the newest label of any survey (None before any): a key for cached reports."""
+    return session.scalar(select(func.max(Label.id)))
 
 
 def next_galaxy(

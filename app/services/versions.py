@@ -48,6 +48,12 @@ def active_id(session: Session, survey_id: int) -> int | None:
     )
 
 
+def version_name(session: Session, version_id: int | None) -> str | None:
+    """The name of version ``version_id`` (None for no version or an unknown one)."""
+    version = session.get(ModelVersion, version_id) if version_id is not None else None
+    return version.name if version is not None else None
+
+
 def load_model_version(
     home: Path, session: Session, survey_id: int, version_id: int | None = None
 ) -> LoadedVersion:

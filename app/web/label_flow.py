@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from app.services import labeling
+from app.services.versions import version_name
 from storage.leases import LeaseError
-from storage.models import ModelVersion, Survey, Task
 
 SHOWN_KEY = "shown"
 FLASH_KEY = "flash"
@@ -56,13 +56,7 @@ class Shown:
 
 def classification_tasks(session: Session) -> list[TaskChoice]:
     """Every classification task, by survey then name."""
-    rows = session.execute(
-        select(Task.id, Task.name, Survey.name, Task.classes)
-        .join(Survey, Survey.id == Task.survey_id)
-        .where(Task.kind == "classification")
-        .order_by(Survey.name, Task.name)
-    ).all()
-    return [TaskChoice(r[0], r[1], r[2], tuple(r[3] or ())) for r in rows]
+    return [TaskChoice(*row) for row in labeling.classification_tasks(session)]
 
 
 def allowed_overlap(role: str, requested: int) -> int:
@@ -173,12 +167,8 @@ def finish_timing(state: MutableMapping[str, Any]) -> float | None:
 
 def reason(session: Session, assignment: labeling.Assignment) -> str:
     """Why this galaxy was queued, in a sentence: the acquisition, its score and the version."""
-    version = (
-        session.get(ModelVersion, assignment.model_version_id)
-        if assignment.model_version_id is not None
-        else None
-    )
-    by = f"model {version.name}" if version is not None else "no model"
+    name = version_name(session, assignment.model_version_id)
+    by = f"model {name}" if name is not None else "no model"
     score = assignment.acquisition_score
     value = f"{score:.3g}" if score is not None else "n/a"
     if assignment.acquisition == "power_bald":

@@ -12,25 +12,18 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 import torch
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.services.arrays import SurveyRefs, survey_refs
+from app.services.arrays import SurveyRefs, latest_ingest, survey_refs
 from app.services.versions import load_version
 from app.web.posterior import GalaxyPosterior, galaxy_posterior
 from bayes.calibrated import CalibratedModel
-from storage.models import Ingest, Survey
 
 
 def refs(session: Session, db_url: str, survey: str) -> SurveyRefs:
     """Array references of ``survey``, re-read only after a new ingest into it."""
-    latest = session.scalar(
-        select(func.max(Ingest.id))
-        .join(Survey, Survey.id == Ingest.survey_id)
-        .where(Survey.name == survey)
-    )
-    return _refs(session, db_url, survey, latest)
+    return _refs(session, db_url, survey, latest_ingest(session, survey))
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)

@@ -3,14 +3,13 @@ random-control labels, the embedding map and labeler agreement — with the whol
 downloadable HTML file (the same file ``galactive report --out`` writes)."""
 
 import streamlit as st
-from sqlalchemy import func, select
 
+from app.services import labeling
 from app.services import uncertainty_report as report
 from app.services.regression_calibration import headline
 from app.services.retrain import active_version
 from app.web import session
 from storage.db import session_scope
-from storage.models import Label
 
 user = session.current_user(st.session_state)
 db = session.engine()
@@ -21,7 +20,7 @@ survey = session.pick_survey(db, "report_survey")
 with session_scope(db) as s:
     version = active_version(s, survey)
     version_id = version.id if version is not None else None
-    newest_label = s.scalar(select(func.max(Label.id)))
+    newest_label = labeling.newest_label_id(s)
 if version_id is None:
     st.info(f"{survey} has no active model version.")
     st.stop()

@@ -1,4 +1,4 @@
-"""One galaxy as the label page shows it: who it is, its cutout and its spectrum."""
+"""One galaxy as the label page shows it: who it is, its cutout and its spectrum (plain data)."""
 
 from __future__ import annotations
 
