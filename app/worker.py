@@ -18,8 +18,8 @@ from typing import Any
 from sqlalchemy import update
 
 from app.config import Settings
-from app.services.retrain import KIND, new_labels, request_retrain, run_retrain
-from app.services.versions import fail_orphans, process_owner
+from app.services.loop.retrain import KIND, new_labels, request_retrain, run_retrain
+from app.services.models.versions import fail_orphans, process_owner
 from storage import jobs
 from storage.db import session_scope
 from storage.models import Job

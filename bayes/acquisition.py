@@ -1,3 +1,4 @@
+# Over 400 lines: every strategy behind one `select`, in docs/acquisition.md's order.
 """Acquisition: which galaxies to label next, from posterior samples (pure numpy).
 
 Shapes follow ``bayes.predict``: class probabilities (N, T, C); regression ``loc`` / ``scale`` /

@@ -19,9 +19,9 @@ import torch
 from sqlalchemy import select
 
 from app.config import resolve
-from app.services.arrays import load_arrays
-from app.services.training import read_survey
-from app.services.versions import load_version
+from app.services.data.arrays import load_arrays
+from app.services.models.training import read_survey
+from app.services.models.versions import load_version
 from bayes.predict import Posterior
 from bench.common import parser, run_options, survey_options, write_json
 from bench.rank_agreement import bald_agreement

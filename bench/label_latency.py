@@ -4,7 +4,7 @@ Builds a throwaway database per backend at the newest schema: a survey of ``--ga
 galaxies (rows only, no images), a morphology task, ``--prior-labels`` earlier expert labels, a
 model version and a ``--queue``-item label queue. ``--labelers`` labelers then take turns for
 ``--cycles`` cycles (overlap 2, so the queue does not run dry): each cycle submits an answer on
-the labeler's lease and asks for their next galaxy, both through ``app.services.labeling``,
+the labeler's lease and asks for their next galaxy, both through ``app.services.loop.labeling``,
 each in its own transaction as the web app will. Prints p50/p95/p99 in ms per backend.
 
     .venv/bin/python bench/label_latency.py --backends sqlite,postgresql
@@ -25,7 +25,7 @@ import numpy as np
 from sqlalchemy import Engine, create_engine, insert, select, text
 from sqlalchemy.engine import make_url
 
-from app.services import labeling
+from app.services.loop import labeling
 from storage import migrate
 from storage.db import make_engine, session_scope
 from storage.models import Galaxy, Ingest, Label, ModelVersion, Survey, Task, User

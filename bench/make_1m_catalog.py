@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from app.config import resolve
-from app.services.arrays import survey_refs
+from app.services.data.arrays import survey_refs
 from storage.db import session_scope
 
 

@@ -7,7 +7,7 @@ version; the PostgreSQL twin is a copy of a template database) and runs, timing 
 2. ``galactive ingest catalog`` of a large Parquet catalog (``bench/make_1m_catalog.py``);
 3. ``galactive score`` of every galaxy (torch's default threads), peak RSS from ``time -v``;
 4. switching the version and rebuilding its label queue from the stored scores, then
-   submit → next-galaxy cycles of one labeler through ``app.services.labeling``.
+   submit → next-galaxy cycles of one labeler through ``app.services.loop.labeling``.
 
 Prints the median over repeats per backend; ``--json`` keeps every run. Run from the repo root:
 
@@ -34,7 +34,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from app.services.queues import activate
+from app.services.loop.queues import activate
 from bench.common import write_json
 from bench.label_latency import PG_DEFAULT, _pg_admin, run_cycles
 from storage.db import make_engine, session_scope

@@ -20,10 +20,10 @@ import numpy as np
 import torch
 from astropy.table import Table
 
-from app.services.fit_health import baseline_predictions
-from app.services.metrics import posterior_metrics
-from app.services.split import assign_splits
-from app.services.training import fit_checked
+from app.services.data.split import assign_splits
+from app.services.models.fit_health import baseline_predictions
+from app.services.models.metrics import posterior_metrics
+from app.services.models.training import fit_checked
 from bayes.baselines.classical import forest_predictions, photometry_features
 from bayes.config import ModelConfig, TaskConfig
 from bayes.data import GalaxyArrays

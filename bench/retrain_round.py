@@ -10,7 +10,7 @@ labels, then, ``--repeats`` times with the order alternating:
 - **scratch**: ``galactive train --labels`` with the full epochs (the update's alternative).
 
 Fits from scratch take ``--min-steps`` optimiser steps at least (the CLI's default), so a round
-inherits the product's warm floor (``app.services.retrain.warm_floor``).
+inherits the product's warm floor (``app.services.loop.retrain.warm_floor``).
 
 Prints median seconds per size and the ratio of the round's training to the scratch fit.
 Run from the repo root:
@@ -33,9 +33,9 @@ import numpy as np
 from sqlalchemy import insert, select
 
 from app.config import resolve
-from app.services.queues import activate
-from app.services.retrain import request_retrain
-from app.services.training import train
+from app.services.loop.queues import activate
+from app.services.loop.retrain import request_retrain
+from app.services.models.training import train
 from app.worker import WorkerOptions, run_worker
 from bayes.config import MIN_STEPS
 from bench.common import write_json

@@ -22,8 +22,8 @@ import torch
 
 from app.cli.train import parse_modalities
 from app.config import resolve
-from app.services.metrics import posterior_metrics
-from app.services.training import ArrayCache, fit_calibrated, read_survey, rows_for
+from app.services.models.metrics import posterior_metrics
+from app.services.models.training import ArrayCache, fit_calibrated, read_survey, rows_for
 from bayes.config import ModelConfig
 from bench.common import parser, run_options, survey_options, write_json
 

@@ -20,8 +20,8 @@ import time
 import numpy as np
 
 from app.config import resolve
-from app.services.arrays import load_arrays
-from app.services.training import read_survey
+from app.services.data.arrays import load_arrays
+from app.services.models.training import read_survey
 from bayes.data import asinh_stretch
 from bench.common import parser, survey_options, write_json
 

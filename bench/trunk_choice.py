@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from app.config import resolve
-from app.services.training import ArrayCache, read_survey, rows_for
+from app.services.models.training import ArrayCache, read_survey, rows_for
 from bayes.baselines.network import DeepEnsemble, MCDropoutModel
 from bayes.calibration import fit_calibration
 from bayes.config import ModelConfig

@@ -14,11 +14,11 @@ from tqdm import tqdm
 
 from app.cli.common import fail, ready
 from app.cli.train import set_threads
-from app.services.evaluation import CLASSICAL, VARIANTS, compare
-from app.services.report import write_report
-from app.services.sequential import sequential_comparison
-from app.services.targets import SOURCE_WORDS
-from app.services.training import EpochHook, read_survey, trainable_tasks
+from app.services.data.targets import SOURCE_WORDS
+from app.services.evaluation.markdown import write_report
+from app.services.evaluation.run import CLASSICAL, VARIANTS, compare
+from app.services.evaluation.sequential import sequential_comparison
+from app.services.models.training import EpochHook, read_survey, trainable_tasks
 from bayes.config import EPOCHS, MIN_STEPS
 
 

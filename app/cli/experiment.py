@@ -14,15 +14,15 @@ from app.cli.common import fail, ready
 from app.cli.evaluate import machine
 from app.cli.progress import bar
 from app.cli.train import parse_modalities, set_threads
-from app.services.experiment import METHODS, ExperimentSpec, merge_results, run_experiment
-from app.services.experiment_plot import plot_experiment
-from app.services.oracle import ORACLES
-from app.services.strategy import (
+from app.services.experiments.oracle import ORACLES
+from app.services.experiments.plot import plot_experiment
+from app.services.experiments.run import METHODS, ExperimentSpec, merge_results, run_experiment
+from app.services.loop.strategy import (
     CONTROL_FRACTION,
     DEFAULT_STRATEGY,
     REGRESSION_CANDIDATE,
 )
-from app.services.training import read_survey
+from app.services.models.training import read_survey
 from bayes.acquisition import STRATEGIES
 from bayes.config import EPOCHS, MIN_STEPS, WARM_EPOCHS, WARM_MIN_STEPS, ModelConfig, TaskConfig
 
@@ -76,7 +76,7 @@ def experiment(
         None,
         "--screen/--no-screen",
         help="Keep galaxies the artifact screen flags out of the active picks (not the control); "
-        "default: the product's rule (off; see app/services/strategy.py).",
+        "default: the product's rule (off; see app/services/loop/strategy.py).",
     ),
     beta: float = typer.Option(1.0, "--beta", min=0.0, help="Power-sampling exponent."),
     latent_dim: int = typer.Option(

@@ -11,10 +11,10 @@ import typer
 from app.cli.common import fail, ready
 from app.cli.progress import bar
 from app.cli.train import set_threads
-from app.services.followup import plan_followup
-from app.services.followup import save_queue as save_plan
-from app.services.followup_eval import STRATEGY_TEXT, evaluate_followup, gain_figure
-from app.services.target_export import format_for, write_targets
+from app.services.followup.evaluation import STRATEGY_TEXT, evaluate_followup, gain_figure
+from app.services.followup.export import format_for, write_targets
+from app.services.followup.plan import plan_followup
+from app.services.followup.plan import save_queue as save_plan
 from bayes.followup import SNModel
 
 T = TypeVar("T")

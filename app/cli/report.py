@@ -8,7 +8,7 @@ import typer
 
 from app.cli.common import fail, ready
 from app.cli.train import set_threads
-from app.services.uncertainty_report import build_html
+from app.services.reports.uncertainty import build_html
 
 
 def report(

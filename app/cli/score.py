@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from app.cli.common import fail, ready
 from app.cli.progress import bar
-from app.services.distributed import score_pool_dask
-from app.services.scoring import CHUNK, score_pool
+from app.services.loop.distributed import score_pool_dask
+from app.services.loop.scoring import CHUNK, score_pool
 from storage.db import session_scope
 from storage.models import ModelVersion
 

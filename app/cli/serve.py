@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 
 from app.cli.common import ready
 from app.config import Settings
-from app.services.followup_admin import MAX_UPLOAD_BYTES
+from app.services.followup.admin import MAX_UPLOAD_BYTES
 
 MAIN = Path(__file__).resolve().parents[1] / "web" / "main.py"
 

@@ -7,7 +7,7 @@ import json
 import typer
 
 from app.cli.common import ready
-from app.services.status import survey_status
+from app.services.loop.status import survey_status
 from storage.db import session_scope
 
 

@@ -7,8 +7,8 @@ import typer
 from app.cli.common import fail, ready
 from app.cli.progress import bar
 from app.config import Settings
-from app.services.retrain import active_version
-from app.services.training import train as train_version
+from app.services.loop.retrain import active_version
+from app.services.models.training import train as train_version
 from bayes.config import EPOCHS, MIN_STEPS
 from bayes.data import MODALITIES
 from storage.db import session_scope

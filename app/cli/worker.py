@@ -8,7 +8,7 @@ import typer
 
 from app.cli.common import fail, ready
 from app.cli.progress import bar
-from app.services.retrain import request_retrain
+from app.services.loop.retrain import request_retrain
 from app.worker import WorkerOptions, run_worker
 from bayes.config import WARM_MIN_STEPS
 from storage.db import session_scope

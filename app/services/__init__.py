@@ -1,1 +1,5 @@
-"""Functions that take a session and return plain data; pages and the CLI call these."""
+"""Services by domain; each takes a session or an engine (or settings) and returns plain data.
+
+Pages and the CLI call these: data, models, loop, followup, reports, evaluation, experiments,
+and auth.
+"""

@@ -10,9 +10,9 @@ import pandas as pd
 from sqlalchemy import Engine
 
 from app.config import Settings
-from app.services import followup_admin
-from app.services.followup import FollowupPlan, plan_followup
-from app.services.followup_admin import FollowupItem
+from app.services.followup import admin as followup_admin
+from app.services.followup.admin import FollowupItem
+from app.services.followup.plan import FollowupPlan, plan_followup
 from bayes.followup import SNModel
 from storage.errors import IngestError
 

@@ -1,4 +1,4 @@
-"""What the label page does on a click, apart from Streamlit, over ``app.services.labeling``.
+"""What the label page does on a click, apart from Streamlit, over ``app.services.loop.labeling``.
 
 ``state`` is ``st.session_state`` in the app (a dict in tests). It holds the galaxy shown
 (``Shown``: its lease and the idempotency key made when it was first shown, so a double click
@@ -19,8 +19,8 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from app.services import labeling
-from app.services.versions import version_name
+from app.services.loop import labeling
+from app.services.models.versions import version_name
 from storage.leases import LeaseError
 
 SHOWN_KEY = "shown"

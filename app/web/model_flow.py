@@ -9,8 +9,8 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
-from app.services import model_admin
-from app.services.model_admin import JobView, QueueRow, VersionRow
+from app.services.models import admin as model_admin
+from app.services.models.admin import JobView, QueueRow, VersionRow
 
 FLASH_KEY = "models_flash"
 CONFIRM_KEY = "models_confirm"

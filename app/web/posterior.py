@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from app.services.arrays import SurveyRefs
-from app.services.training import predict_rows
+from app.services.data.arrays import SurveyRefs
+from app.services.models.training import predict_rows
 from bayes.calibrated import CalibratedModel
 from storage.arrays import ArrayStore
 

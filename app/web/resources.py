@@ -15,8 +15,8 @@ import torch
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.services.arrays import SurveyRefs, latest_ingest, survey_refs
-from app.services.versions import load_version
+from app.services.data.arrays import SurveyRefs, latest_ingest, survey_refs
+from app.services.models.versions import load_version
 from app.web.posterior import GalaxyPosterior, galaxy_posterior
 from bayes.calibrated import CalibratedModel
 

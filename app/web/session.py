@@ -78,7 +78,7 @@ def current_user(state: MutableMapping[str, Any]) -> SignedIn | None:
 def pick_survey(db: Engine, key: str) -> str:
     """The survey chosen in the sidebar among those with a model version; stops the page
     with a hint when there is none yet."""
-    from app.services.model_admin import surveys_with_versions
+    from app.services.models.admin import surveys_with_versions
 
     with session_scope(db) as s:
         surveys = surveys_with_versions(s)

@@ -1,3 +1,4 @@
+# Over 400 lines: two FITS layouts, WCS cut-outs and every header check with its error message.
 """Read multi-band FITS cutouts, one galaxy per file, into ``ImageRecords``.
 
 Two layouts are understood:

@@ -1,3 +1,4 @@
+# Over 400 lines: the MMU layout's images, spectra and columns, with their bounds checks.
 """Read HDF5 files in the Multimodal Universe (MMU) layout, in slices of rows.
 
 An MMU file (``<survey>/healpix=<n>/001-of-001.hdf5``) holds flat top-level datasets, one

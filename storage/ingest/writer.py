@@ -1,3 +1,4 @@
+# Over 400 lines: the all-or-nothing write of one ingest, rollback included, in one place.
 """Persist reader output: every chunk of one ingest in one transaction, all or nothing.
 
 The arrays go to one new array-store file, the rows to the database. On any error —

@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 
 from app.cli import app
 from app.config import Settings, resolve
-from app.services.evaluation import training_cache
-from app.services.metrics import posterior_metrics
-from app.services.training import (
+from app.services.evaluation.run import training_cache
+from app.services.models.metrics import posterior_metrics
+from app.services.models.training import (
     ArrayCache,
     fit_calibrated,
     predict_rows,
@@ -23,7 +23,7 @@ from app.services.training import (
     rows_for,
     subset,
 )
-from app.services.versions import load_version
+from app.services.models.versions import load_version
 from bayes.config import ModelConfig
 from bayes.health import MIN_DECIDE
 from storage.db import session_scope

@@ -16,8 +16,8 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from app.cli import app
-from app.services.arrays import survey_id
-from app.services.targets import task_configs
+from app.services.data.arrays import survey_id
+from app.services.data.targets import task_configs
 from storage.arrays import ArrayStore, RowRef
 from storage.db import make_engine, session_scope
 from storage.ingest.magnitudes import POGSON, flux_to_ab, flux_to_asinh

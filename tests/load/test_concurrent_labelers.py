@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 from sqlalchemy import Engine, insert, select
 
-from app.services import labeling
+from app.services.loop import labeling
 from storage.db import make_engine, session_scope
 from storage.models import Galaxy, Ingest, Label, Lease, ModelVersion, QueueItem, Survey, Task, User
 

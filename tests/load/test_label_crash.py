@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, func, select
 
-from app.services import labeling
+from app.services.loop import labeling
 from storage.db import session_scope
 from storage.models import Label, Lease, QueueItem
 from tests.queue_world import queue_world
@@ -21,7 +21,7 @@ from tests.queue_world import queue_world
 CHILD = """
 import sys
 from storage.db import make_engine
-from app.services import labeling
+from app.services.loop import labeling
 engine = make_engine(sys.argv[1])
 shown = labeling.next_galaxy(engine, int(sys.argv[2]), int(sys.argv[3]))
 print(shown.lease_id, flush=True)

@@ -8,8 +8,8 @@ from typer.testing import CliRunner
 
 from app.cli import app
 from app.config import resolve
-from app.services.arrays import load_arrays, stream_arrays, survey_refs
-from app.services.targets import load_targets, task_configs
+from app.services.data.arrays import load_arrays, stream_arrays, survey_refs
+from app.services.data.targets import load_targets, task_configs
 from storage.db import session_scope
 
 

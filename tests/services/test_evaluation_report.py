@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.services.baseline_floor import floor_checks, floor_sentences
-from app.services.calibration_plots import coverage_figure, pit_figure
-from app.services.evaluation import Comparison, Result
-from app.services.metrics import posterior_metrics
-from app.services.report import regression_pits, task_kinds, write_report
+from app.services.evaluation.baseline_floor import floor_checks, floor_sentences
+from app.services.evaluation.markdown import regression_pits, task_kinds, write_report
+from app.services.evaluation.run import Comparison, Result
+from app.services.models.metrics import posterior_metrics
+from app.services.reports.calibration_plots import coverage_figure, pit_figure
 from bayes import metrics as bm
 from tests.services.calibrated import TASKS, calibrated
 

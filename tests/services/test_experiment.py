@@ -5,15 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.services.experiment import ExperimentSpec, merge_results
-from app.services.experiment_summary import (
+from app.services.experiments.run import ExperimentSpec, merge_results
+from app.services.experiments.stopping import gains_per_label, plateau_round
+from app.services.experiments.summary import (
     aggregate,
     labels_to_reach,
     spread,
     summarise,
     verdicts,
 )
-from app.services.stopping import gains_per_label, plateau_round
 
 
 def test_labels_to_reach_interpolates_the_first_crossing() -> None:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from app.services.fit_health import activation_decision, baseline_predictions
-from app.services.training import FittedModel, fit_checked
+from app.services.models.fit_health import activation_decision, baseline_predictions
+from app.services.models.training import FittedModel, fit_checked
 from bayes.config import ModelConfig, TaskConfig
 from tests import sdss
 

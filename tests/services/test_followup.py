@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 from app.cli import app
 from app.config import Settings
 from app.mock.survey import generate_survey
-from app.services.followup import FollowupPlan, plan_followup, save_queue
-from app.services.scoring import PoolPosterior, score_pool
-from app.services.target_export import format_for, write_targets
-from app.services.training import train
+from app.services.followup.export import format_for, write_targets
+from app.services.followup.plan import FollowupPlan, plan_followup, save_queue
+from app.services.loop.scoring import PoolPosterior, score_pool
+from app.services.models.training import train
 from bayes.followup import SNModel
 from storage.db import session_scope
 from storage.ingest.records import Bundle

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, func, select
 
-from app.services import labeling
+from app.services.loop import labeling
 from storage import leases
 from storage.db import session_scope
 from storage.labels import current_labels_query

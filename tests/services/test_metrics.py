@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from app.services.metrics import calibration_metrics, central_coverage, posterior_metrics
+from app.services.models.metrics import calibration_metrics, central_coverage, posterior_metrics
 from bayes import metrics as bm
 from tests.services.calibrated import REDSHIFT, SFR, TASKS, calibrated
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.services.oracle import oracle_batch, truth_loss
+from app.services.experiments.oracle import oracle_batch, truth_loss
 from bayes import acquisition
 from bayes.predict import Posterior
 

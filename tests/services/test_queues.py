@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.services.queues import CONTROL, label_queue_entries
+from app.services.loop.queues import CONTROL, label_queue_entries
 
 
 def test_queue_has_its_control_share_and_no_repeats() -> None:

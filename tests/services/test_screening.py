@@ -10,7 +10,7 @@ import pytest
 
 from app.mock import generate_survey
 from app.mock.tasks import MORPHOLOGY_CLASSES
-from app.services.screening import colour_outliers, image_defects, screen
+from app.services.loop.screening import colour_outliers, image_defects, screen
 from bayes.data import GalaxyArrays
 
 

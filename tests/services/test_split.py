@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from app.services.split import assign_splits
+from app.services.data.split import assign_splits
 
 
 def test_split_is_stable_as_galaxies_are_added_and_depends_on_the_seed():

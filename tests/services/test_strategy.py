@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from app.services.strategy import (
+from app.services.loop.strategy import (
     CONTROL_FRACTION,
     DEFAULT_STRATEGY,
     REGRESSION_STRATEGY,

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from app.services import uncertainty_report as ur
-from app.services.regression_calibration import (
+from app.services.reports import uncertainty as ur
+from app.services.reports.regression_calibration import (
     RegressionCalibration,
     headline,
     regression_calibration,

@@ -9,7 +9,7 @@ import sys
 
 from sqlalchemy import Engine
 
-from app.services.versions import fail_orphans, process_owner
+from app.services.models.versions import fail_orphans, process_owner
 from storage.db import session_scope
 from storage.models import ModelVersion, Survey
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from streamlit.testing.v1 import AppTest
 
 from app.config import Settings
-from app.services import followup_admin
+from app.services.followup import admin as followup_admin
 from app.web import followup_flow
 from storage.errors import IngestError
 from storage.models import Galaxy, Ingest, QueueItem, Spectrum

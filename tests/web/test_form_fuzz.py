@@ -26,7 +26,9 @@ from sqlalchemy import Engine, func, select
 
 from app.cli.serve import streamlit_command
 from app.config import Settings
-from app.services import auth, followup_admin, labeling
+from app.services import auth
+from app.services.followup import admin as followup_admin
+from app.services.loop import labeling
 from app.web.session import check_password
 from storage.db import session_scope
 from storage.models import Label, Lease, QueueItem, User

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from app.config import Settings
-from app.services import model_admin
+from app.services.models import admin as model_admin
 from app.web import model_flow
 from app.worker import WorkerOptions, run_worker
 from storage.models import Job, ModelVersion, QueueItem

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
 from app.config import Settings
-from app.services import uncertainty_report as ur
+from app.services.reports import uncertainty as ur
 from storage.db import session_scope
 from storage.models import Label, QueueItem, Task
 from tests.web.test_pages import open_app, open_page, user_id

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from app.cli import app
 from app.cli.serve import MAIN, streamlit_command
 from app.config import Settings
-from app.services.labeling import Assignment
+from app.services.loop.labeling import Assignment
 from app.web import images, keys, label_flow, session
 from app.web.posterior import posterior_spec, summarize
 from app.web.spectrum import LINES, binned, observed_lines, spectrum_spec

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from app.config import Settings
-from app.services.distributed import read_partition, score_pool_dask, write_partitions
-from app.services.scoring import score_pool
+from app.services.loop.distributed import read_partition, score_pool_dask, write_partitions
+from app.services.loop.scoring import score_pool
 from storage.db import session_scope
 from storage.models import ModelVersion, Score
 from tests.worker.conftest import World
@@ -65,7 +65,7 @@ def test_dask_scores_equal_single_process_scores(world: World, tmp_path: Path) -
 
 
 def test_partitions_round_trip_through_parquet(world: World, tmp_path: Path) -> None:
-    from app.services.arrays import survey_refs
+    from app.services.data.arrays import survey_refs
 
     engine = world.template.engine()
     with session_scope(engine) as session:

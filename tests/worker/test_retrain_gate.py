@@ -13,7 +13,7 @@ from astropy.table import Table
 from sqlalchemy import select
 
 from app.config import Settings, resolve
-from app.services.split import assign_splits
+from app.services.data.split import assign_splits
 from app.worker import WorkerOptions, run_worker
 from storage.db import session_scope
 from storage.labels import current_labels_query, supersede

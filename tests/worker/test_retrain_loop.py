@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.config import Settings
-from app.services.retrain import warm_floor
+from app.services.loop.retrain import warm_floor
 from app.worker import WorkerOptions, run_worker
 from bayes.calibrated import CalibratedModel
 from bayes.config import WARM_MIN_STEPS

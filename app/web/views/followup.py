@@ -4,7 +4,7 @@ ingesting returned spectra are for admins."""
 
 import streamlit as st
 
-from app.services import followup_admin
+from app.services.followup import admin as followup_admin
 from app.web import followup_flow, session
 from app.web.followup_flow import DOWNLOADS, FLASH_KEY, PLAN_KEY, UPLOAD_ROUND_KEY
 from bayes.followup import SNModel

@@ -3,8 +3,8 @@ picked; a key for every class, skip, unsure, pass and undo."""
 
 import streamlit as st
 
-from app.services.galaxy_view import load_galaxy
-from app.services.retrain import active_version
+from app.services.data.galaxy_view import load_galaxy
+from app.services.loop.retrain import active_version
 from app.web import images, keys, label_flow, resources, session
 from app.web.posterior import posterior_spec, summarize
 from app.web.spectrum import spectrum_spec

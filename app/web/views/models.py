@@ -3,7 +3,7 @@ progress, activation and rollback (admins), and the top of the label queue it re
 
 import streamlit as st
 
-from app.services import model_admin
+from app.services.models import admin as model_admin
 from app.web import model_flow, session
 from storage.db import session_scope
 

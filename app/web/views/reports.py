@@ -4,10 +4,10 @@ downloadable HTML file (the same file ``galactive report --out`` writes)."""
 
 import streamlit as st
 
-from app.services import labeling
-from app.services import uncertainty_report as report
-from app.services.regression_calibration import headline
-from app.services.retrain import active_version
+from app.services.loop import labeling
+from app.services.loop.retrain import active_version
+from app.services.reports import uncertainty as report
+from app.services.reports.regression_calibration import headline
 from app.web import session
 from storage.db import session_scope
 

@@ -1,0 +1,327 @@
+"""Oracle active-learning experiments: reveal truth labels round by round and measure.
+
+Each strategy, for each seed, starts from the same random initial labelled set (the seed's),
+fits with the product's own code (:func:`app.services.models.training.fit_calibrated`), scores the
+held-out test split, and buys the next batch from the unlabelled training pool with
+:func:`app.services.loop.strategy.choose_batch`, the function the live worker uses. The summary
+says, per round, whether a strategy beats random beyond the spread over seeds, how many labels
+it needed to reach random's final metric (and random's best, where random's curve fell at the
+end), and after which round labelling stopped paying.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from app.services.experiments.oracle import ORACLES, oracle_batch
+from app.services.experiments.summary import summarise
+from app.services.loop.screening import screen
+from app.services.loop.strategy import CONTROL_FRACTION, choose_batch, screens
+from app.services.models.metrics import is_redshift, posterior_metrics
+from app.services.models.training import (
+    ArrayCache,
+    FittedModel,
+    SurveyData,
+    fit_calibrated,
+    rows_for,
+)
+from bayes.baselines.network import DeepEnsemble, MCDropoutModel
+from bayes.calibrated import Predictive
+from bayes.config import (
+    EPOCHS,
+    MIN_STEPS,
+    WARM_EPOCHS,
+    WARM_MIN_STEPS,
+    ModelConfig,
+    TaskConfig,
+)
+from bayes.predict import Posterior
+from storage.arrays import ArrayStore
+
+FitHook = Callable[[str, int, int], None]  # (strategy, seed, round) after each fit
+Predictor = Callable[[np.ndarray, int], Posterior]  # (rows, seed) -> posterior
+Fitted = FittedModel | Predictive  # what a warm round starts from
+METHODS = ("heads", "ensemble", "mc_dropout")
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """What to run: strategies x seeds x (rounds + 1) fits of a one-task model.
+
+    model: further ModelConfig fields (latent_dim, image_channels, batch_size, lr, fusion).
+    warm: each round after the first starts from the previous round's model
+    (``update="warm"``) for ``warm_epochs`` epochs. min_steps and
+    warm_min_steps: floors on optimiser steps for a fit from scratch and a warm one
+    (:meth:`bayes.config.ModelConfig.epochs_for`),
+    so a small labelled set is trained as far as a large one. screen: keep the
+    artifact screen's flagged galaxies out of the active picks (None: the product's rule,
+    :func:`app.services.loop.strategy.screens`). method: where the posterior's spread comes from —
+    ``heads`` (the product's model: Bayesian heads on a point-estimate trunk, recalibrated on
+    validation), ``ensemble`` (a deep ensemble of ``members`` point networks) or
+    ``mc_dropout`` (dropout through the whole trunk); the last two are not recalibrated, and
+    with ``warm`` every network starts from its previous round's weights. first_seed: run
+    seeds first_seed .. first_seed + seeds - 1, so runs on several machines can be merged
+    (:func:`merge_results`).
+    """
+
+    task: str
+    strategies: tuple[str, ...]
+    rounds: int
+    batch: int
+    seeds: int
+    initial: int
+    modalities: tuple[str, ...] = ("photometry",)
+    epochs: int = EPOCHS
+    warm: bool = False
+    warm_epochs: int = WARM_EPOCHS
+    min_steps: int = MIN_STEPS
+    warm_min_steps: int = WARM_MIN_STEPS
+    control_fraction: float = CONTROL_FRACTION
+    screen: bool | None = None
+    beta: float = 1.0
+    model: dict[str, Any] = field(default_factory=dict)
+    method: str = "heads"
+    members: int = 5
+    first_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if "random" not in self.strategies:
+            raise ValueError("strategies must include 'random', the baseline every verdict uses")
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose from {METHODS}")
+        if self.method == "ensemble" and self.members < 2:
+            raise ValueError(f"an ensemble needs at least 2 members, got {self.members}")
+        if min(self.min_steps, self.warm_min_steps) < 0:
+            raise ValueError("min_steps and warm_min_steps must be >= 0")
+        if min(self.rounds, self.batch, self.seeds, self.initial) < 1:
+            raise ValueError("rounds, batch, seeds and initial must all be >= 1")
+        if self.first_seed < 0:
+            raise ValueError(f"first_seed must be >= 0, got {self.first_seed}")
+
+
+def metric_names(task: TaskConfig) -> tuple[tuple[str, ...], bool]:
+    """(reported metrics, primary first; whether higher is better for the primary one)."""
+    if task.is_classification:
+        return ("accuracy", "macro_f1", "ece"), True
+    if is_redshift(task):
+        return ("sigma_nmad", "outlier_fraction", "coverage_68"), False
+    return ("rmse", "r2", "coverage_68"), False
+
+
+def run_experiment(
+    store: ArrayStore, data: SurveyData, spec: ExperimentSpec, *, on_fit: FitHook | None = None
+) -> dict[str, Any]:
+    """Every strategy and seed, aggregated and judged against random -> a JSON-ready dict."""
+    tasks = {t.name: t for t in data.tasks}
+    if spec.task not in tasks:
+        raise ValueError(f"survey has no task {spec.task!r}; it has {tuple(tasks)}")
+    task = tasks[spec.task]
+    if not task.is_classification and set(spec.strategies) & set(ORACLES):
+        raise ValueError(f"the oracle references need a classification task; {task.name!r} is not")
+    config = ModelConfig(
+        tasks=(task,), modalities=spec.modalities, epochs=spec.epochs, **spec.model
+    )
+    pool, test = rows_for(data, "train", config), rows_for(data, "test", config)
+    if spec.initial + spec.rounds * spec.batch > len(pool):
+        raise ValueError(
+            f"{spec.initial} + {spec.rounds} x {spec.batch} labels exceed the pool of {len(pool)}"
+        )
+    val = rows_for(data, "validation", config)  # each round recalibrates on it
+    cache = ArrayCache.load(store, data.refs, np.concatenate([pool, test, val]))
+    screened = screens(task) if spec.screen is None else spec.screen
+    flagged = (
+        screen(cache.take(pool), modalities=spec.modalities)
+        if screened
+        else np.zeros(len(pool), bool)
+    )
+    # The screen reads raw pixels; every fit and prediction after it reads stretched ones,
+    # so stretch once here rather than in every round.
+    cache = cache.stretched()
+    runs = {
+        s: [
+            _run(store, data, spec, config, s, seed, pool, test, cache, flagged, on_fit)
+            for seed in range(spec.first_seed, spec.first_seed + spec.seeds)
+        ]
+        for s in spec.strategies
+    }
+    names, higher = metric_names(task)
+    out = summarise(runs, metric=names[0], higher_is_better=higher)
+    out["setup"] = {
+        **dataclasses.asdict(spec),
+        "pool": len(pool),
+        "test": len(test),
+        "screened": screened,
+        "flagged": int(flagged.sum()),
+        "metrics": list(names),
+        "model_config": config.to_dict(),
+    }
+    return out
+
+
+def _run(
+    store: ArrayStore,
+    data: SurveyData,
+    spec: ExperimentSpec,
+    config: ModelConfig,
+    strategy: str,
+    seed: int,
+    pool: np.ndarray,
+    test: np.ndarray,
+    cache: ArrayCache,
+    flagged: np.ndarray,
+    on_fit: FitHook | None,
+) -> list[dict[str, Any]]:
+    """One strategy and seed: a record per round (labels, test metrics, batch bought)."""
+    task = config.tasks[0]
+    names, _ = metric_names(task)
+    labelled = np.zeros(len(pool), bool)
+    labelled[np.random.default_rng(seed).choice(len(pool), spec.initial, replace=False)] = True
+    previous, records = None, []
+    for r in range(spec.rounds + 1):
+        warm = spec.warm and previous is not None
+        epochs, floor = (spec.epochs, spec.min_steps)
+        if warm:
+            epochs, floor = spec.warm_epochs, spec.warm_min_steps
+        cfg = dataclasses.replace(config, seed=seed, epochs=epochs, min_steps=floor)
+        predictor, fit_seconds, previous = _fit(
+            store, data, spec, cfg, pool[labelled], cache, previous if warm else None
+        )
+        fit_health = previous.health if isinstance(previous, FittedModel) else None
+        metrics = posterior_metrics(
+            predictor(test, seed),
+            {task.name: data.targets.values[task.name][test]},
+            cfg.tasks,
+            data.present(test),
+        )[task.name]
+        record = {
+            "round": r,
+            "n_labels": int(labelled.sum()),
+            "metrics": {k: metrics[k] for k in names},
+            "fit_seconds": fit_seconds,
+            "healthy": None if fit_health is None else fit_health.ok,
+            "health": None if fit_health is None else fit_health.summary(),
+            "restarts": previous.restarts if isinstance(previous, FittedModel) else 0,
+        }
+        if r < spec.rounds:
+            free = np.flatnonzero(~labelled)
+            posterior = predictor(pool[free], seed * 1000 + r)
+            rng = np.random.default_rng((seed, r))
+            if strategy in ORACLES:
+                truth = data.targets.values[task.name][pool[free]]
+                batch = oracle_batch(
+                    posterior, task.name, truth, spec.batch, rng, strategy=strategy, beta=spec.beta
+                )
+            else:
+                known = None
+                if strategy == "lcmd":  # LCMD clusters the pool around the labelled galaxies
+                    known = predictor(pool[labelled], seed * 1000 + r).embedding
+                batch = choose_batch(
+                    posterior,
+                    task.name,
+                    spec.batch,
+                    rng,
+                    strategy=strategy,
+                    control_fraction=spec.control_fraction,
+                    flagged=flagged[free],
+                    beta=spec.beta,
+                    labelled_embedding=known,
+                )
+            labelled[free[batch.indices]] = True
+            active = ~batch.is_control
+            record |= {
+                "acquisition_mean": float(batch.values.mean()),
+                "acquisition_mean_active": float(batch.values[active].mean())
+                if active.any()
+                else None,
+                "n_control": int(batch.is_control.sum()),
+                "n_flagged": int(flagged[free[batch.indices]].sum()),
+            }
+        records.append(record)
+        if on_fit is not None:
+            on_fit(strategy, seed, r)
+    return records
+
+
+def _fit(
+    store: ArrayStore,
+    data: SurveyData,
+    spec: ExperimentSpec,
+    config: ModelConfig,
+    rows: np.ndarray,
+    cache: ArrayCache,
+    previous: Fitted | None,
+) -> tuple[Predictor, float, Fitted]:
+    """Fit on ``rows`` by ``spec.method``: (predictor, fit seconds, model a warm start reuses)."""
+    if spec.method == "heads":
+        fitted = fit_calibrated(
+            store,
+            data,
+            config,
+            train_idx=rows,
+            cache=cache,
+            init_from=previous.model.base if previous is not None else None,
+        )
+
+        def heads(at: np.ndarray, seed: int) -> Posterior:
+            return fitted.model.predict(cache.take(at), seed=seed)
+
+        return heads, fitted.fit_seconds, fitted
+    name = config.tasks[0].name
+    model = (
+        DeepEnsemble(config, members=spec.members)
+        if spec.method == "ensemble"
+        else MCDropoutModel(config)
+    )
+    start = time.perf_counter()
+    model.fit(cache.take(rows), {name: data.targets.values[name][rows]}, init_from=previous)
+    seconds = time.perf_counter() - start
+    return lambda at, seed: model.predict(cache.take(at), seed=seed), seconds, model
+
+
+def seed_ids(result: dict[str, Any]) -> list[int]:
+    """The seeds an experiment result holds, in order (older results ran 0 .. seeds - 1)."""
+    setup = result["setup"]
+    if "seed_ids" in setup:
+        return list(setup["seed_ids"])
+    first = setup.get("first_seed", 0)
+    return list(range(first, first + setup["seeds"]))
+
+
+def merge_results(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """One result from runs of the same experiment on different seeds (e.g. two machines).
+
+    Every setup field but the seeds must agree; a seed may appear once. The summary is
+    recomputed over all seeds; commands, machines and wall-clock seconds are kept per part.
+    """
+    if not results:
+        raise ValueError("nothing to merge")
+    ignore = ("seeds", "first_seed", "seed_ids")
+    base = {k: v for k, v in results[0]["setup"].items() if k not in ignore}
+    ids: list[int] = []
+    runs: dict[str, list[list[dict[str, Any]]]] = {}
+    for i, result in enumerate(results):
+        setup = {k: v for k, v in result["setup"].items() if k not in ignore}
+        differ = sorted(k for k in base.keys() | setup.keys() if base.get(k) != setup.get(k))
+        if differ:
+            raise ValueError(f"result {i + 1} was run with a different setup: {', '.join(differ)}")
+        clash = set(ids) & set(seed_ids(result))
+        if clash:
+            raise ValueError(f"result {i + 1} repeats seeds {sorted(clash)}")
+        ids += seed_ids(result)
+        for name, entry in result["strategies"].items():
+            runs.setdefault(name, []).extend(entry["seeds"])
+    out = summarise(runs, metric=results[0]["primary_metric"],
+                    higher_is_better=results[0]["higher_is_better"])  # fmt: skip
+    out["setup"] = {**base, "seeds": len(ids), "seed_ids": ids}
+    out["parts"] = [
+        {k: r.get(k) for k in ("command", "machine", "wall_seconds")} | {"seeds": seed_ids(r)}
+        for r in results
+    ]
+    out["survey"] = results[0].get("survey")
+    return out

@@ -1,0 +1,269 @@
+"""One retrain round: sequential update → score the pool → activate and rebuild the queues.
+
+The job's ``params["state"]`` records what is done (the new version's id once its row exists,
+``scored`` once every score is written), so a retried job resumes instead of starting over.
+The last step — activate the new version, rebuild its queues and mark the job succeeded — is
+one transaction: until it commits, the previous version stays active and its queues stand.
+The follow-up queue (tonight's spectroscopic targets) is planned with the new version just
+before that transaction and replaced inside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.faults import crash_point
+from app.services.followup.plan import FollowupPlan, plan_followup, queue_entries
+from app.services.loop.queues import QUEUE_SIZE, activate
+from app.services.loop.scoring import PoolPosterior, score_pool
+from app.services.models.training import train
+from app.services.models.versions import mark_failed
+from bayes.config import WARM_EPOCHS, WARM_MIN_STEPS
+from storage import jobs
+from storage.db import session_scope
+from storage.models import Galaxy, Label, ModelVersion, Score, Spectrum, Survey, Task
+from storage.queues import replace_pending
+
+KIND = "retrain"
+Report = Callable[[float, str, dict[str, Any] | None], None]  # progress, message, new params
+TRAIN_SHARE, SCORE_SHARE = 0.6, 0.35  # of the job's progress
+FOLLOWUP_TASK, FOLLOWUP_HOURS = "redshift", 8.0  # the follow-up queue: a night for redshifts
+# Config fields a round inherits from the version it updates (the rest are ModelConfig defaults).
+INHERITED = ("fusion", "modalities", "latent_dim", "image_channels", "spectrum_patch")
+INHERITED += ("spectrum_dim", "spectrum_layers", "spectrum_heads", "early_spectrum_bins")
+INHERITED += ("modality_dropout", "batch_size", "lr", "seed")
+
+
+def active_version(session: Session, survey: str) -> ModelVersion | None:
+    """The survey's active model version, if any."""
+    return session.scalar(
+        select(ModelVersion)
+        .join(Survey, Survey.id == ModelVersion.survey_id)
+        .where(Survey.name == survey, ModelVersion.is_active.is_(True))
+    )
+
+
+def new_labels(session: Session, survey: str) -> int:
+    """Labels of ``survey`` its active version has not seen: newer than its label snapshot,
+    or (a version fitted on truth has none) made after it was created."""
+    version = active_version(session, survey)
+    stmt = (
+        select(func.count(Label.id))
+        .join(Task, Task.id == Label.task_id)
+        .join(Survey, Survey.id == Task.survey_id)
+        .where(Survey.name == survey)
+    )
+    if version is not None and version.label_watermark is not None:
+        stmt = stmt.where(Label.id > version.label_watermark)
+    elif version is not None:
+        stmt = stmt.where(Label.created_at > version.created_at)
+    return int(session.scalar(stmt) or 0)
+
+
+def request_retrain(
+    session: Session, survey: str, *, epochs: int | None = None, min_steps: int | None = None
+) -> int:
+    """Queue a retrain of ``survey`` (or return the one already queued or running); its job id."""
+    params: dict[str, Any] = {"survey": survey}
+    if epochs is not None:
+        params["epochs"] = epochs
+    if min_steps is not None:
+        params["min_steps"] = min_steps
+    return jobs.enqueue(session, KIND, params).id
+
+
+def run_retrain(
+    settings: Settings, job_id: int, worker: str, params: dict[str, Any], report: Report
+) -> None:
+    """Carry out (or resume) retrain job ``job_id``; ``report`` records progress and state."""
+    engine = settings.engine()
+    try:
+        state = dict(params.get("state", {}))
+        survey = params["survey"]
+
+        def save(progress: float, message: str) -> None:
+            report(progress, message, {**params, "state": state})
+
+        version_id = state.get("version_id")
+        if version_id is not None and not _is_ready(engine, version_id):
+            mark_failed(engine, version_id)  # its fit died with the previous attempt
+            state.pop("version_id")
+            version_id = None
+        if version_id is None:
+            version_id = _train(settings, survey, params, state, save)
+        decision = _decision(engine, version_id)
+        with session_scope(engine) as session:
+            name = session.get(ModelVersion, version_id).name
+            active = active_version(session, survey)
+            kept = (active.id, active.name) if active is not None else None
+        # A rejected version leaves the active one in charge; its queues are re-ranked.
+        target = version_id if decision["activate"] else kept and kept[0]
+        if target is None:
+            with session_scope(engine) as session:
+                message = f"{name} not activated: {decision['reason']}; no version is active"
+                jobs.finish(session, job_id, worker, message=message)
+            return
+        # A kept version scored in an earlier round is not scored again; one whose scoring
+        # this job started (and a crash interrupted) is.
+        fresh = target == version_id or state.get("scoring") == target
+        pool = PoolPosterior()  # the round's one pool prediction, kept for the follow-up plan
+        if state.get("scored") != target and (fresh or not _has_scores(engine, target)):
+            total = SCORE_SHARE
+            state["scoring"] = target
+
+            def scored(done: int, n: int) -> None:
+                save(TRAIN_SHARE + total * done / n, f"scored {done}/{n} galaxies")
+                crash_point("score")
+
+            score_pool(engine, settings.store(), settings.home, target, on_chunk=scored, keep=pool)
+            state["scored"] = target
+            save(TRAIN_SHARE + SCORE_SHARE, "scores written")
+        plan = followup_plan(settings, survey, target, params, pool=pool)
+        with session_scope(engine) as session:
+            queued = activate(session, target, queue_size=params.get("queue_size", QUEUE_SIZE))
+            if plan is not None:
+                queued["follow-up"] = replace_pending(
+                    session,
+                    queue="followup",
+                    task_id=plan.task_id,
+                    model_version_id=target,
+                    entries=queue_entries(plan),
+                )
+            crash_point("queues")
+            summary = ", ".join(f"{t} {n}" for t, n in queued.items()) or "no label queue"
+            if target == version_id:
+                message = f"{name} active ({decision['reason']}); queued {summary}"
+            else:
+                message = (f"{name} not activated: {decision['reason']}; {kept[1]} stays "
+                           f"active, its queues re-ranked: {summary}")  # fmt: skip
+            jobs.finish(session, job_id, worker, message=message)
+    finally:
+        engine.dispose()
+
+
+def followup_plan(
+    settings: Settings,
+    survey: str,
+    version_id: int,
+    params: dict[str, Any],
+    *,
+    pool: PoolPosterior | None = None,
+) -> FollowupPlan | None:
+    """Tonight's follow-up plan under the job's budget (``followup_hours``, default 8 h), or
+    None when the version predicts no redshift or no galaxy has a spectrum to learn from.
+    pool: the round's scoring posterior, so the plan does not predict the pool again."""
+    engine = settings.engine()
+    try:
+        with session_scope(engine) as session:
+            version = session.get(ModelVersion, version_id)
+            tasks = {t["name"] for t in version.config["model"]["tasks"]}
+            has_spectra = session.scalar(
+                select(Spectrum.id)
+                .join(Galaxy, Galaxy.id == Spectrum.galaxy_id)
+                .where(Galaxy.survey_id == version.survey_id)
+                .limit(1)
+            )
+    finally:
+        engine.dispose()
+    if FOLLOWUP_TASK not in tasks or has_spectra is None:
+        return None
+    hours = float(params.get("followup_hours", FOLLOWUP_HOURS))
+    return plan_followup(
+        settings, survey, version_id=version_id, task=FOLLOWUP_TASK, budget_hours=hours, pool=pool
+    )
+
+
+def _train(
+    settings: Settings,
+    survey: str,
+    params: dict[str, Any],
+    state: dict[str, Any],
+    save: Callable[[float, str], None],
+) -> int:
+    """Fit the round's version, warm-started from the active one; its id.
+
+    It learns from the same source as the active version (labels, or truth for a mock
+    survey's demo model) unless the job names one; its step floor is :func:`warm_floor`.
+    """
+    engine = settings.engine()
+    try:
+        with session_scope(engine) as session:
+            parent = active_version(session, survey)
+            parent_id = parent.id if parent is not None else None
+            parent_cfg = parent.config if parent is not None else {}
+    finally:
+        engine.dispose()
+    model_cfg = parent_cfg.get("model", {})
+    config = {k: _tuples(model_cfg[k]) for k in INHERITED if k in model_cfg}
+    epochs = int(params.get("epochs") or WARM_EPOCHS)
+    floor = warm_floor(model_cfg, params)
+    planned = [epochs]  # raised by the step floor once the fit knows its galaxies
+
+    def created(version_id: int) -> None:
+        state["version_id"] = version_id
+        save(0.0, f"training version {version_id}")
+
+    def epoch(done: int, loss: float) -> None:
+        n = planned[0]
+        save(TRAIN_SHARE * (done + 1) / n, f"epoch {done + 1}/{n}, loss {loss:.4g}")
+        crash_point("train")
+
+    def plan(n: int) -> None:
+        planned[0] = n
+
+    result = train(
+        settings,
+        survey,
+        source=params.get("source") or parent_cfg.get("source", "labels"),
+        split_seed=parent_cfg.get("split_seed", 0),
+        on_epoch=epoch,
+        parent_id=parent_id,
+        on_created=created,
+        on_plan=plan,
+        epochs=epochs,
+        min_steps=floor,
+        **config,
+    )
+    save(TRAIN_SHARE, f"trained {result.name}")
+    return result.version_id
+
+
+def warm_floor(model_cfg: dict[str, Any], params: dict[str, Any]) -> int:
+    """A round's floor on optimiser steps: the job's ``min_steps``, else the active version's
+    capped at WARM_MIN_STEPS (a warm start needs fewer steps than a fit from scratch, but
+    not the handful that a few epochs of a small labelled set give)."""
+    if params.get("min_steps") is not None:
+        return int(params["min_steps"])
+    return min(int(model_cfg.get("min_steps", 0)), WARM_MIN_STEPS)
+
+
+def _decision(engine: Any, version_id: int) -> dict[str, Any]:
+    """The version's activation decision (``app.services.models.fit_health.Decision.to_dict``)."""
+    with session_scope(engine) as session:
+        metrics = session.get(ModelVersion, version_id).metrics or {}
+    return metrics.get("activation") or {"activate": True, "reason": "no decision recorded"}
+
+
+def _has_scores(engine: Any, version_id: int) -> bool:
+    """Whether the version's scores are written (a kept active version's are)."""
+    with session_scope(engine) as session:
+        return (
+            session.scalar(select(Score.id).where(Score.model_version_id == version_id).limit(1))
+            is not None
+        )
+
+
+def _is_ready(engine: Any, version_id: int) -> bool:
+    with session_scope(engine) as session:
+        version = session.get(ModelVersion, version_id)
+        return version is not None and version.status == "ready"
+
+
+def _tuples(value: Any) -> Any:
+    """JSON lists back to the tuples ModelConfig expects."""
+    return tuple(value) if isinstance(value, list) else value

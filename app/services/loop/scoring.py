@@ -1,0 +1,188 @@
+"""Score a survey's whole pool with one model version: posterior summary and BALD per galaxy.
+
+The pool is streamed in chunks (read, predict, screen, then write that chunk's ``Score``
+rows), so memory holds one chunk. Galaxies the artifact screen flags also get a row with
+acquisition ``screen``, so the queue can leave them to the random control. Scores of a
+version that is not active yet are invisible to the queues, so a crash mid-way leaves
+nothing anyone reads; a retry deletes them and starts again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import Engine, delete, select
+
+from app.services.data.arrays import SurveyRefs, load_arrays, survey_refs
+from app.services.loop.screening import screen
+from app.services.models.versions import load_version
+from bayes.acquisition import scores_for
+from bayes.calibrated import CalibratedModel
+from bayes.followup import posterior_variance
+from bayes.predict import Posterior
+from storage.arrays import ArrayStore
+from storage.db import session_scope
+from storage.models import ModelVersion, Score, Survey, Task
+
+ACQUISITION = "bald"  # what Score.value holds: BALD (classification), information gain (regression)
+SCREEN = "screen"  # a row per task for each galaxy the artifact screen flags (value 1)
+CHUNK = 2048  # galaxies read, predicted and screened together
+ChunkHook = Callable[[int, int], None]  # (galaxies scored so far, total)
+
+
+class PoolPosterior:
+    """What the scoring pass keeps of its posterior for the follow-up plan, so that a retrain
+    round predicts its pool once: per galaxy (in the survey's ``galaxy_id`` order) the
+    embedding and each regression task's predictive variance (transformed units)."""
+
+    def __init__(self) -> None:
+        self.galaxy_id = np.zeros(0, np.int64)
+        self.embedding = np.zeros((0, 0), np.float32)
+        self.variance: dict[str, np.ndarray] = {}
+        self._seen = np.zeros(0, bool)
+
+    def add(self, galaxy_id: np.ndarray, idx: np.ndarray, posterior: Posterior) -> None:
+        """Keep the posterior of the galaxies at ``idx`` of a pool of ``galaxy_id``."""
+        if len(self.galaxy_id) != len(galaxy_id):
+            n = len(galaxy_id)
+            self.galaxy_id, self._seen = np.asarray(galaxy_id, np.int64), np.zeros(n, bool)
+            self.embedding = np.zeros((n, posterior.embedding.shape[1]), np.float32)
+            self.variance = {task: np.full(n, np.nan) for task in posterior.loc}
+        self.embedding[idx] = posterior.embedding
+        for task, loc in posterior.loc.items():
+            self.variance[task][idx] = posterior_variance(loc, posterior.scale[task])
+        self._seen[idx] = True
+
+    def covers(self, galaxy_id: np.ndarray, task: str) -> bool:
+        """Whether every galaxy of ``galaxy_id`` (the same pool, in order) has ``task`` kept."""
+        same = np.array_equal(self.galaxy_id, galaxy_id)
+        return same and task in self.variance and bool(self._seen.all())
+
+
+def score_rows(
+    posterior: Posterior, galaxy_id: np.ndarray, task_ids: dict[str, int], version_id: int
+) -> list[dict]:
+    """Score rows for one chunk: value = BALD or regression information gain (nats);
+    mean/std = most probable class and its mean probability, or the mean and std of the draws."""
+    rows = []
+    for name, task_id in task_ids.items():
+        if name in posterior.probs:
+            probs = posterior.probs[name]
+            value = scores_for(ACQUISITION, probs=probs)
+            mean_p = probs.mean(1)
+            mean, std = mean_p.argmax(1).astype(float), mean_p.max(1)
+        elif name in posterior.draws:
+            value = scores_for(ACQUISITION, loc=posterior.loc[name], scale=posterior.scale[name])
+            mean, std = posterior.draws[name].mean(1), posterior.draws[name].std(1)
+        else:
+            continue
+        rows += [
+            {
+                "model_version_id": version_id,
+                "task_id": task_id,
+                "galaxy_id": int(g),
+                "acquisition": ACQUISITION,
+                "value": float(v),
+                "mean": float(m),
+                "std": float(s),
+            }
+            for g, v, m, s in zip(galaxy_id, value, mean, std, strict=True)
+        ]
+    return rows
+
+
+@dataclass(frozen=True)
+class ScoringPlan:
+    """What scoring one version reads: its checkpoint, its survey's galaxies and task ids."""
+
+    version_id: int
+    checkpoint: str
+    refs: SurveyRefs
+    task_ids: dict[str, int]
+
+
+def prepare(engine: Engine, version_id: int) -> ScoringPlan:
+    """Read what scoring ``version_id`` needs and delete scores an interrupted attempt left."""
+    with session_scope(engine) as session:
+        version = session.get(ModelVersion, version_id)
+        if version is None or version.checkpoint is None:
+            raise ValueError(f"model version {version_id} has no checkpoint")
+        survey = session.scalar(select(Survey.name).where(Survey.id == version.survey_id))
+        names = {t["name"] for t in version.config["model"]["tasks"]}
+        task_ids = {
+            t.name: t.id
+            for t in session.scalars(select(Task).where(Task.survey_id == version.survey_id))
+            if t.name in names
+        }
+        session.execute(delete(Score).where(Score.model_version_id == version_id))
+        return ScoringPlan(version_id, version.checkpoint, survey_refs(session, survey), task_ids)
+
+
+def score_chunk(
+    model: CalibratedModel,
+    store: ArrayStore,
+    refs: SurveyRefs,
+    idx: np.ndarray,
+    task_ids: dict[str, int],
+    version_id: int,
+    *,
+    samples: int = 32,
+    keep: PoolPosterior | None = None,
+) -> list[dict]:
+    """Score rows of the galaxies at ``idx``: read, predict, recalibrate, screen; ``keep``
+    holds on to the posterior for the follow-up plan."""
+    arrays = load_arrays(store, refs, idx)
+    posterior = model.predict(arrays, samples=samples, batch_size=512)
+    if keep is not None:
+        keep.add(refs.galaxy_id, idx, posterior)
+    rows = score_rows(posterior, refs.galaxy_id[idx], task_ids, version_id)
+    flagged = refs.galaxy_id[idx][screen(arrays, modalities=model.config.modalities)]
+    rows += [
+        {"model_version_id": version_id, "task_id": t, "galaxy_id": int(g),
+         "acquisition": SCREEN, "value": 1.0, "mean": None, "std": None}
+        for t in task_ids.values() for g in flagged
+    ]  # fmt: skip
+    return rows
+
+
+def insert_scores(engine: Engine, rows: list[dict]) -> None:
+    """Write score rows in one transaction."""
+    if rows:
+        with session_scope(engine) as session:
+            session.execute(Score.__table__.insert(), rows)
+
+
+def score_pool(
+    engine: Engine,
+    store: ArrayStore,
+    home: Path,
+    version_id: int,
+    *,
+    chunk: int = CHUNK,
+    samples: int = 32,
+    on_chunk: ChunkHook | None = None,
+    keep: PoolPosterior | None = None,
+) -> int:
+    """Write the ``Score`` rows of every galaxy of the version's survey; returns the count.
+    ``keep``: filled with the pool's posterior summaries, for the follow-up plan.
+
+    Rows a previous, interrupted attempt wrote for this version are deleted first. Results
+    depend on ``chunk`` (the screen and the regression draws are per chunk), so every path
+    that scores, Dask included, cuts the pool at the same multiples of it.
+    """
+    plan = prepare(engine, version_id)
+    model = load_version(home, plan.checkpoint)
+    total, written = len(plan.refs), 0
+    for start in range(0, total, chunk):
+        idx = np.arange(start, min(start + chunk, total))
+        rows = score_chunk(
+            model, store, plan.refs, idx, plan.task_ids, version_id, samples=samples, keep=keep
+        )
+        insert_scores(engine, rows)
+        written += len(rows)
+        if on_chunk is not None:
+            on_chunk(int(idx[-1]) + 1, total)
+    return written
