@@ -1,5 +1,6 @@
 """The rules that keep the house clean, read from the code's own imports: bayes and storage never
-import app or each other; web pages reach the database through services only."""
+import app or each other; nothing of the product imports research; web pages reach the database
+through services only."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 SQL = ("select", "insert", "update", "delete", "func", "text", "sql", "and_", "or_")
 # package -> the top-level packages (or modules) its files must never import
 FORBIDDEN = {
-    "bayes": ("app", "storage"),
-    "storage": ("app", "bayes"),
+    "bayes": ("app", "storage", "research"),
+    "storage": ("app", "bayes", "research"),
+    "app": ("research",),  # research uses the product; the product never needs research
     # pages and their flows reach the database through app.services: no ORM model, no query
     "app/web": ("storage.models", *(f"sqlalchemy.{q}" for q in SQL)),
 }

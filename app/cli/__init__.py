@@ -6,7 +6,6 @@ import typer
 
 from app.cli import (
     db,
-    evaluate,
     experiment,
     followup,
     ingest,
@@ -31,7 +30,7 @@ app = typer.Typer(
 
 
 @app.callback()
-def _global(
+def global_options(
     ctx: typer.Context,
     db_url: str | None = typer.Option(
         None,
@@ -57,7 +56,6 @@ app.command("mock")(mock.mock)
 app.add_typer(ingest.app, name="ingest")
 app.command("status")(status.status)
 app.command("train")(train.train)
-app.command("evaluate")(evaluate.evaluate)
 app.command("experiment")(experiment.experiment)
 app.command("experiment-merge")(experiment.merge)
 app.command("worker")(worker.worker)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import platform
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -67,3 +69,14 @@ def reported_errors() -> Iterator[None]:
         yield
     except (IngestError, FileNotFoundError) as err:
         fail(str(err))
+
+
+def machine() -> str:
+    """One line on where this ran: CPU, cores, torch threads, Python and torch versions."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    return (
+        f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} with "
+        f"{torch.get_num_threads()} threads, Python {platform.python_version()}"
+    )

@@ -1,4 +1,9 @@
-"""``galactive experiment``: oracle active-learning runs of strategies against random."""
+"""``galactive experiment``: reveal truth labels round by round and measure strategies against
+random with the product's own fit and selection rule; ``experiment-merge`` joins runs.
+
+Research knobs (fit lengths, model sizes, the control share, oracle references, other
+posteriors) are options of ``python -m research experiment``, which runs the same code.
+"""
 
 from __future__ import annotations
 
@@ -6,110 +11,90 @@ import json
 import shlex
 import sys
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import typer
 
-from app.cli.common import fail, ready
-from app.cli.evaluate import machine
+from app.cli.common import fail, machine, ready
 from app.cli.progress import bar
 from app.cli.train import parse_modalities, set_threads
-from app.services.experiments.oracle import ORACLES
 from app.services.experiments.plot import plot_experiment
-from app.services.experiments.run import METHODS, ExperimentSpec, merge_results, run_experiment
-from app.services.loop.strategy import (
-    CONTROL_FRACTION,
-    DEFAULT_STRATEGY,
-    REGRESSION_CANDIDATE,
-)
-from app.services.models.training import read_survey
+from app.services.experiments.run import Chooser, ExperimentSpec, merge_results, run_experiment
+from app.services.loop.strategy import DEFAULT_STRATEGY, REGRESSION_CANDIDATE
+from app.services.models.training import SurveyData, read_survey
 from bayes.acquisition import STRATEGIES
-from bayes.config import EPOCHS, MIN_STEPS, WARM_EPOCHS, WARM_MIN_STEPS, ModelConfig, TaskConfig
 
-# The product's model: an experiment measures what train and retrain fit unless told otherwise.
-DEFAULTS = ModelConfig(tasks=(TaskConfig("t", "gaussian"),))
+SURVEY = typer.Option(
+    "mock", "--survey", help="Survey with stored truth values (e.g. spectroscopic redshifts)."
+)
+TASK = typer.Option("morphology", "--task", help="Task whose stored truth is revealed as labels.")
+STRATEGY_HELP = (
+    f"Repeat for several; random is always added. One of {', '.join(STRATEGIES)}. Default: "
+    f"{DEFAULT_STRATEGY} for a classification, {REGRESSION_CANDIDATE} for a regression (whose "
+    "product default is random: docs/real_data.md)."
+)
+ROUNDS = typer.Option(8, "--rounds", min=1, help="Acquisition rounds after round 0.")
+BATCH = typer.Option(50, "--batch", min=1, help="Labels revealed per round.")
+SEEDS = typer.Option(3, "--seeds", min=1, help="Repeats (initial set, model seed).")
+INITIAL = typer.Option(100, "--initial", min=1, help="Random initial labelled set.")
+FIRST_SEED = typer.Option(
+    0, "--first-seed", min=0, help="Run seeds from here (merge runs: experiment-merge)."
+)
+MODALITIES = typer.Option("photometry", "--modalities", help="Model inputs.")
+JSON_OUT = typer.Option(..., "--json", help="Where to write the results (JSON).")
+PLOT = typer.Option(None, "--plot", help="Learning-curve PNG.")
+THREADS = typer.Option(None, "--threads", min=1, help="Torch CPU threads.")
 
 
 def experiment(
     ctx: typer.Context,
-    survey: str = typer.Option(
-        "mock", "--survey", help="Survey with stored truth values (e.g. spectroscopic redshifts)."
-    ),
-    task: str = typer.Option(
-        "morphology", "--task", help="Task whose stored truth is revealed as labels."
-    ),
-    strategies: list[str] = typer.Option(
-        [],
-        "--strategy",
-        help=f"Repeat for several; random is always added. One of {', '.join(STRATEGIES)}; or"
-        f" {' or '.join(ORACLES)}, references that see the truth (classification only). "
-        f"Default: {DEFAULT_STRATEGY} for a classification, {REGRESSION_CANDIDATE} for a "
-        "regression (whose product default is random: docs/real_data.md).",
-    ),
-    rounds: int = typer.Option(8, "--rounds", min=1, help="Acquisition rounds after round 0."),
-    batch: int = typer.Option(50, "--batch", min=1, help="Labels revealed per round."),
-    seeds: int = typer.Option(3, "--seeds", min=1, help="Repeats (initial set, model seed)."),
-    initial: int = typer.Option(100, "--initial", min=1, help="Random initial labelled set."),
-    out: Path = typer.Option(..., "--json", help="Where to write the results (JSON)."),
-    plot: Path | None = typer.Option(None, "--plot", help="Learning-curve PNG."),
-    modalities: str = typer.Option("photometry", "--modalities", help="Model inputs."),
-    epochs: int = typer.Option(EPOCHS, "--epochs", min=1, help="Most epochs per fit."),
-    warm: bool = typer.Option(
-        False, "--warm/--scratch", help="Start each round from the previous model, or afresh."
-    ),
-    warm_epochs: int = typer.Option(
-        WARM_EPOCHS, "--warm-epochs", min=1, help="Most epochs of a warm fit."
-    ),
-    min_steps: int = typer.Option(
-        MIN_STEPS,
-        "--min-steps",
-        min=0,
-        help="Floor on optimiser steps per fit (epochs are raised).",
-    ),
-    warm_min_steps: int = typer.Option(
-        WARM_MIN_STEPS, "--warm-min-steps", min=0, help="Floor on steps of a warm fit."
-    ),
-    control_fraction: float = typer.Option(
-        CONTROL_FRACTION, "--control-fraction", min=0.0, max=1.0, help="Random share of a batch."
-    ),
-    screen: bool | None = typer.Option(
-        None,
-        "--screen/--no-screen",
-        help="Keep galaxies the artifact screen flags out of the active picks (not the control); "
-        "default: the product's rule (off; see app/services/loop/strategy.py).",
-    ),
-    beta: float = typer.Option(1.0, "--beta", min=0.0, help="Power-sampling exponent."),
-    latent_dim: int = typer.Option(
-        DEFAULTS.latent_dim, "--latent-dim", min=1, help="Fused latent size."
-    ),
-    image_channels: str = typer.Option(
-        ",".join(map(str, DEFAULTS.image_channels)), "--image-channels", help="CNN widths."
-    ),
-    batch_size: int = typer.Option(
-        DEFAULTS.batch_size, "--batch-size", min=1, help="SVI minibatch size."
-    ),
-    lr: float = typer.Option(DEFAULTS.lr, "--lr", min=0.0, help="Adam learning rate."),
-    split_seed: int = typer.Option(0, "--split-seed", help="Seed of the train/val/test split."),
-    threads: int | None = typer.Option(None, "--threads", min=1, help="Torch CPU threads."),
-    method: str = typer.Option(
-        "heads", "--method", help=f"Posterior: one of {', '.join(METHODS)} (see docs)."
-    ),
-    members: int = typer.Option(5, "--members", min=2, help="Deep-ensemble size."),
-    first_seed: int = typer.Option(
-        0, "--first-seed", min=0, help="Run seeds from here (merge runs: experiment-merge)."
-    ),
+    survey: str = SURVEY,
+    task: str = TASK,
+    strategies: list[str] = typer.Option([], "--strategy", help=STRATEGY_HELP),
+    rounds: int = ROUNDS,
+    batch: int = BATCH,
+    seeds: int = SEEDS,
+    initial: int = INITIAL,
+    first_seed: int = FIRST_SEED,
+    modalities: str = MODALITIES,
+    out: Path = JSON_OUT,
+    plot: Path | None = PLOT,
+    threads: int | None = THREADS,
 ) -> None:
     """Reveal truth labels round by round; compare strategies with random on the test split."""
+
+    def spec(names: tuple[str, ...]) -> ExperimentSpec:
+        return ExperimentSpec(
+            task=task, strategies=names, rounds=rounds, batch=batch, seeds=seeds,
+            initial=initial, modalities=parse_modalities(modalities), first_seed=first_seed,
+        )  # fmt: skip
+
+    execute(ctx, survey, task, strategies, spec, out, plot, modalities, threads)
+
+
+def execute(
+    ctx: typer.Context,
+    survey: str,
+    task: str,
+    strategies: list[str],
+    build: Callable[[tuple[str, ...]], ExperimentSpec],
+    out: Path,
+    plot: Path | None,
+    modalities: str,
+    threads: int | None,
+    *,
+    choosers: Mapping[str, Chooser] | None = None,
+    check: Callable[[SurveyData, ExperimentSpec], None] | None = None,
+    split_seed: int = 0,
+) -> None:
+    """Run an experiment (``build`` makes its spec from the strategies) and write its JSON,
+    plot and summary; shared by ``galactive experiment`` and ``python -m research experiment``."""
     names = tuple(dict.fromkeys([*strategies, "random"]))
-    unknown = [s for s in names if s not in STRATEGIES + ORACLES]
+    known = (*STRATEGIES, *(choosers or {}))
+    unknown = [s for s in names if s not in known]
     if unknown:
-        raise typer.BadParameter(
-            f"unknown strategies {unknown}; choose from {STRATEGIES + ORACLES}"
-        )
-    try:
-        channels = tuple(int(c) for c in image_channels.split(","))
-    except ValueError:
-        raise typer.BadParameter(f"{image_channels!r}", param_hint="--image-channels") from None
+        raise typer.BadParameter(f"unknown strategies {unknown}; choose from {known}")
     set_threads(threads)
     settings = ready(ctx)
     start = time.perf_counter()
@@ -119,28 +104,23 @@ def experiment(
         if not strategies:
             kinds = {t.name: t.is_classification for t in data.tasks}
             names = (DEFAULT_STRATEGY if kinds.get(task, True) else REGRESSION_CANDIDATE, "random")
-        spec = ExperimentSpec(
-            task=task, strategies=names, rounds=rounds, batch=batch, seeds=seeds,
-            initial=initial, modalities=parse_modalities(modalities), epochs=epochs, warm=warm,
-            warm_epochs=warm_epochs, min_steps=min_steps, warm_min_steps=warm_min_steps,
-            control_fraction=control_fraction, screen=screen,
-            beta=beta, model={"latent_dim": latent_dim, "image_channels": channels,
-                              "batch_size": batch_size, "lr": lr},
-            method=method, members=members, first_seed=first_seed,
-        )  # fmt: skip
+        spec = build(names)
+        if check is not None:
+            check(data, spec)
     except ValueError as err:
         fail(str(err))
     finally:
         engine.dispose()
-    total = len(names) * seeds * (rounds + 1)
+    total = len(spec.strategies) * spec.seeds * (spec.rounds + 1)
     with bar(total, f"experiment {survey}/{task}", unit="fit") as advance:
         try:
             result = run_experiment(
-                settings.store(), data, spec, on_fit=lambda _s, _seed, _r: advance(1)
-            )
+                settings.store(), data, spec, on_fit=lambda _s, _seed, _r: advance(1),
+                choosers=choosers,
+            )  # fmt: skip
         except ValueError as err:
             fail(str(err))
-    result["command"] = " ".join(shlex.quote(a) for a in ["galactive", *sys.argv[1:]])
+    result["command"] = " ".join(shlex.quote(a) for a in [_program(), *sys.argv[1:]])
     result["machine"] = machine()
     result["survey"] = survey
     result["wall_seconds"] = round(time.perf_counter() - start, 1)
@@ -152,6 +132,11 @@ def experiment(
         typer.echo(line)
     shown = f"{out}" + (f" and {plot}" if plot else "")
     typer.echo(f"wrote {shown} in {result['wall_seconds']:.0f} s")
+
+
+def _program() -> str:
+    """How this command was called: ``galactive`` or ``python -m research``."""
+    return "python -m research" if sys.argv and "research" in sys.argv[0] else "galactive"
 
 
 def merge(

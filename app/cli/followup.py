@@ -1,4 +1,5 @@
-"""``galactive followup``: plan tonight's spectroscopic targets; measure the plan against random."""
+"""``galactive followup``: plan tonight's spectroscopic targets (``python -m research
+followup-evaluate`` measures the planner against random)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import typer
 from app.cli.common import fail, ready
 from app.cli.progress import bar
 from app.cli.train import set_threads
-from app.services.followup.evaluation import STRATEGY_TEXT, evaluate_followup, gain_figure
 from app.services.followup.export import format_for, write_targets
 from app.services.followup.plan import plan_followup
 from app.services.followup.plan import save_queue as save_plan
@@ -24,7 +24,7 @@ app = typer.Typer(
 )
 
 
-def _run(label: str, service: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+def with_progress(label: str, service: Callable[..., T], *args: Any, **kwargs: Any) -> T:
     """Call a follow-up service under a progress bar; its ValueError becomes a CLI error."""
     with bar(None, label) as advance:
         try:
@@ -33,7 +33,7 @@ def _run(label: str, service: Callable[..., T], *args: Any, **kwargs: Any) -> T:
             fail(str(err))
 
 
-def _sn_model(snr: float, overhead: float, max_exposure: float) -> SNModel:
+def sn_model(snr: float, overhead: float, max_exposure: float) -> SNModel:
     """An SNModel with the command's options; BadParameter naming the option that is wrong."""
     try:
         return SNModel(snr_target=snr, overhead_s=overhead, max_exposure_s=max_exposure)
@@ -82,10 +82,10 @@ def plan(
             format_for(out)
         except ValueError as err:
             raise typer.BadParameter(str(err), param_hint="--out") from err
-    sn = _sn_model(snr, overhead, max_exposure)
+    sn = sn_model(snr, overhead, max_exposure)
     set_threads(threads)
     settings = ready(ctx)
-    result = _run(
+    result = with_progress(
         f"follow-up {survey}: predict", plan_followup, settings, survey, version_id=version,
         task=task, sn_model=sn, budget_hours=budget_hours, budget_fibers=budget_fibers, k=k,
     )  # fmt: skip
@@ -111,58 +111,3 @@ def plan(
         finally:
             engine.dispose()
         typer.echo(f"follow-up queue for {task}: {queued} pending targets")
-
-
-def parse_budgets(text: str) -> tuple[float, ...]:
-    """ "2,5,10" -> (2.0, 5.0, 10.0); BadParameter naming a value that is not positive hours."""
-    try:
-        values = tuple(float(v) for v in text.split(",") if v.strip())
-    except ValueError as err:
-        raise typer.BadParameter(f"budgets must be numbers of hours, got {text!r}") from err
-    if not values or min(values) <= 0:
-        raise typer.BadParameter(f"budgets must be positive hours, got {text!r}")
-    return values
-
-
-@app.command("evaluate")
-def evaluate(
-    ctx: typer.Context,
-    survey: str = typer.Option("mock", "--survey", help="Survey with held-out spectra."),
-    budgets: str = typer.Option("2,5,10,20", "--budgets", help="Comma-separated hours."),
-    halvings: int = typer.Option(5, "--halvings", min=1, help="Reference / pool halvings."),
-    draws: int = typer.Option(20, "--draws", min=1, help="Random fills per halving."),
-    snr: float = typer.Option(SNModel.snr_target, "--snr", min=0.1, help="Target S/N per pixel."),
-    overhead: float = typer.Option(
-        SNModel.overhead_s, "--overhead", min=0.0, help="Seconds per target."
-    ),
-    version: int | None = typer.Option(None, "--version", help="Model version id."),
-    task: str = typer.Option("redshift", "--task", help="Regression task a spectrum pins down."),
-    k: int = typer.Option(16, "--k", min=1, help="Reference galaxies per gain estimate."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the halvings and random draws."),
-    plot: Path | None = typer.Option(
-        None, "--plot", help="Write the width-reduction-vs-hours figure (PNG) here."
-    ),
-    threads: int | None = typer.Option(None, "--threads", min=1, help="Torch CPU threads."),
-) -> None:
-    """Hide held-out spectra, plan from them, 'observe', and compare with random follow-up."""
-    hours = parse_budgets(budgets)
-    sn = _sn_model(snr, overhead, SNModel.max_exposure_s)
-    set_threads(threads)
-    settings = ready(ctx)
-    result = _run(
-        f"follow-up evaluation {survey}: predict", evaluate_followup, settings, survey,
-        version_id=version, task=task, sn_model=sn, budgets=hours, halvings=halvings,
-        draws=draws, k=k, seed=seed,
-    )  # fmt: skip
-    typer.echo(
-        f"{result.model_version}: {result.n_pool} pool / {result.n_reference} reference "
-        f"held-out galaxies with spectra; mean σ[log(1+z)] before {result.mean_width:.4f}; "
-        f"S/N {snr:g}, overhead {overhead:g} s. Rates: fall of the pool's mean σ[log(1+z)] "
-        "per telescope hour, x10⁻³."
-    )
-    for line in result.table():
-        typer.echo(line)
-    typer.echo("strategies: " + "; ".join(f"{k} = {v}" for k, v in STRATEGY_TEXT.items()))
-    if plot is not None:
-        gain_figure(result, plot)
-        typer.echo(f"figure written to {plot}")

@@ -1,8 +1,10 @@
-"""`galactive experiment` end to end on a tiny mock survey: JSON, learning curves, plot."""
+"""`galactive experiment` and `python -m research experiment` (every knob) end to end on a tiny
+mock survey: JSON, learning curves, plot."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ import torch
 from typer.testing import CliRunner
 
 from app.cli import app
+from research.cli import app as research
 
 runner = CliRunner()
 
@@ -27,7 +30,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _experiment(home: Path, tmp_path: Path, *args: str, name: str = "run") -> dict:
     out, plot = tmp_path / f"{name}.json", tmp_path / f"{name}.png"
     result = runner.invoke(
-        app,
+        research,
         ["--home", str(home), "experiment", "--rounds", "2", "--batch", "5", "--seeds", "2",
          "--initial", "8", "--epochs", "1", "--min-steps", "0", "--threads", "1", "--json",
          str(out), "--plot",
@@ -141,8 +144,10 @@ def test_oracle_reference_beside_a_strategy(home: Path, tmp_path: Path) -> None:
     for name in ("oracle_power", "oracle_loss"):
         assert all(r["n_control"] == 0 for r in result["strategies"][name]["seeds"][0][:-1])
     base = ["--home", str(home), "experiment", "--json", str(tmp_path / "x.json")]
-    refused = runner.invoke(app, [*base, "--task", "redshift", "--strategy", "oracle_power"])
+    refused = runner.invoke(research, [*base, "--task", "redshift", "--strategy", "oracle_power"])
     assert refused.exit_code == 2 and "classification task" in refused.output
+    refused = runner.invoke(app, [*base, "--strategy", "oracle_power"])  # not the product's
+    assert refused.exit_code == 2 and "unknown strategies" in refused.output
     assert not (tmp_path / "x.json").exists()
 
 
@@ -162,3 +167,16 @@ def test_without_strategies_a_regression_measures_the_candidate_against_random(
     result = _experiment(home, tmp_path, "--task", "redshift", "--modalities", "photometry",
                          "--seeds", "1", "--rounds", "1", name="default")  # fmt: skip
     assert list(result["strategies"]) == ["power_epig", "random"]
+
+
+def test_the_product_command_keeps_the_options_a_user_needs() -> None:
+    product = runner.invoke(app, ["experiment", "--help"], terminal_width=200).output
+    options = set(re.findall(r"--[a-z][a-z-]+", product)) - {"--help"}
+    assert len(options) <= 12 and {"--strategy", "--json", "--first-seed"} <= options
+    assert not options & {"--epochs", "--min-steps", "--method", "--lr", "--beta"}
+    knobs = runner.invoke(research, ["experiment", "--help"], terminal_width=200).output
+    assert {"--epochs", "--min-steps", "--method", "--lr", "--beta"} <= set(
+        re.findall(r"--[a-z][a-z-]+", knobs)
+    )
+    commands = runner.invoke(app, ["--help"], terminal_width=200).output
+    assert "experiment" in commands and " evaluate " not in commands  # research runs it

@@ -1,4 +1,4 @@
-"""`galactive train` and `galactive evaluate` end to end on a small mock survey (SQLite)."""
+"""`galactive train` and `python -m research evaluate` end to end on a small mock (SQLite)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 
 from app.cli import app
 from app.config import Settings, resolve
-from app.services.evaluation.run import training_cache
 from app.services.models.metrics import posterior_metrics
 from app.services.models.training import (
     ArrayCache,
@@ -26,6 +25,8 @@ from app.services.models.training import (
 from app.services.models.versions import load_version
 from bayes.config import ModelConfig
 from bayes.health import MIN_DECIDE
+from research.cli import app as research
+from research.evaluation.run import training_cache
 from storage.db import session_scope
 from storage.models import Label, ModelVersion
 
@@ -45,7 +46,8 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _galactive(home: Path, *args: str) -> str:
-    result = runner.invoke(app, ["--home", str(home), *args])
+    command = research if args[0] == "evaluate" else app  # evaluate is a research command
+    result = runner.invoke(command, ["--home", str(home), *args])
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -131,7 +133,9 @@ def test_bad_options_are_refused_with_their_value(home: Path) -> None:
     assert result.exit_code == 2 and "radio" in result.output
     result = runner.invoke(app, ["--home", str(home), "train", "--survey", "nope"])
     assert result.exit_code == 2 and "no survey named 'nope'" in result.output
-    result = runner.invoke(app, ["--home", str(home), "evaluate", "--variants", "feature,fancy"])
+    result = runner.invoke(
+        research, ["--home", str(home), "evaluate", "--variants", "feature,fancy"]
+    )
     assert result.exit_code == 2 and "fancy" in result.output
 
 
@@ -199,8 +203,8 @@ def test_evaluate_one_variant_on_labels_draws_its_calibration_beside_the_floor(
 
 
 def test_help_texts_do_not_call_stored_truth_a_simulation() -> None:
-    for command in ("train", "evaluate", "experiment"):
-        result = runner.invoke(app, [command, "--help"])
+    for cli, command in ((app, "train"), (research, "evaluate"), (app, "experiment")):
+        result = runner.invoke(cli, [command, "--help"])
         assert result.exit_code == 0 and "simulation truth" not in result.output
 
 

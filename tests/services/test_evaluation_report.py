@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.services.evaluation.baseline_floor import floor_checks, floor_sentences
-from app.services.evaluation.markdown import regression_pits, task_kinds, write_report
-from app.services.evaluation.run import Comparison, Result
 from app.services.models.metrics import posterior_metrics
 from app.services.reports.calibration_plots import coverage_figure, pit_figure
 from bayes import metrics as bm
+from research.evaluation.baseline_floor import floor_checks, floor_sentences
+from research.evaluation.markdown import regression_pits, task_kinds, write_report
+from research.evaluation.run import Comparison, Result
 from tests.services.calibrated import TASKS, calibrated
 
 KINDS = {"morphology": "classification", "redshift": "redshift", "sfr": "other"}

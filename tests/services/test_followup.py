@@ -19,6 +19,7 @@ from app.services.followup.plan import FollowupPlan, plan_followup, save_queue
 from app.services.loop.scoring import PoolPosterior, score_pool
 from app.services.models.training import train
 from bayes.followup import SNModel
+from research.cli import app as research
 from storage.db import session_scope
 from storage.ingest.records import Bundle
 from storage.ingest.writer import ingest
@@ -146,7 +147,8 @@ def test_cli_plans_exports_and_evaluates(settings: Settings, tmp_path: Path) -> 
     assert none.exit_code == 2 and "--budget-hours" in none.output
     plot = tmp_path / "gain.png"
     args = ["--k", "2", "--halvings", "2", "--draws", "3", "--budgets", "0.5,1", "--plot"]
-    result = runner.invoke(app, [*base, "evaluate", *args, str(plot)])
+    research_base = ["--db", settings.db_url, "--home", str(settings.home)]
+    result = runner.invoke(research, [*research_base, "followup-evaluate", *args, str(plot)])
     assert result.exit_code == 0, result.output
     assert "| budget (h) | greedy |" in result.output and plot.stat().st_size > 0
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.services.experiments.oracle import oracle_batch, truth_loss
 from bayes import acquisition
 from bayes.predict import Posterior
+from research.oracle import oracle_batch, truth_loss
 
 
 def posterior(probs: np.ndarray) -> Posterior:

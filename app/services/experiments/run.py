@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from app.services.experiments.oracle import ORACLES, oracle_batch
 from app.services.experiments.summary import summarise
 from app.services.loop.screening import screen
-from app.services.loop.strategy import CONTROL_FRACTION, choose_batch, screens
+from app.services.loop.strategy import CONTROL_FRACTION, Batch, choose_batch, screens
 from app.services.models.metrics import is_redshift, posterior_metrics
 from app.services.models.training import (
     ArrayCache,
@@ -31,6 +30,7 @@ from app.services.models.training import (
     fit_calibrated,
     rows_for,
 )
+from bayes.acquisition import STRATEGIES
 from bayes.baselines.network import DeepEnsemble, MCDropoutModel
 from bayes.calibrated import Predictive
 from bayes.config import (
@@ -46,6 +46,9 @@ from storage.arrays import ArrayStore
 
 FitHook = Callable[[str, int, int], None]  # (strategy, seed, round) after each fit
 Predictor = Callable[[np.ndarray, int], Posterior]  # (rows, seed) -> posterior
+# A selection outside the product's strategies (research's oracle references): (posterior,
+# task, the pool's truth, k, rng, beta) -> Batch.
+Chooser = Callable[[Posterior, str, np.ndarray, int, np.random.Generator, float], Batch]
 Fitted = FittedModel | Predictive  # what a warm round starts from
 METHODS = ("heads", "ensemble", "mc_dropout")
 
@@ -115,15 +118,26 @@ def metric_names(task: TaskConfig) -> tuple[tuple[str, ...], bool]:
 
 
 def run_experiment(
-    store: ArrayStore, data: SurveyData, spec: ExperimentSpec, *, on_fit: FitHook | None = None
+    store: ArrayStore,
+    data: SurveyData,
+    spec: ExperimentSpec,
+    *,
+    on_fit: FitHook | None = None,
+    choosers: Mapping[str, Chooser] | None = None,
 ) -> dict[str, Any]:
-    """Every strategy and seed, aggregated and judged against random -> a JSON-ready dict."""
+    """Every strategy and seed, aggregated and judged against random -> a JSON-ready dict.
+
+    choosers: selections by name for strategies that are not the product's (research's oracle
+    references, which see the truth).
+    """
+    choosers = dict(choosers or {})
+    unknown = [s for s in spec.strategies if s not in STRATEGIES and s not in choosers]
+    if unknown:
+        raise ValueError(f"unknown strategies {unknown}; choose from {STRATEGIES}")
     tasks = {t.name: t for t in data.tasks}
     if spec.task not in tasks:
         raise ValueError(f"survey has no task {spec.task!r}; it has {tuple(tasks)}")
     task = tasks[spec.task]
-    if not task.is_classification and set(spec.strategies) & set(ORACLES):
-        raise ValueError(f"the oracle references need a classification task; {task.name!r} is not")
     config = ModelConfig(
         tasks=(task,), modalities=spec.modalities, epochs=spec.epochs, **spec.model
     )
@@ -145,7 +159,7 @@ def run_experiment(
     cache = cache.stretched()
     runs = {
         s: [
-            _run(store, data, spec, config, s, seed, pool, test, cache, flagged, on_fit)
+            _run(store, data, spec, config, s, seed, pool, test, cache, flagged, on_fit, choosers)
             for seed in range(spec.first_seed, spec.first_seed + spec.seeds)
         ]
         for s in spec.strategies
@@ -176,6 +190,7 @@ def _run(
     cache: ArrayCache,
     flagged: np.ndarray,
     on_fit: FitHook | None,
+    choosers: Mapping[str, Chooser],
 ) -> list[dict[str, Any]]:
     """One strategy and seed: a record per round (labels, test metrics, batch bought)."""
     task = config.tasks[0]
@@ -212,11 +227,9 @@ def _run(
             free = np.flatnonzero(~labelled)
             posterior = predictor(pool[free], seed * 1000 + r)
             rng = np.random.default_rng((seed, r))
-            if strategy in ORACLES:
+            if strategy in choosers:
                 truth = data.targets.values[task.name][pool[free]]
-                batch = oracle_batch(
-                    posterior, task.name, truth, spec.batch, rng, strategy=strategy, beta=spec.beta
-                )
+                batch = choosers[strategy](posterior, task.name, truth, spec.batch, rng, spec.beta)
             else:
                 known = None
                 if strategy == "lcmd":  # LCMD clusters the pool around the labelled galaxies

@@ -1,3 +1,3 @@
-"""Spectroscopic follow-up: tonight's plan under a telescope budget (plan), target lists (export),
-the admin page's actions (admin) and the planner measured against simpler rules (evaluation).
+"""Spectroscopic follow-up: tonight's plan under a telescope budget (plan), target lists (export)
+and the admin page's actions (admin). Its evaluation against simpler rules lives in ``research``.
 """

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from app.services.evaluation.run import VARIANTS, Result, score, train_labels, training_cache
 from app.services.models.training import (
     EpochHook,
     SurveyData,
@@ -22,6 +21,7 @@ from app.services.models.training import (
     trainable_tasks,
 )
 from bayes.config import ModelConfig
+from research.evaluation.run import VARIANTS, Result, score, train_labels, training_cache
 from storage.arrays import ArrayStore
 
 

@@ -13,14 +13,14 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
-from app.services.evaluation.baseline_floor import floor_checks, floor_sentences
-from app.services.evaluation.record import evaluation_json, write_json
-from app.services.evaluation.run import Comparison, Result
 from app.services.models.metrics import point_estimate, predictive_pit
 from app.services.reports.calibration_plots import coverage_figure, pit_figure
 from bayes import metrics as bm
 from bayes.config import TaskConfig
 from bayes.targets import known
+from research.evaluation.baseline_floor import floor_checks, floor_sentences
+from research.evaluation.record import evaluation_json, write_json
+from research.evaluation.run import Comparison, Result
 
 FUSED = ("early", "feature", "late")
 SINGLE = ("image", "spectrum", "photometry")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from app.services.experiments.run import Chooser
 from app.services.loop.strategy import Batch, acquisition_values
 from bayes.acquisition import power_sample
 from bayes.predict import Posterior
@@ -51,3 +52,16 @@ def oracle_batch(
         picks = power_sample(loss, k, beta=beta, rng=rng)
     values = acquisition_values(posterior, task, "bald", rows=picks)
     return Batch(indices=picks, is_control=np.zeros(len(picks), bool), values=values)
+
+
+def choosers() -> dict[str, Chooser]:
+    """The oracle references as experiment choosers
+    (:func:`app.services.experiments.run.run_experiment`)."""
+
+    def chooser(name: str) -> Chooser:
+        def choose(posterior, task, truth, k, rng, beta):
+            return oracle_batch(posterior, task, truth, k, rng, strategy=name, beta=beta)
+
+        return choose
+
+    return {name: chooser(name) for name in ORACLES}

@@ -1,9 +1,7 @@
-"""``galactive evaluate``: the seed paper's comparison on the held-out split, written to docs."""
+"""``python -m research evaluate``: the seed paper's grid of model variants on the test split."""
 
 from __future__ import annotations
 
-import os
-import platform
 import shlex
 import sys
 import time
@@ -12,25 +10,14 @@ from pathlib import Path
 import typer
 from tqdm import tqdm
 
-from app.cli.common import fail, ready
+from app.cli.common import fail, machine, ready
 from app.cli.train import set_threads
 from app.services.data.targets import SOURCE_WORDS
-from app.services.evaluation.markdown import write_report
-from app.services.evaluation.run import CLASSICAL, VARIANTS, compare
-from app.services.evaluation.sequential import sequential_comparison
 from app.services.models.training import EpochHook, read_survey, trainable_tasks
 from bayes.config import EPOCHS, MIN_STEPS
-
-
-def machine() -> str:
-    """One line on where this ran: CPU, cores, torch threads, Python and torch versions."""
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    return (
-        f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} with "
-        f"{torch.get_num_threads()} threads, Python {platform.python_version()}"
-    )
+from research.evaluation.markdown import write_report
+from research.evaluation.run import CLASSICAL, VARIANTS, compare
+from research.evaluation.sequential import sequential_comparison
 
 
 def evaluate(

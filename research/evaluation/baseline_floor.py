@@ -21,7 +21,7 @@ HEADLINE: dict[str, tuple[str, str, bool]] = {
 
 
 class Scored(Protocol):
-    """What the floor reads of an evaluation result (``app.services.evaluation.run.Result``)."""
+    """What the floor reads of an evaluation result (``research.evaluation.run.Result``)."""
 
     name: str
     kind: str

@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from app.services.evaluation.baseline_floor import FloorCheck
-from app.services.evaluation.run import Result
+from research.evaluation.baseline_floor import FloorCheck
+from research.evaluation.run import Result
 
 SCHEMA = 1
 

@@ -1,0 +1,5 @@
+"""``python -m research``: the research entry point."""
+
+from research.cli import app
+
+app()
