@@ -107,7 +107,7 @@ def evaluate(
         b.close()
     total = time.perf_counter() - start
     counts = {s: int((data.split == s).sum()) for s in ("train", "validation", "test")}
-    command = " ".join(shlex.quote(a) for a in ["galactive", *sys.argv[1:]])
+    command = " ".join(shlex.quote(a) for a in ["python", "-m", "research", *sys.argv[1:]])
     meta = {
         "command": command,
         "machine": machine(),

@@ -118,5 +118,5 @@ def experiment(
 
     execute(
         ctx, survey, task, strategies, spec, out, plot, modalities, threads,
-        choosers=choosers(), check=check, split_seed=split_seed,
+        choosers=choosers(), check=check, split_seed=split_seed, program="python -m research",
     )  # fmt: skip

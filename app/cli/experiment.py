@@ -87,9 +87,11 @@ def execute(
     choosers: Mapping[str, Chooser] | None = None,
     check: Callable[[SurveyData, ExperimentSpec], None] | None = None,
     split_seed: int = 0,
+    program: str = "galactive",
 ) -> None:
     """Run an experiment (``build`` makes its spec from the strategies) and write its JSON,
-    plot and summary; shared by ``galactive experiment`` and ``python -m research experiment``."""
+    plot and summary; shared by ``galactive experiment`` and ``python -m research experiment``
+    (``program``, recorded in the JSON's command)."""
     names = tuple(dict.fromkeys([*strategies, "random"]))
     known = (*STRATEGIES, *(choosers or {}))
     unknown = [s for s in names if s not in known]
@@ -120,7 +122,7 @@ def execute(
             )  # fmt: skip
         except ValueError as err:
             fail(str(err))
-    result["command"] = " ".join(shlex.quote(a) for a in [_program(), *sys.argv[1:]])
+    result["command"] = " ".join([program, *(shlex.quote(a) for a in sys.argv[1:])])
     result["machine"] = machine()
     result["survey"] = survey
     result["wall_seconds"] = round(time.perf_counter() - start, 1)
@@ -132,11 +134,6 @@ def execute(
         typer.echo(line)
     shown = f"{out}" + (f" and {plot}" if plot else "")
     typer.echo(f"wrote {shown} in {result['wall_seconds']:.0f} s")
-
-
-def _program() -> str:
-    """How this command was called: ``galactive`` or ``python -m research``."""
-    return "python -m research" if sys.argv and "research" in sys.argv[0] else "galactive"
 
 
 def merge(

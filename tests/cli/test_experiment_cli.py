@@ -43,7 +43,8 @@ def _experiment(home: Path, tmp_path: Path, *args: str, name: str = "run") -> di
 
 def _check_structure(result: dict, strategies: set[str], metrics: list[str]) -> None:
     assert set(result["strategies"]) == strategies
-    assert result["setup"]["metrics"] == metrics and result["command"].startswith("galactive")
+    assert result["setup"]["metrics"] == metrics
+    assert result["command"].startswith("python -m research")  # then argv: pytest's, here
     for s in result["strategies"].values():
         assert len(s["seeds"]) == 2
         for rounds in s["seeds"]:

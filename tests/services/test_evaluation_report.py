@@ -1,4 +1,4 @@
-"""`galactive evaluate`'s report on a constructed Comparison: the classical floor in words,
+"""`python -m research evaluate`'s report on a constructed Comparison: the classical floor in words,
 calibration figures for any set of variants, coverage and CDE loss in the tables, and
 evaluation.json beside evaluation.md."""
 
@@ -128,8 +128,8 @@ def test_calibration_figures_are_drawn_for_a_single_modality_variant() -> None:
 def test_write_report_gives_markdown_json_and_figures(tmp_path: Path) -> None:
     comparison = _comparison(("photometry", "image"))
     path = write_report(
-        comparison, TASKS, tmp_path, preamble=["Command: `galactive evaluate`"],
-        meta={"command": "galactive evaluate", "machine": "test", "total_seconds": 1.5},
+        comparison, TASKS, tmp_path, preamble=["Command: `python -m research evaluate`"],
+        meta={"command": "python -m research evaluate", "machine": "test", "total_seconds": 1.5},
     )  # fmt: skip
     text = path.read_text()
     top = text.split("## Results")[0]
@@ -142,7 +142,8 @@ def test_write_report_gives_markdown_json_and_figures(tmp_path: Path) -> None:
         assert (tmp_path / "img" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert f"](img/{name})" in text
     doc = json.loads((tmp_path / "evaluation.json").read_text())
-    assert doc["run"] == {"command": "galactive evaluate", "machine": "test", "total_seconds": 1.5}
+    run = {"command": "python -m research evaluate", "machine": "test", "total_seconds": 1.5}
+    assert doc["run"] == run
     assert doc["tasks"] == task_kinds(TASKS) == KINDS
     by_name = {r["name"]: r for r in doc["results"]}
     assert set(by_name) == {"photometry", "image", "forest (photometry)"}
