@@ -23,7 +23,7 @@ class SNModel:
     R = read_noise² (e-²/pixel, one read-out). s at ``mag_ref`` is fixed by one reference point
     (``snr_ref`` in ``t_ref`` s at ``mag_ref``); the sky's rate is that of a source of
     ``sky_mag``, so only magnitude differences matter. Defaults are the mock survey's SDSS-like
-    spectrograph (``app/mock/spectra.py``): S/N 11.8 per pixel at 5600–6800 Å at fiber r = 19
+    spectrograph (``app.mock.physics.spectra``): S/N 11.8 per pixel at 5600–6800 Å at fiber r = 19
     in 3 x 15 min (docs/mock_survey.md), sky r = 20.8 mag/arcsec² in a 3″ fiber (18.68 mag),
     read noise 10 e⁻. ``aperture_offset`` (mag) is added to the given magnitude to get the
     magnitude in the fiber: the mock's median fiber r - model r (docs/followup.md); pass 0 when

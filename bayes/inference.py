@@ -3,7 +3,7 @@
 The trunk's latents are an input to the model: the trunk is a deterministic point estimate
 trained by back-propagating the ELBO (its Gaussian prior enters as an L2 penalty, i.e. MAP), and
 only the heads carry sample sites. The model and guide read their parameters from the
-:class:`~bayes.heads.HeadParams` objects passed in, never from Pyro's global param store, so a
+:class:`~bayes.layers.heads.HeadParams` objects passed in, never from Pyro's param store, so a
 fitted model is a set of ordinary modules that can be saved and loaded.
 """
 
@@ -22,8 +22,8 @@ from torch import nn
 
 from bayes.config import ModelConfig, TaskConfig
 from bayes.data import ModelInputs
-from bayes.fusion import Trunk, modality_dropout
-from bayes.heads import HeadParams, combine, expert_outputs, likelihood
+from bayes.layers.fusion import Trunk, modality_dropout
+from bayes.layers.heads import HeadParams, combine, expert_outputs, likelihood
 
 Targets = dict[str, tuple[torch.Tensor, torch.Tensor]]
 # At most this many validation checks per fit: a 1700-step floor on 200 galaxies is 213 epochs.

@@ -12,9 +12,9 @@ import torch
 from bayes import targets as tg
 from bayes.config import ModelConfig
 from bayes.data import GalaxyArrays, as_tensors
-from bayes.fusion import Trunk
-from bayes.heads import HeadParams
 from bayes.inference import svi_train, validation_loss
+from bayes.layers.fusion import Trunk
+from bayes.layers.heads import HeadParams
 from bayes.predict import Posterior, predict
 
 

@@ -17,8 +17,8 @@ import torch
 from bayes import acquisition
 from bayes.config import TaskConfig
 from bayes.data import GalaxyArrays, as_tensors
-from bayes.fusion import embedding
-from bayes.heads import combine, expert_outputs
+from bayes.layers.fusion import embedding
+from bayes.layers.heads import combine, expert_outputs
 from bayes.targets import inverse_transform
 
 if TYPE_CHECKING:

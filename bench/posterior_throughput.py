@@ -43,8 +43,8 @@ from torch import nn
 
 from bayes.config import ModelConfig, TaskConfig
 from bayes.data import GalaxyArrays, ModelInputs, as_tensors
-from bayes.fusion import Trunk
-from bayes.heads import combine, expert_outputs
+from bayes.layers.fusion import Trunk
+from bayes.layers.heads import combine, expert_outputs
 from bayes.model import GalaxyModel
 from bayes.predict import classification_uncertainty
 from bench.common import parser, write_json

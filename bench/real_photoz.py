@@ -25,9 +25,9 @@ from app.services.models.fit_health import baseline_predictions
 from app.services.models.metrics import posterior_metrics
 from app.services.models.training import fit_checked
 from bayes.baselines.classical import forest_predictions, photometry_features
+from bayes.checks.metrics import redshift_metrics
 from bayes.config import ModelConfig, TaskConfig
 from bayes.data import GalaxyArrays
-from bayes.metrics import redshift_metrics
 from bench.common import parser, write_json
 
 FILE = Path(os.path.dirname(kcorrect.__file__)) / "data/test/gst_tests_small.fits"

@@ -24,8 +24,8 @@ from app.config import resolve
 from app.services.models.training import ArrayCache, read_survey, rows_for
 from bayes.baselines.network import DeepEnsemble, MCDropoutModel
 from bayes.calibration import fit_calibration
+from bayes.checks.metrics import expected_calibration_error
 from bayes.config import ModelConfig
-from bayes.metrics import expected_calibration_error
 from bayes.model import GalaxyModel
 from bayes.predict import Posterior, classification_uncertainty
 from bench.common import parser, run_options, survey_options, write_json

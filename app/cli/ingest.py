@@ -122,7 +122,7 @@ def _catalog_help() -> str:
     """The catalog command's help: what it reads, then the full --map syntax."""
     from rich.markup import escape
 
-    from storage.ingest.column_map import MAP_SYNTAX
+    from storage.ingest.catalog.column_map import MAP_SYNTAX
 
     paragraphs = MAP_SYNTAX.split("\n\n")
     body = "\n\n".join(escape(p) for p in paragraphs)
@@ -157,7 +157,7 @@ def catalog(
     ),
 ) -> None:
     """A catalog through a column mapping (help text: ``_catalog_help``)."""
-    from storage.ingest.catalog import ColumnMap, read_catalog
+    from storage.ingest.catalog.read import ColumnMap, read_catalog
 
     try:
         column_map = ColumnMap.from_spec(mapping)

@@ -3,7 +3,7 @@
 import numpy as np
 from scipy.special import expit
 
-from app.mock.population import ARTIFACT
+from app.mock.physics.population import ARTIFACT
 
 # Row = true class, column = answer given when wrong (rows sum to 1; diagonal 0). Classes in
 # MORPHOLOGY_CLASSES order: elliptical, spiral, edge_on, merger, irregular, artifact.

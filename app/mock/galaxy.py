@@ -6,8 +6,9 @@ import numpy as np
 
 from app.mock.artifacts import draw_artifact, saturate
 from app.mock.instrument import PIXEL_SCALE, pixel_variance
-from app.mock.morphology import Component, build_components
-from app.mock.population import ARTIFACT, Population
+from app.mock.physics.morphology import Component, build_components
+from app.mock.physics.population import ARTIFACT, Population
+from app.mock.physics.spectra import FIBER_RADIUS
 from app.mock.render import (
     add_noise,
     aperture_weights,
@@ -16,7 +17,6 @@ from app.mock.render import (
     draw,
     stamp_center,
 )
-from app.mock.spectra import FIBER_RADIUS
 
 APERTURE_RANGE = (3.0, 12.0)  # arcsec: catalog aperture radius, ~2 x the seeing-convolved r50
 

@@ -6,7 +6,7 @@ import galsim
 import numpy as np
 
 from app.mock.instrument import PIXEL_SCALE, STAMP, pixel_variance
-from app.mock.morphology import GSPARAMS, Component
+from app.mock.physics.morphology import GSPARAMS, Component
 
 MOFFAT_BETA = 3.0  # SDSS PSF wings are Moffat-like with beta ~ 2.5-3.5
 _SUBPIX = 8

@@ -11,10 +11,11 @@ from concurrent.futures import Future, ProcessPoolExecutor
 import numpy as np
 from tqdm import tqdm
 
-from app.mock import cosmology, expert, sed, sfr, spectra
+from app.mock import expert
 from app.mock.galaxy import render_galaxy
 from app.mock.instrument import PIXEL_SCALE
-from app.mock.population import Population, draw_population
+from app.mock.physics import cosmology, sed, sfr, spectra
+from app.mock.physics.population import Population, draw_population
 from app.mock.tasks import BANDS, MORPHOLOGY_TASK, REDSHIFT_TASK, SFR_TASK
 from storage.ingest.records import (
     Bundle,

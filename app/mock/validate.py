@@ -13,8 +13,9 @@ from astropy.visualization import make_lupton_rgb
 from scipy.signal import argrelmax
 from scipy.stats import gaussian_kde
 
-from app.mock import MORPHOLOGY_CLASSES, generate_survey, sed, spectra
-from app.mock.population import R_LIMIT, Population, draw_population
+from app.mock import MORPHOLOGY_CLASSES, generate_survey
+from app.mock.physics import sed, spectra
+from app.mock.physics.population import R_LIMIT, Population, draw_population
 
 _EXAMPLES = 3
 

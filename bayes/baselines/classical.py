@@ -12,7 +12,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from bayes.data import GalaxyArrays, as_tensors, asinh_magnitudes
-from bayes.fusion import bin_spectra
+from bayes.layers.fusion import bin_spectra
 
 
 def photometry_features(arrays: GalaxyArrays) -> np.ndarray:

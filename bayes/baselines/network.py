@@ -16,8 +16,8 @@ from torch import nn
 from bayes import targets as tg
 from bayes.config import ModelConfig
 from bayes.data import GalaxyArrays, as_tensors
-from bayes.fusion import Trunk, embedding, modality_dropout
-from bayes.heads import combine, expert_outputs, likelihood
+from bayes.layers.fusion import Trunk, embedding, modality_dropout
+from bayes.layers.heads import combine, expert_outputs, likelihood
 from bayes.model import input_widths
 from bayes.predict import Posterior, check_fitted, stream_posterior
 

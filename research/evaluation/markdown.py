@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from app.services.models.metrics import point_estimate, predictive_pit
 from app.services.reports.calibration_plots import coverage_figure, pit_figure
-from bayes import metrics as bm
+from bayes.checks import metrics as bm
 from bayes.config import TaskConfig
 from bayes.targets import known
 from research.evaluation.baseline_floor import floor_checks, floor_sentences

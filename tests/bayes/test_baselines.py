@@ -7,7 +7,7 @@ import pytest
 
 from bayes.baselines import DeepEnsemble, MCDropoutModel, classical_model, photometry_features
 from bayes.baselines.classical import spectrum_features
-from bayes.metrics import r2
+from bayes.checks.metrics import r2
 from tests.bayes.conftest import small_config
 
 

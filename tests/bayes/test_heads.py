@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from bayes.config import TaskConfig
-from bayes.heads import MIN_SCALE, combine
+from bayes.layers.heads import MIN_SCALE, combine
 
 CAT = TaskConfig("m", "categorical", classes=("a", "b", "c"))
 GAUSS = TaskConfig("z", "gaussian")

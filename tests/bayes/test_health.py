@@ -1,4 +1,4 @@
-"""bayes.health: the checks that decide whether a fit may be used."""
+"""bayes.checks.health: the checks that decide whether a fit may be used."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from bayes import health
+from bayes.checks import health
 from bayes.config import TaskConfig
 
 REDSHIFT = TaskConfig("redshift", "student_t", transform="log1p")

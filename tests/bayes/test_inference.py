@@ -7,11 +7,11 @@ import torch
 from pyro import poutine
 from scipy.stats import spearmanr
 
+from bayes.checks.metrics import accuracy, interval_coverage
 from bayes.config import ModelConfig, TaskConfig
 from bayes.data import GalaxyArrays
-from bayes.heads import HeadParams, combine, expert_outputs, likelihood
 from bayes.inference import head_guide, head_model
-from bayes.metrics import accuracy, interval_coverage
+from bayes.layers.heads import HeadParams, combine, expert_outputs, likelihood
 from bayes.model import GalaxyModel
 from tests.bayes.conftest import small_config
 from tests.bayes.synthetic import survey

@@ -7,7 +7,7 @@ import pytest
 from scipy import integrate, stats
 from sklearn.metrics import f1_score
 
-from bayes import metrics
+from bayes.checks import metrics
 
 
 def test_redshift_metrics_by_hand():

@@ -9,7 +9,7 @@ import torch
 from bayes.data import GalaxyArrays, as_tensors, asinh_magnitudes
 from bayes.encoders import ImageEncoder, SpectrumEncoder
 from bayes.encoders.photometry import photometry_vector, photometry_width
-from bayes.fusion import Trunk, modality_dropout
+from bayes.layers.fusion import Trunk, modality_dropout
 from tests.bayes.conftest import small_config
 from tests.bayes.synthetic import survey
 

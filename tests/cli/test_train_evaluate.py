@@ -23,8 +23,8 @@ from app.services.models.training import (
     subset,
 )
 from app.services.models.versions import load_version
+from bayes.checks.health import MIN_DECIDE
 from bayes.config import ModelConfig
-from bayes.health import MIN_DECIDE
 from research.cli import app as research
 from research.evaluation.run import training_cache
 from storage.db import session_scope

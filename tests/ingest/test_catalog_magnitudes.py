@@ -12,9 +12,8 @@ import pytest
 from astropy.table import MaskedColumn, Table
 
 from storage.errors import IngestError
-from storage.ingest.catalog import ColumnMap, read_catalog
-from storage.ingest.column_map import Element
-from storage.ingest.magnitudes import (
+from storage.ingest.catalog.column_map import Element
+from storage.ingest.catalog.magnitudes import (
     POGSON,
     SDSS_SOFTENING,
     ab_to_flux,
@@ -22,6 +21,7 @@ from storage.ingest.magnitudes import (
     flux_to_ab,
     flux_to_asinh,
 )
+from storage.ingest.catalog.read import ColumnMap, read_catalog
 
 KCORRECT_FILE = Path(os.path.dirname(kcorrect.__file__)) / "data/test/gst_tests_small.fits"
 BANDS = ("u", "g", "r", "i", "z")

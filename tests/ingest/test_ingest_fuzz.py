@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from storage.errors import IngestError
-from storage.ingest.catalog import ColumnMap, read_catalog
+from storage.ingest.catalog.read import ColumnMap, read_catalog
 from storage.ingest.detect import detect_format
 from storage.ingest.fits_images import read_fits_images
 from storage.ingest.hdf5_mmu import read_mmu_hdf5

@@ -20,7 +20,7 @@ from app.services.data.arrays import survey_id
 from app.services.data.targets import task_configs
 from storage.arrays import ArrayStore, RowRef
 from storage.db import make_engine, session_scope
-from storage.ingest.magnitudes import POGSON, flux_to_ab, flux_to_asinh
+from storage.ingest.catalog.magnitudes import POGSON, flux_to_ab, flux_to_asinh
 from storage.models import Galaxy, Photometry, Survey
 from tests.ingest.test_catalog_magnitudes import KCORRECT_FILE, B, kcorrect_rows
 from tests.snapshots import state

@@ -7,7 +7,7 @@ import pytest
 from astropy.table import MaskedColumn, Table
 
 from storage.errors import IngestError
-from storage.ingest.catalog import ColumnMap, read_catalog
+from storage.ingest.catalog.read import ColumnMap, read_catalog
 from storage.ingest.records import TaskSpec
 
 BANDS = ("u", "g", "r", "i", "z")

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from app.mock import cosmology, expert, sed, sfr, spectra
+from app.mock import expert
 from app.mock.galaxy import render_galaxy
-from app.mock.population import ARTIFACT, draw_population
+from app.mock.physics import cosmology, sed, sfr, spectra
+from app.mock.physics.population import ARTIFACT, draw_population
 from app.mock.render import band_psfs, draw
 from app.mock.survey import noiseless_spectrum
 

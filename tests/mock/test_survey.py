@@ -3,9 +3,9 @@
 import numpy as np
 
 from app.mock import BANDS, MORPHOLOGY_CLASSES, generate_survey
-from app.mock.population import R_LIMIT, draw_population
-from app.mock.sfr import STAT_NAMES
-from app.mock.spectra import WAVELENGTH
+from app.mock.physics.population import R_LIMIT, draw_population
+from app.mock.physics.sfr import STAT_NAMES
+from app.mock.physics.spectra import WAVELENGTH
 
 
 def _fields(bundles) -> dict[str, np.ndarray]:

@@ -12,7 +12,7 @@ import pytest
 
 from app.services.models.metrics import posterior_metrics
 from app.services.reports.calibration_plots import coverage_figure, pit_figure
-from bayes import metrics as bm
+from bayes.checks import metrics as bm
 from research.evaluation.baseline_floor import floor_checks, floor_sentences
 from research.evaluation.markdown import regression_pits, task_kinds, write_report
 from research.evaluation.run import Comparison, Result

@@ -1,5 +1,5 @@
 """Held-out metrics of a posterior: the regression calibration entries are JSON-ready and
-follow the definitions of bayes.metrics."""
+follow the definitions of bayes.checks.metrics."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from app.services.models.metrics import calibration_metrics, central_coverage, posterior_metrics
-from bayes import metrics as bm
+from bayes.checks import metrics as bm
 from tests.services.calibrated import REDSHIFT, SFR, TASKS, calibrated
 
 

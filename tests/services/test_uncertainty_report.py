@@ -16,8 +16,8 @@ from app.services.reports.regression_calibration import (
     headline,
     regression_calibration,
 )
-from bayes import metrics as bm
-from bayes.metrics import expected_calibration_error
+from bayes.checks import metrics as bm
+from bayes.checks.metrics import expected_calibration_error
 from tests.services.calibrated import MORPHOLOGY, REDSHIFT, SFR, calibrated
 
 # Fleiss (1971) as reproduced on Wikipedia: 10 subjects, 14 raters, 5 categories, κ = 0.210.

@@ -1,7 +1,7 @@
 """Whether a fit may be used: its health on the validation split, and whether a new version
 may replace the active one.
 
-Every fit is checked (:mod:`bayes.health`): the loss fell, recalibration stayed modest,
+Every fit is checked (:mod:`bayes.checks.health`): the loss fell, recalibration stayed modest,
 intervals cover what they claim within what the validation size allows, and the headline
 metric is not worse, beyond noise, than the product's random forest fitted on the same labels.
 A retrain round's version replaces the active one only if it is healthy and not worse than
@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from app.services.models.metrics import central_coverage, point_estimate, predictive_pit
-from bayes import health
 from bayes.baselines.classical import baseline_features, forest_predictions
 from bayes.calibrated import CalibratedModel
+from bayes.checks import health
 from bayes.config import ModelConfig, TaskConfig
 from bayes.data import GalaxyArrays
 from bayes.predict import Posterior

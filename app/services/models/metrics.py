@@ -1,4 +1,4 @@
-"""Held-out metrics of a posterior, per task, with PRODUCT.md's definitions (bayes.metrics).
+"""Held-out metrics of a posterior, per task, with PRODUCT.md's definitions (bayes.checks.metrics).
 
 Point estimates: the class with the highest mean probability; the median draw of a redshift
 (robust to the skew of log(1 + z)); the mean draw of other regressions (what RMSE rewards).
@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from bayes import metrics as bm
 from bayes.calibration import mixture_cdf
+from bayes.checks import metrics as bm
 from bayes.config import TaskConfig
 from bayes.predict import Posterior
 from bayes.targets import known
@@ -84,7 +84,7 @@ def predictive_cde_loss(
     """CDE loss of truths y[rows] under the predictive mixture, in natural units (z, not u).
 
     Exact (closed form) for Gaussian tasks, a per-galaxy grid for Student-t ones
-    (:func:`bayes.metrics.squared_density_integral`).
+    (:func:`bayes.checks.metrics.squared_density_integral`).
     """
     return bm.cde_loss(
         posterior.loc[task.name][rows],

@@ -42,9 +42,9 @@ from app.services.models.versions import (
 )
 from bayes.calibrated import CalibratedModel
 from bayes.calibration import fit_calibration
+from bayes.checks.health import MIN_DECIDE, Health
 from bayes.config import ModelConfig, TaskConfig
 from bayes.data import MODALITIES, GalaxyArrays
-from bayes.health import MIN_DECIDE, Health
 from bayes.model import GalaxyModel
 from bayes.predict import Posterior
 from bayes.targets import known

@@ -18,7 +18,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from app.services.models.metrics import PIT_BINS
-from bayes import metrics as bm
+from bayes.checks import metrics as bm
 
 Pits = Mapping[str, Mapping[str, np.ndarray]]  # {task: {label: (n,) PIT values}}
 

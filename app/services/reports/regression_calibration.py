@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from app.services.models.metrics import PIT_BINS, is_redshift, predictive_cde_loss, predictive_pit
-from bayes import metrics as bm
+from bayes.checks import metrics as bm
 from bayes.config import TaskConfig
 from bayes.predict import Posterior
 from bayes.targets import known

@@ -49,8 +49,8 @@ from app.services.reports.regression_calibration import (
     regression_calibration,
     summary_rows,
 )
-from bayes import metrics as bm
 from bayes.acquisition import scores_for
+from bayes.checks import metrics as bm
 from bayes.predict import Posterior
 from bayes.targets import known
 from storage.db import session_scope
@@ -128,7 +128,7 @@ class ReportData:
 
 def reliability(probs: np.ndarray, y: np.ndarray, *, bins: int = ECE_BINS) -> Reliability:
     """Reliability diagram data of mean probabilities (N, C) against classes (N,), binned as
-    ``bayes.metrics.expected_calibration_error`` bins (so the ECEs agree)."""
+    ``bayes.checks.metrics.expected_calibration_error`` bins (so the ECEs agree)."""
     conf = probs.max(1) if len(probs) else np.zeros(0)
     correct = (probs.argmax(1) == y) if len(probs) else np.zeros(0, bool)
     which = np.minimum((conf * bins).astype(int), bins - 1)

@@ -13,7 +13,7 @@ import numpy as np
 from astropy.table import Table
 
 from storage.errors import IngestError
-from storage.ingest.column_map import BandRef, Columns, Element
+from storage.ingest.catalog.column_map import BandRef, Columns, Element
 
 
 def data_mask(column: object) -> tuple[np.ndarray, np.ndarray]:

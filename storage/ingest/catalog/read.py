@@ -1,8 +1,8 @@
 """Read galaxy catalogs (FITS, CSV, Parquet, VOTable) through a user's column mapping.
 
 The mapping (``ColumnMap``, its command-line syntax ``MAP_SYNTAX``) lives in
-:mod:`storage.ingest.column_map`; fluxes, magnitudes and extinction are read by
-:mod:`storage.ingest.catalog_photometry`.
+:mod:`storage.ingest.catalog.column_map`; fluxes, magnitudes and extinction are read by
+:mod:`storage.ingest.catalog.photometry`.
 
 Anything astropy's ``Table.read`` reads works; the format is found by file signature.
 The table is read whole (FITS memory-mapped by astropy) and yielded in chunks of rows.
@@ -21,8 +21,7 @@ from astropy.table import Table
 from astropy.units import UnitsWarning
 
 from storage.errors import IngestError
-from storage.ingest.catalog_photometry import photometry_and_magnitudes
-from storage.ingest.column_map import (
+from storage.ingest.catalog.column_map import (
     MAP_SYNTAX,
     ROW_ID,
     BandRef,
@@ -30,9 +29,10 @@ from storage.ingest.column_map import (
     Columns,
     Element,
 )
+from storage.ingest.catalog.columns import data_mask, numbers
+from storage.ingest.catalog.photometry import photometry_and_magnitudes
 from storage.ingest.detect import detect_format
 from storage.ingest.records import Bundle, GalaxyRecords, TaskSpec, ValueRecords
-from storage.ingest.table_columns import data_mask, numbers
 from storage.ingest.validate import IdIndex, check_ra_dec, raise_first
 
 __all__ = ["MAP_SYNTAX", "ColumnMap", "read_catalog"]

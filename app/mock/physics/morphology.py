@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import galsim
 import numpy as np
 
-from app.mock.population import EDGE_ON, ELLIPTICAL, IRREGULAR, MERGER, SPIRAL
+from app.mock.physics.population import EDGE_ON, ELLIPTICAL, IRREGULAR, MERGER, SPIRAL
 
 GSPARAMS = galsim.GSParams(folding_threshold=1e-2, maxk_threshold=2e-3)
 R50_RANGE = (0.15, 12.0)  # arcsec; keeps FFTs small for the rare very nearby dwarfs

@@ -12,7 +12,6 @@ from functools import lru_cache
 import numpy as np
 from scipy.special import expit, ndtri
 
-from app.mock import cosmology, sed
 from app.mock.instrument import (
     ELECTRONS_PER_NMGY,
     MEDIAN_SEEING_R,
@@ -20,6 +19,7 @@ from app.mock.instrument import (
     band_fwhm,
     sky_nmgy_per_pixel,
 )
+from app.mock.physics import cosmology, sed
 
 R_LIMIT = 17.77  # SDSS main galaxy sample, Strauss et al. (2002)
 M_STAR = -20.44 + 5.0 * np.log10(0.7)  # Blanton et al. (2003), 0.1r band, h = 0.7

@@ -4,8 +4,8 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 from scipy.special import ndtr
 
-from app.mock import sed
 from app.mock.instrument import BAND_WAVELENGTH, SKY_MAG
+from app.mock.physics import sed
 
 LOGLAM = 3.5798 + 1e-4 * np.arange(3841)  # SDSS spectro grid, log10 vacuum Angstrom
 WAVELENGTH = 10.0**LOGLAM

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from bayes.checks.metrics import accuracy, redshift_metrics, rmse
 from bayes.config import TaskConfig
-from bayes.metrics import accuracy, redshift_metrics, rmse
 
 # A healthy model needs its intervals stretched or shrunk by at most this much; the broken
 # real-data fits needed 7–20x (docs/real_data.md).

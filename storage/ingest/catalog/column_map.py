@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, get_args
 
-from storage.ingest.magnitudes import SDSS_SOFTENING
+from storage.ingest.catalog.magnitudes import SDSS_SOFTENING
 from storage.ingest.records import LabelSource
 
 Columns = str | tuple[str, ...]

@@ -1,7 +1,7 @@
 """A catalog chunk's photometry and galaxy magnitudes, corrected for Galactic extinction.
 
 Photometry comes from the flux columns when mapped, else from magnitudes with errors
-(converted to nanomaggies by :mod:`storage.ingest.magnitudes`). Galaxy magnitudes are AB:
+(converted to nanomaggies by :mod:`storage.ingest.catalog.magnitudes`). Galaxy magnitudes are AB:
 the magnitude columns (asinh ones converted), or, with ``ref_band`` and no magnitudes
 mapped, computed from the fluxes. Rows are file rows from ``start``.
 """
@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 from astropy.table import Table
 
-from storage.ingest.column_map import ColumnMap
-from storage.ingest.magnitudes import (
+from storage.ingest.catalog.column_map import ColumnMap
+from storage.ingest.catalog.columns import band_matrix, band_refs
+from storage.ingest.catalog.magnitudes import (
     SDSS_SOFTENING,
     ab_to_flux,
     asinh_flux,
@@ -21,7 +22,6 @@ from storage.ingest.magnitudes import (
     flux_to_ab,
 )
 from storage.ingest.records import PhotometryRecords
-from storage.ingest.table_columns import band_matrix, band_refs
 from storage.ingest.validate import check_ivar, raise_first
 
 _F32_MAX = float(np.finfo(np.float32).max)

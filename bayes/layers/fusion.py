@@ -10,7 +10,7 @@ Every trunk returns expert latents (N, E, D) and an expert mask (N, E) for the B
   zeroed and presence flags appended, then an MLP fuses the concatenation. E = 1.
 - late (decision-level): each modality's latent is its own expert, plus an always-present
   "population" expert (a learned latent) so a galaxy with no data gets the population prior;
-  the heads combine the experts' predictions (:mod:`bayes.heads`). E = 1 + M.
+  the heads combine the experts' predictions (:mod:`bayes.layers.heads`). E = 1 + M.
 """
 
 from __future__ import annotations
