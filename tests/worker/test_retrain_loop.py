@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from app import worker as worker_module
 from app.config import Settings
-from app.services.loop.retrain import warm_floor
+from app.services.data import arrays as arrays_module
+from app.services.loop.retrain import KIND, warm_floor
 from app.worker import WorkerOptions, run_worker
 from bayes.calibrated import CalibratedModel
 from bayes.config import WARM_MIN_STEPS
@@ -151,17 +153,18 @@ def test_a_round_runs_the_epochs_its_step_floor_asks_for(world: World, tmp_path:
     assert n_train <= 32 and floor == 5 and len(history) == 5
 
 
-def test_a_round_predicts_its_pool_once(
+def test_a_round_holds_its_resources_once(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = world.copy(tmp_path)
     predicted: list[int] = []  # galaxies per CalibratedModel.predict call
-    original = CalibratedModel.predict
+    calls = {"engine": 0, "load": 0, "refs": 0}
+    predict, load, engine = CalibratedModel.predict, CalibratedModel.load, Settings.engine
 
-    def counting(self, arrays, **kwargs):
+    def counting_predict(self, arrays, **kwargs):
         if isinstance(arrays, GalaxyArrays):
             predicted.append(len(arrays))
-            return original(self, arrays, **kwargs)
+            return predict(self, arrays, **kwargs)
         predicted.append(0)
 
         def counted():
@@ -169,18 +172,43 @@ def test_a_round_predicts_its_pool_once(
                 predicted[-1] += len(batch)
                 yield batch
 
-        return original(self, counted(), **kwargs)
+        return predict(self, counted(), **kwargs)
 
-    monkeypatch.setattr(CalibratedModel, "predict", counting)
+    def counting(name, original):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return original(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(CalibratedModel, "predict", counting_predict)
+    monkeypatch.setattr(CalibratedModel, "load", counting("load", load))
+    refs = arrays_module.survey_refs
+    for module in list(sys.modules.values()):  # every module that imported survey_refs by name
+        if getattr(module, "survey_refs", None) is refs:
+            monkeypatch.setattr(module, "survey_refs", counting("refs", refs))
+    round_ = worker_module.RUNNERS[KIND]
+
+    def watched(settings, *args, **kwargs):  # count the engines the round itself opens
+        monkeypatch.setattr(Settings, "engine", counting("engine", engine))
+        try:
+            return round_(settings, *args, **kwargs)
+        finally:
+            monkeypatch.setattr(Settings, "engine", engine)
+
+    monkeypatch.setitem(worker_module.RUNNERS, KIND, watched)
     galactive(settings, "retrain", "--epochs", "1", "--min-steps", "0")
     assert run_worker(settings, WorkerOptions(once=True, survey="mock")) == 1
-    engine = settings.engine()
-    with session_scope(engine) as session:
+    engine_ = settings.engine()
+    with session_scope(engine_) as session:
         n = session.scalar(select(func.count(Galaxy.id)))
         message = session.scalars(select(Job.message).order_by(Job.id.desc())).first()
-    engine.dispose()
+    engine_.dispose()
     # the scores, the label queue and the follow-up plan (which ran: the job says what it
     # queued) share one prediction of the pool; the others are the validation split (the
     # activation decision) and the spectra reference (with and without them)
-    assert "follow-up" in message, message
+    assert "follow-up" in message and "active" in message, message
     assert [k for k in predicted if k > n // 2] == [n], predicted
+    # one engine, one set of array references, and one load: the active version the round
+    # starts from (the new one is used as fitted, never read back)
+    assert calls == {"engine": 1, "load": 1, "refs": 1}, calls

@@ -156,6 +156,16 @@ def galaxy_columns(session: Session, refs: SurveyRefs) -> GalaxyColumns:
 
 
 @dataclass(frozen=True)
+class Held:
+    """What a retrain round holds once and lends the planner: its engine, its survey's array
+    references and its loaded version."""
+
+    engine: Engine
+    refs: SurveyRefs
+    version: LoadedVersion
+
+
+@dataclass(frozen=True)
 class PlanningInputs:
     """What planning reads from the database: the survey's galaxies, the task, the model
     version, and the galaxies the follow-up queue already holds beyond ``pending``."""
@@ -168,15 +178,24 @@ class PlanningInputs:
 
 
 def planning_inputs(
-    settings: Settings, survey: str, task: str, version_id: int | None
+    settings: Settings,
+    survey: str,
+    task: str,
+    version_id: int | None,
+    *,
+    held: Held | None = None,
 ) -> PlanningInputs:
-    """Read everything a plan or its evaluation needs, in one session."""
-    engine = settings.engine()
+    """Read everything a plan or its evaluation needs, in one session; ``held``: what the
+    caller (a retrain round) holds already, used instead of a new engine, refs or load."""
+    engine = settings.engine() if held is None else held.engine
     try:
         with session_scope(engine) as session:
-            refs = survey_refs(session, survey)
+            refs = survey_refs(session, survey) if held is None else held.refs
             tid = task_id(session, refs.survey_id, task)
-            version = load_model_version(settings.home, session, refs.survey_id, version_id)
+            if held is None:
+                version = load_model_version(settings.home, session, refs.survey_id, version_id)
+            else:
+                version = held.version
             cols = galaxy_columns(session, refs)
             busy = session.scalars(
                 select(QueueItem.galaxy_id).where(
@@ -186,7 +205,8 @@ def planning_inputs(
                 )
             ).all()
     finally:
-        engine.dispose()
+        if held is None:
+            engine.dispose()
     if task not in {t.name for t in version.model.config.tasks}:
         raise ValueError(f"task {task!r}: model version {version.name} does not predict it")
     return PlanningInputs(refs, tid, version, cols, np.array(busy, dtype=np.int64))
@@ -255,6 +275,7 @@ def plan_followup(
     seed: int = 0,
     progress: Progress | None = None,
     pool: PoolPosterior | None = None,
+    held: Held | None = None,
 ) -> FollowupPlan:
     """Rank ``survey``'s galaxies without spectra by expected gain per hour; fill the budget.
 
@@ -262,10 +283,11 @@ def plan_followup(
     ``max_reference`` galaxies with spectra (drawn with ``seed``) estimate what a spectrum
     gives; k and magnitude_weight tune that estimate (bayes.followup.neighbour_variance).
     pool: the scoring pass's posterior of this version (a retrain round's), used instead of
-    predicting the candidates again when it covers the survey.
+    predicting the candidates again when it covers the survey. held: the round's engine,
+    references and loaded version (:class:`Held`).
     """
     sn = sn_model or SNModel()
-    inputs = planning_inputs(settings, survey, task, version_id)
+    inputs = planning_inputs(settings, survey, task, version_id, held=held)
     refs, cols, version = inputs.refs, inputs.columns, inputs.version
     has_spec = refs.spectrum.present
     usable = np.zeros(len(refs), bool)

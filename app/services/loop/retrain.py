@@ -13,16 +13,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.faults import crash_point
-from app.services.followup.plan import FollowupPlan, plan_followup, queue_entries
+from app.services.data.arrays import survey_refs
+from app.services.followup.plan import FollowupPlan, Held, plan_followup, queue_entries
 from app.services.loop.queues import QUEUE_SIZE, activate
 from app.services.loop.scoring import PoolPosterior, score_pool
-from app.services.models.training import train
-from app.services.models.versions import mark_failed
+from app.services.models.training import TrainResult, train
+from app.services.models.versions import LoadedVersion, load_model_version, mark_failed
 from bayes.config import WARM_EPOCHS, WARM_MIN_STEPS
 from storage import jobs
 from storage.db import session_scope
@@ -94,8 +95,10 @@ def run_retrain(
             mark_failed(engine, version_id)  # its fit died with the previous attempt
             state.pop("version_id")
             version_id = None
+        trained = None
         if version_id is None:
-            version_id = _train(settings, survey, params, state, save)
+            trained = _train(settings, engine, survey, params, state, save)
+            version_id = trained.version_id
         decision = _decision(engine, version_id)
         with session_scope(engine) as session:
             name = session.get(ModelVersion, version_id).name
@@ -108,6 +111,7 @@ def run_retrain(
                 message = f"{name} not activated: {decision['reason']}; no version is active"
                 jobs.finish(session, job_id, worker, message=message)
             return
+        held = _hold(settings, engine, survey, target, trained)
         # A kept version scored in an earlier round is not scored again; one whose scoring
         # this job started (and a crash interrupted) is.
         fresh = target == version_id or state.get("scoring") == target
@@ -120,10 +124,13 @@ def run_retrain(
                 save(TRAIN_SHARE + total * done / n, f"scored {done}/{n} galaxies")
                 crash_point("score")
 
-            score_pool(engine, settings.store(), settings.home, target, on_chunk=scored, keep=pool)
+            score_pool(
+                engine, settings.store(), settings.home, target, on_chunk=scored, keep=pool,
+                model=held.version.model, refs=held.refs,
+            )  # fmt: skip
             state["scored"] = target
             save(TRAIN_SHARE + SCORE_SHARE, "scores written")
-        plan = followup_plan(settings, survey, target, params, pool=pool)
+        plan = followup_plan(settings, survey, target, params, pool=pool, held=held)
         with session_scope(engine) as session:
             queued = activate(session, target, queue_size=params.get("queue_size", QUEUE_SIZE))
             if plan is not None:
@@ -153,11 +160,13 @@ def followup_plan(
     params: dict[str, Any],
     *,
     pool: PoolPosterior | None = None,
+    held: Held | None = None,
 ) -> FollowupPlan | None:
     """Tonight's follow-up plan under the job's budget (``followup_hours``, default 8 h), or
     None when the version predicts no redshift or no galaxy has a spectrum to learn from.
-    pool: the round's scoring posterior, so the plan does not predict the pool again."""
-    engine = settings.engine()
+    pool: the round's scoring posterior, so the plan does not predict the pool again; held:
+    the round's engine, references and loaded version."""
+    engine = settings.engine() if held is None else held.engine
     try:
         with session_scope(engine) as session:
             version = session.get(ModelVersion, version_id)
@@ -169,35 +178,52 @@ def followup_plan(
                 .limit(1)
             )
     finally:
-        engine.dispose()
+        if held is None:
+            engine.dispose()
     if FOLLOWUP_TASK not in tasks or has_spectra is None:
         return None
     hours = float(params.get("followup_hours", FOLLOWUP_HOURS))
     return plan_followup(
-        settings, survey, version_id=version_id, task=FOLLOWUP_TASK, budget_hours=hours, pool=pool
-    )
+        settings, survey, version_id=version_id, task=FOLLOWUP_TASK, budget_hours=hours,
+        pool=pool, held=held,
+    )  # fmt: skip
+
+
+def _hold(
+    settings: Settings, engine: Engine, survey: str, version_id: int, trained: TrainResult | None
+) -> Held:
+    """The round's resources, read once: its survey's array references and version
+    ``version_id``, in memory when this attempt fitted it, else loaded from its checkpoint.
+    Galaxies ingested while the round ran are scored by the next one."""
+    if trained is not None and trained.version_id == version_id:
+        with session_scope(engine) as session:
+            row = session.get(ModelVersion, version_id)
+            split_seed = int((row.config or {}).get("split_seed", 0))
+        version = LoadedVersion(version_id, trained.name, split_seed, trained.fitted.model)
+        return Held(engine, trained.refs, version)
+    with session_scope(engine) as session:
+        refs = survey_refs(session, survey)
+        version = load_model_version(settings.home, session, refs.survey_id, version_id)
+    return Held(engine, refs, version)
 
 
 def _train(
     settings: Settings,
+    engine: Engine,
     survey: str,
     params: dict[str, Any],
     state: dict[str, Any],
     save: Callable[[float, str], None],
-) -> int:
-    """Fit the round's version, warm-started from the active one; its id.
+) -> TrainResult:
+    """Fit the round's version, warm-started from the active one, on the round's engine.
 
     It learns from the same source as the active version (labels, or truth for a mock
     survey's demo model) unless the job names one; its step floor is :func:`warm_floor`.
     """
-    engine = settings.engine()
-    try:
-        with session_scope(engine) as session:
-            parent = active_version(session, survey)
-            parent_id = parent.id if parent is not None else None
-            parent_cfg = parent.config if parent is not None else {}
-    finally:
-        engine.dispose()
+    with session_scope(engine) as session:
+        parent = active_version(session, survey)
+        parent_id = parent.id if parent is not None else None
+        parent_cfg = parent.config if parent is not None else {}
     model_cfg = parent_cfg.get("model", {})
     config = {k: _tuples(model_cfg[k]) for k in INHERITED if k in model_cfg}
     epochs = int(params.get("epochs") or WARM_EPOCHS)
@@ -227,10 +253,11 @@ def _train(
         on_plan=plan,
         epochs=epochs,
         min_steps=floor,
+        engine=engine,
         **config,
     )
     save(TRAIN_SHARE, f"trained {result.name}")
-    return result.version_id
+    return result
 
 
 def warm_floor(model_cfg: dict[str, Any], params: dict[str, Any]) -> int:

@@ -104,8 +104,9 @@ class ScoringPlan:
     task_ids: dict[str, int]
 
 
-def prepare(engine: Engine, version_id: int) -> ScoringPlan:
-    """Read what scoring ``version_id`` needs and delete scores an interrupted attempt left."""
+def prepare(engine: Engine, version_id: int, *, refs: SurveyRefs | None = None) -> ScoringPlan:
+    """Read what scoring ``version_id`` needs and delete scores an interrupted attempt left.
+    refs: its survey's array references, when the caller holds them already."""
     with session_scope(engine) as session:
         version = session.get(ModelVersion, version_id)
         if version is None or version.checkpoint is None:
@@ -118,7 +119,8 @@ def prepare(engine: Engine, version_id: int) -> ScoringPlan:
             if t.name in names
         }
         session.execute(delete(Score).where(Score.model_version_id == version_id))
-        return ScoringPlan(version_id, version.checkpoint, survey_refs(session, survey), task_ids)
+        refs = survey_refs(session, survey) if refs is None else refs
+        return ScoringPlan(version_id, version.checkpoint, refs, task_ids)
 
 
 def score_chunk(
@@ -165,16 +167,19 @@ def score_pool(
     samples: int = 32,
     on_chunk: ChunkHook | None = None,
     keep: PoolPosterior | None = None,
+    model: CalibratedModel | None = None,
+    refs: SurveyRefs | None = None,
 ) -> int:
     """Write the ``Score`` rows of every galaxy of the version's survey; returns the count.
-    ``keep``: filled with the pool's posterior summaries, for the follow-up plan.
+    ``keep``: filled with the pool's posterior summaries, for the follow-up plan. model, refs:
+    the version and its survey's references when the caller holds them (a retrain round).
 
     Rows a previous, interrupted attempt wrote for this version are deleted first. Results
     depend on ``chunk`` (the screen and the regression draws are per chunk), so every path
     that scores, Dask included, cuts the pool at the same multiples of it.
     """
-    plan = prepare(engine, version_id)
-    model = load_version(home, plan.checkpoint)
+    plan = prepare(engine, version_id, refs=refs)
+    model = load_version(home, plan.checkpoint) if model is None else model
     total, written = len(plan.refs), 0
     for start in range(0, total, chunk):
         idx = np.arange(start, min(start + chunk, total))

@@ -133,6 +133,7 @@ class TrainResult:
     checkpoint: str
     active: bool
     fitted: FittedModel
+    refs: SurveyRefs  # the survey's array references the fit read, for the rest of a round
 
 
 def read_survey(
@@ -285,6 +286,7 @@ def train(
     parent_id: int | None = None,
     on_created: Callable[[int], None] | None = None,
     on_plan: PlanHook | None = None,
+    engine: Engine | None = None,
     **config: Any,
 ) -> TrainResult:
     """Fit, recalibrate, save and record a model version of ``survey``.
@@ -293,9 +295,11 @@ def train(
     parent_id: a version to warm-start from (the sequential update); if its architecture no
     longer matches (e.g. a task gained its first labels) the fit starts from scratch.
     on_created(version_id): called once the ``training`` row exists, before the fit;
-    on_plan(epochs): the epochs the fit will run.
+    on_plan(epochs): the epochs the fit will run. engine: the caller's (a retrain round holds
+    one); default: one of its own, disposed of at the end.
     """
-    engine = settings.engine()
+    own = engine is None
+    engine = settings.engine() if own else engine
     try:
         fail_orphans(engine)
         data = read_survey(engine, survey, source=source, split_seed=split_seed)
@@ -373,8 +377,9 @@ def train(
             healthy=fitted.health.ok,
         )
     finally:
-        engine.dispose()
-    return TrainResult(version_id, name, relative, active, fitted)
+        if own:
+            engine.dispose()
+    return TrainResult(version_id, name, relative, active, fitted, data.refs)
 
 
 def _finish(
