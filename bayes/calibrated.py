@@ -23,7 +23,7 @@ CALIBRATION_KEY = "calibration"  # where the recalibration lies in the checkpoin
 @runtime_checkable
 class Predictive(Protocol):
     """What the Bayesian model and the baselines (MC dropout, deep ensemble) share: fit on
-    labelled arrays, then posterior samples for any arrays."""
+    labelled arrays, posterior samples for any arrays, saved and loaded without pickle."""
 
     config: ModelConfig
 
@@ -32,6 +32,11 @@ class Predictive(Protocol):
     def predict(
         self, arrays: GalaxyArrays | Iterable[GalaxyArrays], *, batch_size: int, seed: int
     ) -> Posterior: ...
+
+    def save(self, path: str | Path, *, metadata: Mapping[str, Any] | None = None) -> Path: ...
+
+    @classmethod
+    def load(cls, path: str | Path) -> Self: ...
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterable, Mapping
-from typing import Literal
+from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -150,6 +151,19 @@ class GalaxyModel:
     ) -> Posterior:
         """Posterior predictive samples; see :func:`bayes.predict.predict`."""
         return predict(self, arrays, samples=samples, batch_size=batch_size, seed=seed)
+
+    def save(self, path: str | Path, *, metadata: Mapping[str, Any] | None = None) -> Path:
+        """Write the fitted model to directory ``path``; see :mod:`bayes.checkpoint`."""
+        from bayes import checkpoint  # checkpoint rebuilds GalaxyModels: imported when used
+
+        return checkpoint.save(self, path, metadata=dict(metadata or {}))
+
+    @classmethod
+    def load(cls, path: str | Path) -> GalaxyModel:
+        """The model :meth:`save` wrote to ``path``."""
+        from bayes import checkpoint
+
+        return checkpoint.load(path)
 
 
 def _check_compatible(previous: GalaxyModel, config: ModelConfig) -> None:

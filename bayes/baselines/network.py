@@ -7,13 +7,18 @@ it is the cost :func:`bayes.predict.predict` avoids by running the trunk once pe
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from bayes import targets as tg
+from bayes.checkpoint import META, WEIGHTS
 from bayes.config import ModelConfig
 from bayes.data import GalaxyArrays, as_tensors
 from bayes.layers.fusion import Trunk, embedding, modality_dropout
@@ -116,6 +121,60 @@ def _batches(arrays: GalaxyArrays | Iterable[GalaxyArrays], size: int):
     return arrays.batches(size) if isinstance(arrays, GalaxyArrays) else arrays
 
 
+BASELINE_FORMAT = "galactive.bayes.baseline/1"
+
+
+def _save(
+    model: MCDropoutModel | DeepEnsemble,
+    networks: list[PointNetwork],
+    path: str | Path,
+    metadata: Mapping[str, Any] | None,
+    **extra: Any,
+) -> Path:
+    """Write a fitted baseline's networks (safetensors) and everything else (JSON) to ``path``."""
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=True)
+    tensors = {
+        f"{k}.{name}": value.detach().contiguous().clone()
+        for k, net in enumerate(networks)
+        for name, value in net.state_dict().items()
+    }
+    save_file(tensors, out / WEIGHTS)
+    meta = {
+        "format": BASELINE_FORMAT,
+        "kind": type(model).__name__,
+        "config": model.config.to_dict(),
+        "widths": list(model.widths_),
+        "target_stats": model.target_stats_,
+        "members": len(networks),
+        **extra,
+        "metadata": dict(metadata or {}),
+    }
+    (out / META).write_text(json.dumps(meta, indent=1))
+    return out
+
+
+def _load(path: str | Path, kind: str) -> tuple[dict, list]:
+    """(meta, networks) of a baseline :func:`_save` wrote; ValueError on another kind or format."""
+    src = Path(path)
+    meta = json.loads((src / META).read_text())
+    if meta.get("format") != BASELINE_FORMAT or meta.get("kind") != kind:
+        found = (meta.get("format"), meta.get("kind"))
+        raise ValueError(f"{src / META}: {found}, expected ({BASELINE_FORMAT!r}, {kind!r})")
+    config, (n_bands, n_phot) = ModelConfig.from_dict(meta["config"]), meta["widths"]
+    tensors = load_file(src / WEIGHTS)
+    networks = []
+    for k in range(meta["members"]):
+        net = PointNetwork(config, n_bands=n_bands, n_phot=n_phot, dropout=meta.get("dropout", 0.0))
+        prefix = f"{k}."
+        net.load_state_dict(
+            {n[len(prefix) :]: v for n, v in tensors.items() if n.startswith(prefix)}
+        )
+        networks.append(net.eval())
+    meta["target_stats"] = {t: (float(a), float(b)) for t, (a, b) in meta["target_stats"].items()}
+    return meta, networks
+
+
 class MCDropoutModel:
     """MC dropout baseline: dropout in the trunk, the whole network run T times at prediction."""
 
@@ -148,6 +207,20 @@ class MCDropoutModel:
             self.config, arrays, targets, dropout=self.dropout, init_from=start
         )
         return self
+
+    def save(self, path: str | Path, *, metadata: Mapping[str, Any] | None = None) -> Path:
+        """Write the fitted network to directory ``path`` (safetensors + JSON, no pickle)."""
+        check_fitted(self, "network_")
+        return _save(self, [self.network_], path, metadata, dropout=self.dropout)
+
+    @classmethod
+    def load(cls, path: str | Path) -> MCDropoutModel:
+        """The model :meth:`save` wrote to ``path``."""
+        meta, (network,) = _load(path, cls.__name__)
+        model = cls(ModelConfig.from_dict(meta["config"]), dropout=meta["dropout"])
+        model.network_, model.widths_ = network, tuple(meta["widths"])
+        model.target_stats_, model.loss_history_ = meta["target_stats"], []
+        return model
 
     def predict(
         self,
@@ -221,6 +294,20 @@ class DeepEnsemble:
         self.networks_ = [f[0] for f in fits]
         self.widths_, self.target_stats_ = fits[0][1], fits[0][2]
         return self
+
+    def save(self, path: str | Path, *, metadata: Mapping[str, Any] | None = None) -> Path:
+        """Write every member to directory ``path`` (safetensors + JSON, no pickle)."""
+        check_fitted(self, "networks_")
+        return _save(self, self.networks_, path, metadata)
+
+    @classmethod
+    def load(cls, path: str | Path) -> DeepEnsemble:
+        """The ensemble :meth:`save` wrote to ``path``."""
+        meta, networks = _load(path, cls.__name__)
+        model = cls(ModelConfig.from_dict(meta["config"]), members=meta["members"])
+        model.networks_, model.widths_ = networks, tuple(meta["widths"])
+        model.target_stats_ = meta["target_stats"]
+        return model
 
     def predict(
         self,
