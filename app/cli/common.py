@@ -1,16 +1,18 @@
-"""What every command shares: resolved settings, schema checks and error reporting."""
+"""What every command shares: resolved settings, schema checks, error reporting, progress bars
+and the one line on the machine a run used."""
 
 from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NoReturn
 
 import typer
 from sqlalchemy import inspect
+from tqdm import tqdm
 
 from app.config import Settings, resolve
 from storage import migrate
@@ -80,3 +82,10 @@ def machine() -> str:
         f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} with "
         f"{torch.get_num_threads()} threads, Python {platform.python_version()}"
     )
+
+
+@contextmanager
+def bar(total: int | None, desc: str, unit: str = "galaxy") -> Iterator[Callable[[int], None]]:
+    """A tqdm bar on stderr, with total and ETA when ``total`` is known; yields its advance."""
+    with tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True) as pbar:
+        yield pbar.update

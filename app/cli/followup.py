@@ -9,8 +9,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from app.cli.common import fail, ready
-from app.cli.progress import bar
+from app.cli.common import bar, fail, ready
 from app.cli.train import set_threads
 from app.services.followup.export import format_for, write_targets
 from app.services.followup.plan import plan_followup

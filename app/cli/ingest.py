@@ -8,8 +8,7 @@ from pathlib import Path
 
 import typer
 
-from app.cli.common import fail, ready, reported_errors
-from app.cli.progress import bar
+from app.cli.common import bar, fail, ready, reported_errors
 from storage.ingest.records import Bundle, TaskSpec
 from storage.ingest.writer import OnExisting, ingest
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import typer
 from sqlalchemy import Engine, select
 
-from app.cli.common import ready, reported_errors
-from app.cli.progress import bar
+from app.cli.common import bar, ready, reported_errors
 from storage.db import session_scope
 from storage.ingest.writer import ingest
 from storage.models import Survey, User

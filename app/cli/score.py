@@ -7,8 +7,7 @@ import time
 import typer
 from sqlalchemy import select
 
-from app.cli.common import fail, ready
-from app.cli.progress import bar
+from app.cli.common import bar, fail, ready
 from app.services.loop.distributed import score_pool_dask
 from app.services.loop.scoring import CHUNK, score_pool
 from storage.db import session_scope

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from app.cli.common import fail, ready
-from app.cli.progress import bar
+from app.cli.common import bar, fail, ready
 from app.config import Settings
 from app.services.loop.retrain import active_version
 from app.services.models.training import train as train_version

@@ -6,8 +6,7 @@ import time
 
 import typer
 
-from app.cli.common import fail, ready
-from app.cli.progress import bar
+from app.cli.common import bar, fail, ready
 from app.services.loop.retrain import request_retrain
 from app.worker import WorkerOptions, run_worker
 from bayes.config import WARM_MIN_STEPS
