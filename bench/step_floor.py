@@ -20,7 +20,7 @@ import time
 import numpy as np
 import torch
 
-from app.cli.train import parse_modalities
+from app.cli.models.train import parse_modalities
 from app.config import resolve
 from app.services.models.metrics import posterior_metrics
 from app.services.models.training import ArrayCache, fit_calibrated, read_survey, rows_for

@@ -11,7 +11,7 @@ import typer
 from tqdm import tqdm
 
 from app.cli.common import fail, machine, ready
-from app.cli.train import set_threads
+from app.cli.models.train import set_threads
 from app.services.data.targets import SOURCE_WORDS
 from app.services.models.training import EpochHook, read_survey, trainable_tasks
 from bayes.config import EPOCHS, MIN_STEPS

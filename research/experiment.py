@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from app.cli.experiment import (
+from app.cli.models.experiment import (
     BATCH,
     FIRST_SEED,
     INITIAL,
@@ -21,7 +21,7 @@ from app.cli.experiment import (
     THREADS,
     execute,
 )
-from app.cli.train import parse_modalities
+from app.cli.models.train import parse_modalities
 from app.services.experiments.run import METHODS, ExperimentSpec
 from app.services.loop.strategy import CONTROL_FRACTION
 from app.services.models.training import SurveyData

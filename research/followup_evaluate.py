@@ -8,8 +8,8 @@ from pathlib import Path
 import typer
 
 from app.cli.common import ready
-from app.cli.followup import sn_model, with_progress
-from app.cli.train import set_threads
+from app.cli.loop.followup import sn_model, with_progress
+from app.cli.models.train import set_threads
 from bayes.followup import SNModel
 from research.followup_evaluation import STRATEGY_TEXT, evaluate_followup, gain_figure
 

@@ -1,24 +1,16 @@
-"""The ``galactive`` command: one Typer app with a sub-app per area."""
+"""The ``galactive`` command: one Typer app, a module per command in folders that mirror the
+services: data (mock, ingest, status), models (train, score, report, experiment), loop (worker
+and retrain, followup) and admin (init and db, user, serve)."""
 
 from __future__ import annotations
 
 import typer
 
-from app.cli import (
-    db,
-    experiment,
-    followup,
-    ingest,
-    mock,
-    report,
-    score,
-    serve,
-    status,
-    train,
-    user,
-    worker,
-)
+from app.cli.admin import db, serve, user
 from app.cli.common import State
+from app.cli.data import ingest, mock, status
+from app.cli.loop import followup, worker
+from app.cli.models import experiment, report, score, train
 
 app = typer.Typer(
     name="galactive",

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
-from app.cli.serve import streamlit_command
+from app.cli.admin.serve import streamlit_command
 from app.config import Settings
 from app.services import auth
 from app.services.followup import admin as followup_admin

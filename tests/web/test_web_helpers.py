@@ -11,7 +11,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from app.cli import app
-from app.cli.serve import MAIN, streamlit_command
+from app.cli.admin.serve import MAIN, streamlit_command
 from app.config import Settings
 from app.services.loop.labeling import Assignment
 from app.web import images, keys, label_flow, session

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import typer
 
 from app.cli.common import bar, fail, ready
-from app.cli.train import set_threads
+from app.cli.models.train import set_threads
 from app.services.followup.export import format_for, write_targets
 from app.services.followup.plan import plan_followup
 from app.services.followup.plan import save_queue as save_plan

@@ -17,7 +17,7 @@ from pathlib import Path
 import typer
 
 from app.cli.common import bar, fail, machine, ready
-from app.cli.train import parse_modalities, set_threads
+from app.cli.models.train import parse_modalities, set_threads
 from app.services.experiments.plot import plot_experiment
 from app.services.experiments.run import Chooser, ExperimentSpec, merge_results, run_experiment
 from app.services.loop.strategy import DEFAULT_STRATEGY, REGRESSION_CANDIDATE

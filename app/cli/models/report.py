@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from app.cli.common import fail, ready
-from app.cli.train import set_threads
+from app.cli.models.train import set_threads
 from app.services.reports.uncertainty import build_html
 
 

@@ -15,7 +15,7 @@ from app.cli.common import ready
 from app.config import Settings
 from app.services.followup.admin import MAX_UPLOAD_BYTES
 
-MAIN = Path(__file__).resolve().parents[1] / "web" / "main.py"
+MAIN = Path(__file__).resolve().parents[2] / "web" / "main.py"
 
 
 def streamlit_command(settings: Settings, *, port: int, host: str) -> tuple[list[str], dict]:
