@@ -354,7 +354,7 @@ def test_lcmd_labels_regions_by_how_many_galaxies_they_hold():
     picks = acq.lcmd(x, 22, centres=centres, rng=np.random.default_rng(0))
     assert len(set(picks.tolist())) == 22
     in_small = int((picks >= 1000).sum())
-    assert 1 <= in_small <= 6  # ~2 if spread by the squared distances the clusters hold
+    assert 0 < in_small <= 6  # ~2 if spread by the squared distances the clusters hold
     # with the big region already labelled densely, the picks move to the small one
     picks = acq.lcmd(x, 10, centres=np.concatenate([centres, big[::4]]), rng=rng)
     assert (picks >= 1000).sum() >= 5
