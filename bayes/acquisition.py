@@ -30,10 +30,11 @@ STRATEGIES: tuple[str, ...] = (
     "kcenter",
     "badge",
     "lcmd",
+    "herding",
 )
 _TOP_K = ("entropy", "bald", "margin", "variation_ratios", "epig")
 _POWER = {"power_bald": "bald", "power_epig": "epig"}
-_BATCH_ONLY = ("batch_bald", "kcenter", "badge", "lcmd")
+_BATCH_ONLY = ("batch_bald", "kcenter", "badge", "lcmd", "herding")
 _TINY = np.finfo(np.float64).tiny
 _MAX_RHO2 = 1.0 - np.finfo(np.float64).eps  # caps a noise-free regression EPIG at ~18 nats
 _BLOCK = 1 << 21  # float64 elements in one temporary block of the joint computations (16 MiB)
@@ -422,6 +423,72 @@ def lcmd(
     return np.array(order, dtype=np.int64)
 
 
+def _kernel_sums(x: np.ndarray, sq: np.ndarray, y: np.ndarray, gamma: float) -> np.ndarray:
+    """(N,) sum over the rows of y of exp(-gamma |x_i - y_j|^2), in blocks of 16 MiB."""
+    total = np.zeros(len(x))
+    if not len(y):
+        return total
+    y_sq = np.einsum("md,md->m", y, y)
+    rows = max(1, _BLOCK // len(y))
+    for start in range(0, len(x), rows):
+        block = slice(start, start + rows)
+        d2 = np.maximum(sq[block, None] + y_sq[None] - 2.0 * (x[block] @ y.T), 0.0)
+        total[block] = np.exp(-gamma * d2).sum(1)
+    return total
+
+
+def median_bandwidth(x: np.ndarray, *, rng: np.random.Generator, size: int = 512) -> float:
+    """gamma = 1 / median squared distance between ``size`` random rows of x (the median
+    heuristic): an RBF kernel exp(-gamma d^2) on the data's own scale, nothing tuned."""
+    rows = x[rng.choice(len(x), min(size, len(x)), replace=False)]
+    r_sq = np.einsum("nd,nd->n", rows, rows)
+    d2 = r_sq[:, None] + r_sq[None] - 2.0 * rows @ rows.T
+    positive = d2[np.triu_indices(len(rows), 1)]
+    positive = positive[positive > 0]
+    return 1.0 / float(np.median(positive)) if positive.size else 1.0
+
+
+def kernel_herding(
+    embedding: np.ndarray,
+    k: int,
+    *,
+    centres: np.ndarray | None = None,
+    reference: int = 2048,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Kernel herding (Chen, Welling & Smola 2010): k indices that bring the labelled galaxies'
+    distribution closest to the survey's, in maximum mean discrepancy.
+
+    The survey is the pool plus ``centres`` ((M, D) embeddings of the labelled galaxies); each
+    pick is where the survey's kernel density most exceeds the labelled set's, so labels go
+    where galaxies are and labels are not. A median of residuals (σ_NMAD) rewards a training
+    set shaped like the test set, which random selection only draws on average; herding draws
+    it by design. RBF kernel, bandwidth by :func:`median_bandwidth`; the survey's density from
+    ``reference`` random galaxies. Time O(N (reference + M + k) D), memory O(N) beyond x.
+    """
+    x = _array("embedding", embedding, 2)
+    n = len(x)
+    k = _check_k(k, n)
+    c = np.zeros((0, x.shape[1])) if centres is None else _array("centres", centres, 2)
+    if c.shape[1] != x.shape[1]:
+        raise ValueError(f"centres have {c.shape[1]} features, embedding {x.shape[1]}")
+    drawn = rng.choice(n + len(c), min(reference, n + len(c)), replace=False)
+    survey = np.concatenate([x[drawn[drawn < n]], c[drawn[drawn >= n] - n]])
+    gamma = median_bandwidth(survey, rng=rng)
+    sq = np.einsum("nd,nd->n", x, x)
+    density = _kernel_sums(x, sq, survey, gamma) / len(survey)
+    labelled = _kernel_sums(x, sq, c, gamma)
+    chosen = np.zeros(n, dtype=bool)
+    order = []
+    for step in range(k):
+        gap = density - labelled / (len(c) + step + 1)
+        i = int(np.argmax(np.where(chosen, -np.inf, gap)))
+        order.append(i)
+        chosen[i] = True
+        labelled += np.exp(-gamma * _sq_distances(x, sq, i))
+    return np.array(order, dtype=np.int64)
+
+
 def badge(
     probs: np.ndarray, embedding: np.ndarray, k: int, *, rng: np.random.Generator
 ) -> np.ndarray:
@@ -548,7 +615,8 @@ def select(
 ) -> np.ndarray:
     """Indices (<= k,) of the galaxies to label next, in pick order; never one marked in
     ``exclude`` (N,) bool. All eligible if fewer than k are; deterministic for a seeded rng.
-    centres: (M, D) embeddings of galaxies already labelled, which LCMD clusters around."""
+    centres: (M, D) embeddings of galaxies already labelled, which LCMD clusters around and
+    kernel herding counts as the labelled set."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; expected one of {STRATEGIES}")
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
@@ -585,6 +653,9 @@ def select(
     elif strategy == "lcmd":
         pool_embedding = _need(strategy, "embedding", pool.get("embedding"))
         picks = lcmd(pool_embedding, take, centres=centres, rng=rng)
+    elif strategy == "herding":
+        pool_embedding = _need(strategy, "embedding", pool.get("embedding"))
+        picks = kernel_herding(pool_embedding, take, centres=centres, rng=rng)
     else:
         probs_pool = _need(strategy, "probs", task["probs"])
         picks = badge(

@@ -31,13 +31,15 @@ from bayes.data import GalaxyArrays
 from bench.common import parser, write_json
 
 FILE = Path(os.path.dirname(kcorrect.__file__)) / "data/test/gst_tests_small.fits"
-# (name, likelihood, epochs, keep the best epoch on validation)
+# name: (likelihood, Student-t degrees of freedom, epochs, keep the best epoch on validation)
 VARIANTS = {
-    "student_t": ("student_t", 20, True),
-    "gaussian": ("gaussian", 20, True),
-    "student_t_70": ("student_t", 70, True),
-    "gaussian_70": ("gaussian", 70, True),
-    "gaussian_70_last_epoch": ("gaussian", 70, False),
+    "student_t": ("student_t", 5.0, 20, True),
+    "student_t_df8": ("student_t", 8.0, 20, True),
+    "student_t_df12": ("student_t", 12.0, 20, True),
+    "gaussian": ("gaussian", 5.0, 20, True),
+    "student_t_70": ("student_t", 5.0, 70, True),
+    "gaussian_70": ("gaussian", 5.0, 70, True),
+    "gaussian_70_last_epoch": ("gaussian", 5.0, 70, False),
 }
 
 REPORTED = ("sigma_nmad", "outlier_fraction", "bias", "coverage_68", "coverage_95", "cde_loss")
@@ -73,8 +75,8 @@ def main() -> None:
                      **redshift_metrics(forest, z[te])})  # fmt: skip
         print(rows[-1], flush=True)
         for name in args.variants.split(","):
-            kind, epochs, best = VARIANTS[name]
-            task = TaskConfig("redshift", kind, transform="log1p")
+            kind, df, epochs, best = VARIANTS[name]
+            task = TaskConfig("redshift", kind, transform="log1p", df=df)
             config = ModelConfig(tasks=(task,), modalities=("photometry",), epochs=epochs,
                                  seed=seed)  # fmt: skip
             targets, val_targets = {"redshift": z[tr]}, {"redshift": z[va]}

@@ -369,6 +369,32 @@ def test_lcmd_without_centres_and_on_a_pool_of_copies():
         acq.lcmd(x, 2, centres=np.zeros((1, 2)), rng=np.random.default_rng(0))
 
 
+def test_kernel_herding_matches_the_survey_and_fills_unlabelled_regions():
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.normal(0, 1, (900, 2)), rng.normal(8, 1, (100, 2))])
+    picks = acq.kernel_herding(x, 50, rng=np.random.default_rng(0))
+    assert len(set(picks.tolist())) == 50
+    # a tenth of the survey lies in the small region: herding gives it a tenth of the labels,
+    # where 50 random draws give 5 ± 2.1 (binomial) and k-center would chase the edges
+    assert 4 <= int((picks >= 900).sum()) <= 6
+    # with the big region labelled already, the labels go where labels are missing
+    labelled = rng.normal(0, 1, (300, 2))
+    picks = acq.kernel_herding(x, 30, centres=labelled, rng=np.random.default_rng(0))
+    assert (picks >= 900).sum() >= 20
+    with pytest.raises(ValueError, match="features"):
+        acq.kernel_herding(x, 2, centres=np.zeros((1, 3)), rng=np.random.default_rng(0))
+
+
+def test_median_bandwidth_follows_the_data_scale():
+    rng = np.random.default_rng(4)
+    x = rng.normal(0, 1, (400, 3))
+    gamma = acq.median_bandwidth(x, rng=np.random.default_rng(0))
+    # squared distance between two N(0, I_3) points is 2 chi2_3 (median 2 x 2.366)
+    assert gamma == pytest.approx(1 / (2 * 2.366), rel=0.15)
+    assert acq.median_bandwidth(10 * x, rng=np.random.default_rng(0)) == pytest.approx(gamma / 100)
+    assert acq.median_bandwidth(np.ones((5, 2)), rng=np.random.default_rng(0)) == 1.0
+
+
 def test_badge_starts_from_the_largest_gradient_and_handles_certain_pools():
     probs, embedding, _ = cluster_pool(np.random.default_rng(11))
     mean = probs.mean(1)
@@ -428,7 +454,7 @@ def test_select_regression_strategies(pool):
     assert acq.select("bald", 5, rng=rng, **reg).tolist() == np.argsort(-gain)[:5].tolist()
     top_epig = np.argsort(-acq.regression_epig(*(reg[k] for k in list(reg)[:4])))[:5]
     assert acq.select("epig", 5, rng=rng, **reg).tolist() == top_epig.tolist()
-    for strategy in ("random", "entropy", "power_bald", "power_epig", "kcenter", "lcmd"):
+    for strategy in ("random", "entropy", "power_bald", "power_epig", "kcenter", "lcmd", "herding"):
         assert len(set(acq.select(strategy, 5, rng=rng, **reg).tolist())) == 5
 
 
@@ -445,6 +471,7 @@ def test_select_random_depends_on_the_seed(pool):
         ("power_epig", ("loc", "scale", "loc_target"), "scale_target"),
         ("kcenter", ("probs",), "embedding"),
         ("lcmd", ("loc", "scale"), "embedding"),
+        ("herding", ("loc", "scale"), "embedding"),
         ("badge", ("embedding",), "probs"),
         ("batch_bald", ("loc", "scale"), "probs"),
         ("margin", ("loc", "scale"), "probs"),
@@ -488,7 +515,7 @@ def test_scores_for(pool):
     assert uniform.shape == (60,) and ((uniform >= 0) & (uniform < 1)).all()
     with pytest.raises(ValueError, match="rng"):
         acq.scores_for("random", probs=probs)
-    for strategy in ("batch_bald", "kcenter", "badge", "lcmd"):
+    for strategy in ("batch_bald", "kcenter", "badge", "lcmd", "herding"):
         with pytest.raises(ValueError, match="no per-galaxy score"):
             acq.scores_for(strategy, probs=probs)
 

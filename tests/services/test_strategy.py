@@ -100,7 +100,9 @@ def test_every_strategy_runs_on_classification(strategy: str) -> None:
         assert batch.is_control.all()
 
 
-@pytest.mark.parametrize("strategy", ["random", "bald", "power_bald", "epig", "power_epig", "lcmd"])
+@pytest.mark.parametrize(
+    "strategy", ["random", "bald", "power_bald", "epig", "power_epig", "lcmd", "herding"]
+)
 def test_regression_strategies(strategy: str) -> None:
     post = regression()
     batch = choose_batch(post, "z", 30, np.random.default_rng(0), strategy=strategy)
@@ -111,7 +113,8 @@ def test_regression_strategies(strategy: str) -> None:
         np.testing.assert_allclose(batch.values, values[batch.indices])
 
 
-def test_lcmd_starts_from_the_labelled_galaxies_and_the_control() -> None:
+@pytest.mark.parametrize("strategy", ["lcmd", "herding"])
+def test_batch_diversity_starts_from_the_labelled_galaxies_and_the_control(strategy: str) -> None:
     rng = np.random.default_rng(5)
     post = regression()
     near, far = (
@@ -119,10 +122,10 @@ def test_lcmd_starts_from_the_labelled_galaxies_and_the_control() -> None:
         rng.normal(0, 1, (N // 2, 3)) + np.array([40.0, 0, 0]),
     )
     post = dataclasses.replace(post, embedding=np.concatenate([near, far]).astype(np.float32))
-    blind = choose_batch(post, "z", 20, np.random.default_rng(0), strategy="lcmd")
+    blind = choose_batch(post, "z", 20, np.random.default_rng(0), strategy=strategy)
     labelled = rng.normal(0, 1, (300, 3))  # the near region is already labelled densely
     batch = choose_batch(
-        post, "z", 20, np.random.default_rng(0), strategy="lcmd", labelled_embedding=labelled
+        post, "z", 20, np.random.default_rng(0), strategy=strategy, labelled_embedding=labelled
     )
     active = batch.indices[~batch.is_control]
     assert len(active) == 18 and len(np.unique(batch.indices)) == 20

@@ -232,7 +232,7 @@ def _run(
                 batch = choosers[strategy](posterior, task.name, truth, spec.batch, rng, spec.beta)
             else:
                 known = None
-                if strategy == "lcmd":  # LCMD clusters the pool around the labelled galaxies
+                if strategy in ("lcmd", "herding"):  # they start from the labelled galaxies
                     known = predictor(pool[labelled], seed * 1000 + r).embedding
                 batch = choose_batch(
                     posterior,

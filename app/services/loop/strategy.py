@@ -44,6 +44,7 @@ _VALUE_OF = {
     "badge": "bald",
     "batch_bald": "bald",
     "lcmd": "bald",
+    "herding": "bald",
 }
 
 
@@ -128,8 +129,8 @@ def choose_batch(
     EPIG strategies target ``target_size`` random unflagged candidates. Fewer than k come back
     only if fewer than k galaxies are eligible. Deterministic for a seeded ``rng``. strategy
     None: the task kind's default (:func:`default_strategy`). labelled_embedding: (M, D)
-    embeddings of the galaxies already labelled, the centres LCMD starts from (with the
-    batch's control picks).
+    embeddings of the galaxies already labelled, the centres LCMD and kernel herding start from
+    (with the batch's control picks).
     """
     if strategy is None:
         classification = task in posterior.probs
@@ -147,7 +148,7 @@ def choose_batch(
             rows = np.flatnonzero(candidates)
             target = target_inputs(posterior, task, rows, size=target_size, rng=rng)
         centres = None
-        if strategy == "lcmd":  # clustered around the labelled galaxies and the control
+        if strategy in ("lcmd", "herding"):  # around the labelled galaxies and the control
             known = [posterior.embedding[control]]
             if labelled_embedding is not None:
                 known.insert(0, np.asarray(labelled_embedding, posterior.embedding.dtype))
