@@ -3,13 +3,17 @@
 Pixels, spectra and fluxes are too large for row blobs. Each ingest writes its arrays to
 ``<root>/<uuid>.h5.partial`` and renames it to ``<uuid>.h5`` only when complete; the
 database rows that point at it commit after the rename, and an aborted ingest deletes
-the file. Files are never modified afterwards, so readers need no locks. Datasets are
-chunked per galaxy (images) or in small blocks (spectra, photometry), so reading one
-galaxy reads only its own chunks.
+the file. While it writes, the ingest holds an exclusive lock on ``<uuid>.lock`` until its
+database rows are committed, so a crash at any point (the kernel drops the lock with the
+process) leaves files that :mod:`storage.store_check` can tell from a live ingest's and remove.
+Files are never modified afterwards, so readers need no locks. Datasets are chunked per
+galaxy (images) or in small blocks (spectra, photometry), so reading one galaxy reads only
+its own chunks.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
 import uuid
 from collections.abc import Sequence
@@ -44,14 +48,41 @@ class SpanRef:
     length: int
 
 
+PUBLISHED, PARTIAL, LOCK = ".h5", ".h5.partial", ".lock"
+
+
+def lock_path(root: Path, stem: str) -> Path:
+    """The lock file an ingest holds while its file ``<stem>.h5`` is not yet committed."""
+    return root / f"{stem}{LOCK}"
+
+
+def try_lock(path: Path) -> int | None:
+    """An open descriptor holding an exclusive lock on ``path`` (created if absent), or None
+    if another process holds it. Closing the descriptor releases the lock."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return fd
+
+
 class ArrayWriter:
-    """Appends one ingest's arrays to a partial file; ``commit`` publishes it atomically."""
+    """Appends one ingest's arrays to a partial file; ``commit`` publishes it atomically.
+
+    The writer holds ``<uuid>.lock`` from creation until :meth:`release`, which the ingest
+    calls once its database rows are committed (or :meth:`abort`).
+    """
 
     def __init__(self, root: Path) -> None:
         root.mkdir(parents=True, exist_ok=True)
-        self.name = f"{uuid.uuid4().hex}.h5"
+        stem = uuid.uuid4().hex
+        self.name = f"{stem}{PUBLISHED}"
         self.path = root / self.name
-        self._partial = root / f"{self.name}.partial"
+        self._partial = root / f"{stem}{PARTIAL}"
+        self._lock = lock_path(root, stem)
+        self._lock_fd = try_lock(self._lock)  # a fresh uuid: nobody else holds it
         self._file: h5py.File | None = None
 
     def _h5(self) -> h5py.File:
@@ -124,12 +155,20 @@ class ArrayWriter:
         os.replace(self._partial, self.path)
         return self.name
 
+    def release(self) -> None:
+        """Drop the lock: the file is committed in the database, or gone (idempotent)."""
+        if self._lock_fd is not None:
+            self._lock.unlink(missing_ok=True)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
     def abort(self) -> None:
-        """Delete whatever was written; the store is left as it was."""
+        """Delete whatever was written and release the lock; the store is left as it was."""
         if self._file is not None:
             self._file.close()
         for path in (self._partial, self.path):
             path.unlink(missing_ok=True)
+        self.release()
 
 
 class ArrayStore:
@@ -188,7 +227,7 @@ class ArrayStore:
         """Names of the published files (partial files excluded)."""
         if not self.root.exists():
             return set()
-        return {p.name for p in self.root.glob("*.h5")}
+        return {p.name for p in self.root.glob(f"*{PUBLISHED}")}
 
 
 @lru_cache(maxsize=64)

@@ -44,6 +44,7 @@ def global_options(
 
 app.command("init")(db.init)
 app.add_typer(db.app, name="db")
+app.command("check-store")(db.check_store)
 app.command("mock")(mock.mock)
 app.add_typer(ingest.app, name="ingest")
 app.command("status")(status.status)

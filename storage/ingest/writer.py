@@ -42,6 +42,7 @@ from storage.models import (
     Truth,
     User,
 )
+from storage.store_check import sweep
 
 OnExisting = Literal["error", "match"]
 ANALYZE_FROM = 10_000  # an ingest adding fewer galaxies leaves statistics to autovacuum
@@ -76,6 +77,7 @@ def ingest(
     ("match", for images and spectra of known galaxies). ``progress`` is called with the
     number of galaxies in each finished chunk.
     """
+    sweep(engine, store)  # what an ingest killed earlier left behind
     writer = store.writer()
     try:
         with session_scope(engine) as session:
@@ -87,10 +89,11 @@ def ingest(
             run.finish()
             run.record.array_file = writer.commit()
             session.flush()
-        return IngestSummary(survey, run.record.id, run.record.array_file, run.counts)
     except BaseException:
         writer.abort()
         raise
+    writer.release()  # committed: from here the file is the database's
+    return IngestSummary(survey, run.record.id, run.record.array_file, run.counts)
 
 
 class _Run:
