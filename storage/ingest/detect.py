@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Literal
 
 from storage.errors import IngestError
+from storage.ingest.limits import check_regular_file
 
 Format = Literal["fits", "hdf5", "png", "jpeg", "parquet", "votable", "csv"]
 
@@ -71,9 +72,11 @@ def detect_format(path: Path | str) -> Format:
     """The format of ``path`` from its first bytes: fits, hdf5, png, jpeg, parquet, votable, csv.
 
     Gzip-compressed FITS (``.fits.gz``) is reported as ``"fits"``. Any other UTF-8 text is
-    reported as ``"csv"``; binary data that matches no signature raises IngestError.
+    reported as ``"csv"``; binary data that matches no signature raises IngestError, and
+    so does anything but a regular file within the size limit (:mod:`storage.ingest.limits`).
     """
     path = Path(path)
+    check_regular_file(path)  # before any open: a named pipe would block it forever
     head = read_head(path)
     if not head:
         raise IngestError("the file is empty", file=str(path))

@@ -10,7 +10,8 @@ Two layouts are understood:
 
 Inverse variances come from HDUs named ``IVAR_<band>`` (per-band layout) or ``IVAR``
 (cube). HDUs named ``MASK*`` are ignored. ``load_fits`` (shared with the spectrum reader)
-reads a whole file into memory and turns any astropy failure into an ``IngestError``.
+reads a whole file into memory, after checking each HDU's declared size against
+:mod:`storage.ingest.limits`, and turns any astropy failure into an ``IngestError``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from astropy.wcs.utils import proj_plane_pixel_scales
 
 from storage.errors import IngestError, IngestWarning
 from storage.ingest.detect import detect_format
+from storage.ingest.limits import Limits, check_declared
 from storage.ingest.records import Bundle, GalaxyRecords, ImageRecords
 from storage.ingest.validate import IdIndex, check_finite, check_ivar, check_ra_dec
 
@@ -72,6 +74,22 @@ def _parsed_header(header: fits.Header, index: int, file: str) -> fits.Header:
     return fits.Header(cards)
 
 
+def _declared_bytes(index: int, hdu: fits.hdu.base.ExtensionHDU, file: str, held: int) -> int:
+    """Bytes the HDU's header says its data take, checked against the limits before they
+    are read (:mod:`storage.ingest.limits`); ``held``: bytes of the file's earlier HDUs."""
+    header, limits = hdu.header, Limits.from_env()
+    where = f"HDU {index}"
+    naxis = int(header.get("NAXIS", 0))
+    shape = tuple(int(header.get(f"NAXIS{i}", 0)) for i in range(naxis, 0, -1))
+    if not shape:
+        return 0
+    if isinstance(hdu, fits.BinTableHDU | fits.TableHDU):
+        rows = (shape[0], shape[1] + int(header.get("PCOUNT", 0) or 0) // max(shape[0], 1))
+        return check_declared(file, where, rows, 1, limits, already=held)
+    itemsize = abs(int(header.get("BITPIX", 8))) // 8
+    return check_declared(file, where, shape, itemsize, limits, image=True, already=held)
+
+
 def _read_hdu(index: int, hdu: fits.hdu.base.ExtensionHDU, file: str) -> FitsHDU:
     """Copy one HDU's header and data (or table columns) out of the open file."""
     if not hasattr(hdu, "data"):  # astropy's _CorruptedHDU: a header it could not make sense of
@@ -96,8 +114,12 @@ def load_fits(path: Path) -> list[FitsHDU]:
             # rest of astropy's chatter is silenced.
             warnings.simplefilter("ignore", AstropyWarning)
             warnings.filterwarnings("error", message=".*truncated.*")
-            with fits.open(path, memmap=False, lazy_load_hdus=False) as hdul:
-                return [_read_hdu(i, hdu, str(path)) for i, hdu in enumerate(hdul)]
+            with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
+                hdus, held = [], 0
+                for i, hdu in enumerate(hdul):  # one header at a time: sizes checked first
+                    held += _declared_bytes(i, hdu, str(path), held)
+                    hdus.append(_read_hdu(i, hdu, str(path)))
+                return hdus
     except IngestError:
         raise
     except (

@@ -23,6 +23,7 @@ import numpy as np
 
 from storage.errors import IngestError, IngestWarning
 from storage.ingest.detect import detect_format
+from storage.ingest.limits import Limits, check_declared
 from storage.ingest.records import (
     Bundle,
     GalaxyRecords,
@@ -113,7 +114,47 @@ def _layout(h5: h5py.File, file: str) -> _Layout:
                 file=file,
                 column=name,
             )
-    return _Layout(file, n, datasets)
+    lay = _Layout(file, n, {k: v for k, v in datasets.items() if k in ("object_id", *used)})
+    for name, ds in lay.datasets.items():
+        _check_storage(ds, name, file)
+    return lay
+
+
+def _check_storage(ds: h5py.Dataset, name: str, file: str) -> None:
+    """IngestError for a dataset whose bytes are not plain values inside this file: external
+    raw storage (any file on the machine, e.g. /etc/passwd, read as pixels), virtual datasets
+    (other HDF5 files), compound, reference or variable-length values (strings aside)."""
+    if ds.is_virtual:
+        raise IngestError(f"dataset {name!r} is virtual (maps other files); refused", file=file)
+    if ds.external:
+        raise IngestError(
+            f"dataset {name!r} is stored in external file(s) {[e[0] for e in ds.external]}; "
+            "refused: only data inside the file are read",
+            file=file,
+            column=name,
+        )
+    dtype = ds.dtype
+    if dtype.names is not None or (dtype.kind == "O" and h5py.check_string_dtype(dtype) is None):
+        raise IngestError(
+            f"dataset {name!r} holds {dtype} values; expected numbers or strings",
+            file=file,
+            column=name,
+        )
+
+
+def rows_per_read(lay: _Layout, chunk_size: int, limits: Limits) -> int:
+    """How many rows one read may hold: at most ``chunk_size``, fewer when rows are large, so
+    a chunk's arrays together stay within ``limits.read_bytes``; IngestError when a single
+    row is over the limits (e.g. a cutout declared 12000 x 12000)."""
+    row_bytes = 0
+    for name, ds in lay.datasets.items():
+        image = name in ("image_array", "image_ivar", "image_mask") and ds.ndim >= 3
+        row = (1, *ds.shape[1:])
+        row_bytes += check_declared(
+            lay.file, f"dataset {name!r}", row, ds.dtype.itemsize, limits, image=image,
+            already=row_bytes,
+        )  # fmt: skip
+    return max(1, min(chunk_size, limits.read_bytes // max(row_bytes, 1)))
 
 
 def _decode(values: np.ndarray, *, file: str, column: str, first_row: int) -> np.ndarray:
@@ -396,7 +437,9 @@ def read_mmu_hdf5(
     per band list and pixel scale), spectra (each on its own grid, trailing padding
     dropped) and spectroscopic redshift labels (finite Z, ZWARNING/ZWARN 0 when present).
     instrument: spectrum instrument name (default: the file's ``instrument``/``survey``
-    attribute, else "unknown"). Only ``chunk_size`` rows are in memory at once.
+    attribute, else "unknown"). Only ``chunk_size`` rows are in memory at once, fewer when
+    the rows are large (:func:`rows_per_read`); external, virtual and compound datasets and
+    declared sizes over :mod:`storage.ingest.limits` are refused before anything is read.
     """
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size!r}")
@@ -412,5 +455,6 @@ def read_mmu_hdf5(
                 stacklevel=2,
             )
         seen = IdIndex()
-        for start in range(0, lay.n, chunk_size):
-            yield _chunk(lay, start, min(start + chunk_size, lay.n), seen, name)
+        step = rows_per_read(lay, chunk_size, Limits.from_env())
+        for start in range(0, lay.n, step):
+            yield _chunk(lay, start, min(start + step, lay.n), seen, name)

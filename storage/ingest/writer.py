@@ -8,6 +8,7 @@ transaction rolls back and the file is deleted, leaving both exactly as they wer
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -123,7 +124,8 @@ class _Run:
         self.seen: dict[str, str] = {}  # source id -> file that introduced it in this ingest
         self.tasks: dict[str, Task] = {}
         self.labelers: set[str] = set()  # non-human label sources, recorded as provenance
-        self.counts = {"galaxies": 0, "images": 0, "spectra": 0, "photometry": 0, "values": 0}
+        self.counts = {"galaxies": 0, "images": 0, "spectra": 0, "photometry": 0, "values": 0,
+                       "duplicates": 0}  # fmt: skip
         self.analyze_at = ANALYZE_FROM  # galaxies added before the next ANALYZE (PostgreSQL)
 
     def write(self, bundle: Bundle) -> int:
@@ -279,8 +281,19 @@ class _Run:
                 column="ivar",
             )
         galaxy_ids = self._resolve([str(s) for s in records.source_ids], ids, source)
-        dataset, first = self.writer.append_images(records.bands, records.pixels, records.ivar)
+        pixels, ivar = records.pixels.astype(np.float32), records.ivar
+        ivar = None if ivar is None else ivar.astype(np.float32)
+        bands = ",".join(records.bands)
+        sums = [
+            checksum(pixels[i], *(() if ivar is None else (ivar[i],)), text=bands) for i in range(n)
+        ]
+        new = self._new_content(ImageCutout, galaxy_ids, sums)
+        if not new.any():
+            return
+        ivar = None if ivar is None else ivar[new]
+        dataset, first = self.writer.append_images(records.bands, pixels[new], ivar)
         _, _, h, w = records.pixels.shape
+        kept = [(gid, c) for gid, c, keep in zip(galaxy_ids, sums, new, strict=True) if keep]
         self.session.execute(
             insert(ImageCutout),
             [
@@ -295,11 +308,30 @@ class _Run:
                     "pixel_scale": float(records.pixel_scale),
                     "units": records.units,
                     "has_ivar": records.ivar is not None,
+                    "checksum": digest,
                 }
-                for i, gid in enumerate(galaxy_ids)
+                for i, (gid, digest) in enumerate(kept)
             ],
         )
-        self.counts["images"] += n
+        self.counts["images"] += len(kept)
+
+    def _new_content(self, model: type, galaxy_ids: list[int], sums: list[str]) -> np.ndarray:
+        """(n,) bool: which arrays are not stored yet for their galaxy (same checksum), in the
+        database or earlier in this ingest; the rest are counted as duplicates and skipped."""
+        have: set[tuple[int, str]] = set()
+        unique_ids = sorted(set(galaxy_ids))
+        for start in range(0, len(unique_ids), 5000):
+            part = unique_ids[start : start + 5000]
+            query = select(model.galaxy_id, model.checksum).where(
+                model.galaxy_id.in_(part), model.checksum.in_(set(sums))
+            )
+            have.update((int(g), str(c)) for g, c in self.session.execute(query))
+        new = np.zeros(len(sums), dtype=bool)
+        for i, key in enumerate(zip(galaxy_ids, sums, strict=True)):
+            new[i] = key not in have
+            have.add(key)
+        self.counts["duplicates"] += int((~new).sum())
+        return new
 
     def _spectra(
         self, records: Sequence[SpectrumRecord], ids: dict[str, int], source: str | None
@@ -307,15 +339,30 @@ class _Run:
         for record in records:
             _check_lengths(source, len(record.wavelength), flux=record.flux, ivar=record.ivar)
         galaxy_ids = self._resolve([str(r.source_id) for r in records], ids, source)
+        sums = [
+            checksum(
+                np.asarray(r.wavelength, np.float64),
+                np.asarray(r.flux, np.float32),
+                np.asarray(r.ivar, np.float32),
+                text=r.instrument,
+            )
+            for r in records
+        ]
+        new = self._new_content(Spectrum, galaxy_ids, sums)
+        kept = [(r, g, c) for r, g, c, keep in zip(records, galaxy_ids, sums, new, strict=True)
+                if keep]  # fmt: skip
+        if not kept:
+            return
         dataset, offset = self.writer.append_spectra(
-            np.concatenate([r.wavelength for r in records]),
-            np.concatenate([r.flux for r in records]),
-            np.concatenate([r.ivar for r in records]),
+            np.concatenate([r.wavelength for r, _, _ in kept]),
+            np.concatenate([r.flux for r, _, _ in kept]),
+            np.concatenate([r.ivar for r, _, _ in kept]),
         )
         rows = []
-        for record, galaxy_id in zip(records, galaxy_ids, strict=True):
+        for record, galaxy_id, digest in kept:
             rows.append(
                 {
+                    "checksum": digest,
                     "galaxy_id": galaxy_id,
                     "ingest_id": self.record.id,
                     "dataset": dataset,
@@ -438,6 +485,8 @@ class _Run:
                 self.session.execute(insert(Truth), rows)
         else:
             user_id = self._labeler(records, source)
+            if records.label_source != "expert":  # a pipeline's answer, given again: once
+                rows = self._new_pipeline_labels(task, records.label_source, rows)
             for row in rows:
                 row.update(
                     ingest_id=self.record.id,
@@ -447,7 +496,28 @@ class _Run:
                 )
             if rows:
                 self.session.execute(insert(Label), rows)
+            n = len(rows)
         self.counts["values"] += n
+
+    def _new_pipeline_labels(self, task: Task, label_source: str, rows: list[dict]) -> list[dict]:
+        """``rows`` without those whose galaxy already has the same value from the same
+        pipeline for this task (a re-ingested spectrum's redshift is one label, not two)."""
+        have: set[tuple[int, float]] = set()
+        galaxies = sorted({row["galaxy_id"] for row in rows})
+        for start in range(0, len(galaxies), 5000):
+            query = select(Label.galaxy_id, Label.value).where(
+                Label.task_id == task.id,
+                Label.source == label_source,
+                Label.galaxy_id.in_(galaxies[start : start + 5000]),
+            )
+            have.update((int(g), float(v)) for g, v in self.session.execute(query) if v is not None)
+        kept = []
+        for row in rows:
+            key = (row["galaxy_id"], row["value"])
+            if key not in have:
+                kept.append(row)
+                have.add(key)
+        return kept
 
     def _check_no_truth(
         self,
@@ -491,6 +561,16 @@ class _Run:
         if user_id is None:
             raise IngestError(f"unknown labeler {name!r}: add the user first", file=source)
         return user_id
+
+
+def checksum(*arrays: np.ndarray, text: str = "") -> str:
+    """SHA-256 (hex) of ``text`` and each array's shape, dtype and bytes."""
+    h = hashlib.sha256(text.encode())
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"|{a.dtype.str}{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def _check_lengths(source: str | None, n: int, **arrays: np.ndarray | None) -> None:

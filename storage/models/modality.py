@@ -21,7 +21,14 @@ class StoredArrays:
     dataset: Mapped[str] = mapped_column(String(128))
 
 
-class ImageCutout(StoredArrays, Base):
+class Checksummed:
+    """SHA-256 of the arrays as stored (and their bands or instrument): the same cutout or
+    spectrum ingested twice is recognised and stored once. None for rows from before it."""
+
+    checksum: Mapped[str | None] = mapped_column(String(64))
+
+
+class ImageCutout(StoredArrays, Checksummed, Base):
     """A multi-band cutout: bands in pixel order, pixel scale (arcsec) and pixel units."""
 
     __tablename__ = "images"
@@ -35,7 +42,7 @@ class ImageCutout(StoredArrays, Base):
     has_ivar: Mapped[bool] = mapped_column(default=False)
 
 
-class Spectrum(StoredArrays, Base):
+class Spectrum(StoredArrays, Checksummed, Base):
     """A spectrum on its own wavelength grid, with the pipeline's redshift when known."""
 
     __tablename__ = "spectra"

@@ -18,9 +18,9 @@ from app.cli import app
 from storage.arrays import ArrayStore, RowRef, SpanRef
 from storage.db import make_engine, session_scope
 from storage.ingest import writer
-from storage.ingest.records import Bundle, GalaxyRecords
+from storage.ingest.records import Bundle, GalaxyRecords, ImageRecords
 from storage.ingest.writer import ingest
-from storage.models import Galaxy, Photometry, Spectrum
+from storage.models import Galaxy, ImageCutout, Photometry, Spectrum
 from tests.ingest.conftest import SPECOBJ_ROW, catalog_table, mmu_data, spec_arrays
 from tests.snapshots import state
 
@@ -66,6 +66,46 @@ def test_sdss_spectrum_ingests(db_url: str, tmp_path: Path, write_spec: Callable
     np.testing.assert_allclose(wave, 10 ** expected["loglam"].astype(np.float64), rtol=1e-6)
     np.testing.assert_array_equal(flux, expected["flux"])
     np.testing.assert_array_equal(ivar, expected["ivar"])
+
+
+def test_the_same_spectrum_ingested_again_is_stored_once(
+    db_url: str, tmp_path: Path, write_spec: Callable
+) -> None:
+    path = write_spec()
+    for attempt in range(3):
+        code, out = _cli(db_url, tmp_path, "ingest", "spectra", str(path), "--survey", "sdss")
+        assert code == 0, out
+        assert f"'duplicates': {min(attempt, 1)}" in out and f"'spectra': {int(not attempt)}" in out
+    survey = _status(db_url, tmp_path)["sdss"]
+    assert survey["modalities"]["spectra"] == 1
+    assert survey["tasks"]["redshift"]["labels"] == {"spectroscopy": 1}
+    assert len(ArrayStore(tmp_path / "arrays").files()) == 1  # the repeats wrote no arrays
+
+
+def test_the_same_cutout_twice_is_stored_once_and_a_changed_one_again(
+    db_url: str, tmp_path: Path
+) -> None:
+    engine = make_engine(db_url)
+    store = ArrayStore(tmp_path / "arrays")
+    pixels = np.random.default_rng(0).normal(size=(2, 3, 8, 8)).astype(np.float32)
+
+    def images(p: np.ndarray, first: bool) -> Bundle:
+        ids = np.array(["a", "b"])
+        galaxies = GalaxyRecords(ids, np.array([1.0, 2.0]), np.array([0.0, 0.0])) if first else None
+        return Bundle(
+            galaxies=galaxies, images=[ImageRecords(ids, p, ("g", "r", "i"), 0.2, "nmgy")]
+        )
+
+    counts = []
+    for p, first in ((pixels, True), (pixels, False), (pixels + np.float32(1), False)):
+        on_existing = "error" if first else "match"
+        summary = ingest(engine, store, "s", [images(p, first)], kind="images", source="x",
+                         on_existing=on_existing)  # fmt: skip
+        counts.append((summary.counts["images"], summary.counts["duplicates"]))
+    assert counts == [(2, 0), (0, 2), (2, 0)]
+    with session_scope(engine) as session:
+        assert session.scalar(select(func.count()).select_from(ImageCutout)) == 4
+    engine.dispose()
 
 
 def test_fits_catalog_with_vector_flux_ingests(

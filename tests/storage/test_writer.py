@@ -79,6 +79,7 @@ def test_round_trip_reads_back_every_array(engine: Engine, store: ArrayStore) ->
         "spectra": 2,
         "photometry": 5,
         "values": 12,
+        "duplicates": 0,
     }
     with session_scope(engine) as session:
         rows = session.execute(

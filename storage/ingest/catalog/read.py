@@ -11,12 +11,14 @@ Rows in errors are 0-based data rows (the CSV header line is not counted).
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
+from astropy.io import fits
 from astropy.table import Table
 from astropy.units import UnitsWarning
 
@@ -32,6 +34,7 @@ from storage.ingest.catalog.column_map import (
 from storage.ingest.catalog.columns import data_mask, numbers
 from storage.ingest.catalog.photometry import photometry_and_magnitudes
 from storage.ingest.detect import detect_format
+from storage.ingest.limits import check_regular_file
 from storage.ingest.records import Bundle, GalaxyRecords, TaskSpec, ValueRecords
 from storage.ingest.validate import IdIndex, check_ra_dec, raise_first
 
@@ -43,6 +46,7 @@ _ROW_NOTE = " (0-based data rows)"
 def _read_table(path: Path, format: str | None) -> Table:
     """The whole table via astropy, format by signature unless ``format`` is given."""
     file = str(path)
+    check_regular_file(path)  # also when the format is given: a named pipe would block
     if format is None:
         found = detect_format(path)
         if found not in _ASTROPY_FORMATS:
@@ -65,7 +69,33 @@ def _read_table(path: Path, format: str | None) -> Table:
         raise IngestError(f"cannot read as a {format} table: {exc}", file=file) from exc
     if len(table) == 0:
         raise IngestError("the catalog has no rows", file=file)
+    _check_unique_columns(path, astropy_format, file)
     return table
+
+
+def _declared_columns(path: Path, astropy_format: str) -> list[str]:
+    """Column names as the file writes them (astropy renames a repeated one ``ra_1``):
+    a CSV's header line, a FITS table's TTYPEn; [] for other formats."""
+    if astropy_format == "ascii.csv":
+        with open(path, newline="", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.strip() and not line.lstrip().startswith("#"):
+                    return [c.strip() for c in next(csv.reader([line]))]
+    if astropy_format == "fits":
+        with fits.open(path, memmap=True) as hdul:
+            for hdu in hdul:
+                if isinstance(hdu, fits.BinTableHDU | fits.TableHDU):
+                    return list(hdu.columns.names)
+    return []
+
+
+def _check_unique_columns(path: Path, astropy_format: str, file: str) -> None:
+    """IngestError when two columns share a name: which one a map means would be a guess."""
+    seen: set[str] = set()
+    for name in _declared_columns(path, astropy_format):
+        if name in seen:
+            raise IngestError(f"the column name {name!r} appears twice", file=file, column=name)
+        seen.add(name)
 
 
 def _resolve(table: Table, name: str, key: str, file: str) -> str:
