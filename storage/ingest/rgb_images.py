@@ -18,6 +18,7 @@ from PIL import Image, UnidentifiedImageError
 from storage.errors import IngestError, IngestWarning
 from storage.ingest.detect import detect_format
 from storage.ingest.fits_images import chunk_source
+from storage.ingest.limits import Limits, check_declared
 from storage.ingest.records import Bundle, ImageRecords
 from storage.ingest.validate import IdIndex
 
@@ -33,6 +34,8 @@ def _open_rgb(path: Path) -> np.ndarray:
         raise IngestError(f"not a PNG or JPEG file (its signature says {kind})", file=file)
     try:
         with Image.open(path) as img:
+            width, height = img.size  # from the header: checked before any pixel is decoded
+            check_declared(file, "the image", (3, height, width), 4, Limits.from_env(), image=True)
             img.load()
             mode = img.mode
             if mode == "P":

@@ -85,7 +85,8 @@ def images(
         streams.append(read_fits_images(fits, bands=band_list, pixel_scale=pixel_scale))
     if rgb:
         if pixel_scale is None:
-            fail("--pixel-scale is required for PNG/JPEG cutouts")
+            names = ", ".join(str(p) for p in rgb[:3]) + (", ..." if len(rgb) > 3 else "")
+            fail(f"--pixel-scale is required for PNG/JPEG cutouts ({names})")
         rgb_bands = band_list or ("i", "r", "g")
         streams.append(read_rgb_images(rgb, bands=rgb_bands, pixel_scale=pixel_scale))
     _run(

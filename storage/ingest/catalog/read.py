@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -34,6 +35,7 @@ from storage.ingest.catalog.column_map import (
 from storage.ingest.catalog.columns import data_mask, numbers
 from storage.ingest.catalog.photometry import photometry_and_magnitudes
 from storage.ingest.detect import detect_format
+from storage.ingest.fits_images import fits_source
 from storage.ingest.limits import check_regular_file
 from storage.ingest.records import Bundle, GalaxyRecords, TaskSpec, ValueRecords
 from storage.ingest.validate import IdIndex, check_ra_dec, raise_first
@@ -41,6 +43,7 @@ from storage.ingest.validate import IdIndex, check_ra_dec, raise_first
 __all__ = ["MAP_SYNTAX", "ColumnMap", "read_catalog"]
 _ASTROPY_FORMATS = {"fits": "fits", "csv": "ascii.csv", "parquet": "parquet", "votable": "votable"}
 _ROW_NOTE = " (0-based data rows)"
+MAX_LINE_BYTES = 1 << 20
 
 
 def _read_table(path: Path, format: str | None) -> Table:
@@ -55,25 +58,46 @@ def _read_table(path: Path, format: str | None) -> Table:
                 file=file,
             )
         format = found
+    astropy_format = _ASTROPY_FORMATS.get(format, format)
+    if astropy_format == "ascii.csv":
+        _check_line_lengths(path, file)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UnitsWarning)
-            astropy_format = _ASTROPY_FORMATS.get(format, format)
             # astropy masks NaN in FITS columns by default; keep NaN so a NaN flux with
             # ivar > 0 is refused instead of silently becoming a missing measurement.
             options = {"mask_invalid": False} if astropy_format == "fits" else {}
-            table = Table.read(path, format=astropy_format, **options)
+            source = fits_source(path) if astropy_format == "fits" else path
+            table = Table.read(source, format=astropy_format, **options)
     except Exception as exc:
         # Each astropy reader (and pyarrow, expat, numpy underneath) fails in its own
         # exception type on damaged input; all of them mean "cannot read this file".
         raise IngestError(f"cannot read as a {format} table: {exc}", file=file) from exc
     if len(table) == 0:
         raise IngestError("the catalog has no rows", file=file)
-    _check_unique_columns(path, astropy_format, file)
+    _check_unique_columns(source, astropy_format, file)
     return table
 
 
-def _declared_columns(path: Path, astropy_format: str) -> list[str]:
+def _check_line_lengths(path: Path, file: str) -> None:
+    """IngestError for a text line over MAX_LINE_BYTES: astropy's CSV reader takes minutes
+    on a single 8 MiB line, and no catalog row is that long. One streaming pass."""
+    line, length = 1, 0
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            pieces = block.split(b"\n")
+            for i, piece in enumerate(pieces):
+                length += len(piece)
+                if length > MAX_LINE_BYTES:
+                    raise IngestError(
+                        f"line {line} is over {MAX_LINE_BYTES:,} bytes long; not a catalog row",
+                        file=file,
+                    )
+                if i < len(pieces) - 1:
+                    line, length = line + 1, 0
+
+
+def _declared_columns(path: Path | io.BytesIO, astropy_format: str) -> list[str]:
     """Column names as the file writes them (astropy renames a repeated one ``ra_1``):
     a CSV's header line, a FITS table's TTYPEn; [] for other formats."""
     if astropy_format == "ascii.csv":
@@ -82,14 +106,16 @@ def _declared_columns(path: Path, astropy_format: str) -> list[str]:
                 if line.strip() and not line.lstrip().startswith("#"):
                     return [c.strip() for c in next(csv.reader([line]))]
     if astropy_format == "fits":
-        with fits.open(path, memmap=True) as hdul:
+        if isinstance(path, io.BytesIO):
+            path.seek(0)
+        with fits.open(path) as hdul:
             for hdu in hdul:
                 if isinstance(hdu, fits.BinTableHDU | fits.TableHDU):
                     return list(hdu.columns.names)
     return []
 
 
-def _check_unique_columns(path: Path, astropy_format: str, file: str) -> None:
+def _check_unique_columns(path: Path | io.BytesIO, astropy_format: str, file: str) -> None:
     """IngestError when two columns share a name: which one a map means would be a guess."""
     seen: set[str] = set()
     for name in _declared_columns(path, astropy_format):

@@ -1,0 +1,74 @@
+"""Feed every corpus file to every ingest subcommand, in this one process, and report.
+
+Run by tests/ingest/test_hostile_corpus.py as ``python -m tests.ingest.hostile_child DB HOME
+CORPUS``: a process of its own, so its peak resident memory (printed last) bounds what any
+single ingest took. Each run has 10 s (SIGALRM) and is followed by a snapshot of the database
+and the array store.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import signal
+import sys
+import time
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from app.cli import app
+from storage.arrays import ArrayStore
+from storage.db import make_engine
+from tests.ingest.hostile import CATALOG_MAP, CORPUS
+from tests.snapshots import state
+
+SECONDS = 10
+SUBCOMMANDS = {
+    "images": ["--pixel-scale", "0.262"],  # PNG and JPEG need it to reach their decoder
+    "spectra": [],
+    "hdf5": [],
+    "catalog": ["--map", CATALOG_MAP],
+}
+
+
+class HungError(Exception):
+    """A run took longer than SECONDS."""
+
+
+def _alarm(_signum: int, _frame: object) -> None:
+    raise HungError
+
+
+def main(db: str, home: str, corpus: str) -> None:
+    signal.signal(signal.SIGALRM, _alarm)
+    engine = make_engine(db)
+    store = ArrayStore(Path(home) / "arrays")
+    before = state(engine, store)
+    results = []
+    for name in CORPUS:
+        for sub, extra in SUBCOMMANDS.items():
+            args = ["--db", db, "--home", home, "ingest", sub, str(Path(corpus) / name),
+                    "--survey", "hostile", *extra]  # fmt: skip
+            start = time.perf_counter()
+            signal.alarm(SECONDS)
+            try:
+                result = CliRunner().invoke(app, args)
+                code, output = result.exit_code, result.output
+                if result.exception is not None and not isinstance(result.exception, SystemExit):
+                    output += f"\nuncaught {type(result.exception).__name__}: {result.exception}"
+            except HungError:
+                code, output = None, "hung"
+            finally:
+                signal.alarm(0)
+            seconds = time.perf_counter() - start
+            unchanged = state(engine, store) == before
+            results.append({"file": name, "subcommand": sub, "code": code, "output": output,
+                            "seconds": seconds, "unchanged": unchanged})  # fmt: skip
+    engine.dispose()
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"results": results, "peak_bytes": peak}))
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])
