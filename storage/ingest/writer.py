@@ -43,6 +43,7 @@ from storage.models import (
     Truth,
     User,
 )
+from storage.models.survey import check_survey_name
 from storage.store_check import sweep
 
 OnExisting = Literal["error", "match"]
@@ -115,7 +116,10 @@ class _Run:
         self.on_existing = on_existing
         self.survey = session.scalar(select(Survey).where(Survey.name == survey))
         if self.survey is None:
-            self.survey = Survey(name=survey)
+            try:
+                self.survey = Survey(name=check_survey_name(survey))
+            except ValueError as exc:
+                raise IngestError(str(exc)) from None
             session.add(self.survey)
             session.flush()
         self.record = Ingest(survey_id=self.survey.id, kind=kind, source=source, n_rows=0)

@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from storage.models.base import Base
+
+SURVEY_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
+def check_survey_name(name: str) -> str:
+    """``name``, or ValueError: a survey's name becomes part of paths (model checkpoints under
+    GALACTIVE_HOME) and of pages, so it is letters, digits, '.', '_' and '-', starting with
+    a letter or digit, at most 128 characters (``../../x`` once put a checkpoint outside
+    the home)."""
+    if not isinstance(name, str) or not SURVEY_NAME.fullmatch(name):
+        raise ValueError(
+            f"survey name {name!r}: use letters, digits, '.', '_' and '-', starting with a "
+            "letter or digit (at most 128)"
+        )
+    return name
 
 
 class Survey(Base):

@@ -15,8 +15,10 @@ from sqlalchemy import func, select, text
 from typer.testing import CliRunner
 
 from app.cli import app
+from app.services.followup.admin import check_uploads
 from storage.arrays import ArrayStore, RowRef, SpanRef
 from storage.db import make_engine, session_scope
+from storage.errors import IngestError
 from storage.ingest import writer
 from storage.ingest.records import Bundle, GalaxyRecords, ImageRecords
 from storage.ingest.writer import ingest
@@ -369,3 +371,24 @@ def test_an_ingest_skips_the_refresh_while_another_holds_the_statistics_lock(
         tuples = session.scalar(text("SELECT reltuples FROM pg_class WHERE relname = 'galaxies'"))
         assert tuples == 0
     engine.dispose()
+
+
+@pytest.mark.parametrize("name", ["../../escaped", "a/b", ".hidden", "", "x" * 129, "sp ace"])
+def test_a_survey_name_that_could_be_a_path_is_refused(
+    db_url: str, tmp_path: Path, write_catalog: Callable, name: str
+) -> None:
+    path = write_catalog("fits", name="good.fits")
+    engine = make_engine(db_url)
+    store = ArrayStore(tmp_path / "arrays")
+    before = state(engine, store)
+    code, out = _cli(db_url, tmp_path, "ingest", "catalog", str(path), "--survey", name,
+                     "--map", CATALOG_MAP, "--classes", MORPH_CLASSES)  # fmt: skip
+    assert code == 2 and "survey name" in out
+    assert state(engine, store) == before
+    engine.dispose()
+
+
+@pytest.mark.parametrize("name", ["..", ".", "", "dir/..", "a\x00b"])
+def test_an_upload_not_named_as_a_file_is_refused(name: str) -> None:
+    with pytest.raises(IngestError, match="not a file name"):
+        check_uploads([(name, b"SIMPLE  =")])

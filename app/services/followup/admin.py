@@ -119,12 +119,15 @@ def mark_observed_as(engine: Engine, user_id: int, item_ids: Sequence[int]) -> i
 
 
 def check_uploads(files: Sequence[tuple[str, bytes]], *, max_bytes: int = MAX_UPLOAD_BYTES) -> None:
-    """IngestError naming the file when an upload is empty, too large, or named twice."""
+    """IngestError naming the file when an upload is empty, too large, named twice, or named
+    something that is not a file name ('', '.', '..': they once escaped the upload folder)."""
     if not files:
         raise IngestError("no file was uploaded")
     seen: set[str] = set()
     for name, data in files:
         base = Path(name).name
+        if base in ("", ".", "..") or "\x00" in base:
+            raise IngestError("not a file name", file=repr(name))
         if len(data) > max_bytes:
             raise IngestError(
                 f"{len(data) / 2**20:.1f} MB is over the {max_bytes / 2**20:.0f} MB limit per file",

@@ -340,6 +340,9 @@ def train(
             train_idx = rows_for(data, "train", cfg)
             used = {t.name: data.targets.values[t.name][train_idx] for t in cfg.tasks}
             relative = f"models/{name}"
+            models = (settings.home / "models").resolve()
+            if (settings.home / relative).resolve().parent != models:
+                raise ValueError(f"model name {name!r} would leave {models}")
             metadata = {
                 "version": name,
                 "survey": survey,
