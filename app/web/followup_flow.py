@@ -13,6 +13,7 @@ from app.config import Settings
 from app.services.followup import admin as followup_admin
 from app.services.followup.admin import FollowupItem
 from app.services.followup.plan import FollowupPlan, plan_followup
+from app.web.text import plain
 from bayes.followup import SNModel
 from storage.errors import IngestError
 
@@ -45,7 +46,7 @@ def plan(
         )
     except ValueError as err:
         state.pop(PLAN_KEY, None)
-        state[FLASH_KEY] = ("error", f"No plan: {err}.")
+        state[FLASH_KEY] = ("error", f"No plan: {plain(err)}.")
 
 
 def plan_summary(result: FollowupPlan) -> str:
@@ -131,9 +132,12 @@ def save(state: MutableMapping[str, Any], db: Engine, user_id: int) -> None:
     try:
         queued = followup_admin.save_plan_as(db, user_id, result)
     except PermissionError as err:
-        state[FLASH_KEY] = ("error", f"Not allowed: {err}.")
+        state[FLASH_KEY] = ("error", f"Not allowed: {plain(err)}.")
         return
-    state[FLASH_KEY] = ("success", f"Follow-up queue for {result.task}: {queued} pending targets.")
+    state[FLASH_KEY] = (
+        "success",
+        f"Follow-up queue for {plain(result.task)}: {queued} pending targets.",
+    )
 
 
 def mark_observed(
@@ -147,7 +151,7 @@ def mark_observed(
     try:
         n = followup_admin.mark_observed_as(db, user_id, [i.id for i in chosen])
     except PermissionError as err:
-        state[FLASH_KEY] = ("error", f"Not allowed: {err}.")
+        state[FLASH_KEY] = ("error", f"Not allowed: {plain(err)}.")
         return
     state[select_key] = []
     state[FLASH_KEY] = ("success", f"{n} target{'s' if n != 1 else ''} marked observed.")
@@ -165,15 +169,15 @@ def ingest_uploads(
     try:
         summary = followup_admin.ingest_uploads_as(settings, user_id, survey, files)
     except PermissionError as err:
-        state[FLASH_KEY] = ("error", f"Not allowed: {err}.")
+        state[FLASH_KEY] = ("error", f"Not allowed: {plain(err)}.")
         return
     except IngestError as err:
-        state[FLASH_KEY] = ("error", f"Nothing was ingested: {err}")
+        state[FLASH_KEY] = ("error", f"Nothing was ingested: {plain(err)}")
         return
     counts = ", ".join(f"{k} {v}" for k, v in summary.counts.items())
     state[UPLOAD_ROUND_KEY] = state.get(UPLOAD_ROUND_KEY, 0) + 1
     state[FLASH_KEY] = (
         "success",
-        f"Ingested {len(files)} file{'s' if len(files) != 1 else ''} into {survey} "
+        f"Ingested {len(files)} file{'s' if len(files) != 1 else ''} into {plain(survey)} "
         f"(ingest {summary.ingest_id}: {counts}).",
     )

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.services.loop import labeling
 from app.services.models.versions import version_name
+from app.web.text import plain
 from storage.leases import LeaseError
 
 SHOWN_KEY = "shown"
@@ -75,7 +76,7 @@ def shown(
             return current
         state[FLASH_KEY] = (
             "warning",
-            f"your hold on {current.assignment.source_id} ran out; here is the next galaxy",
+            f"your hold on {plain(current.assignment.source_id)} ran out; here is the next galaxy",
         )
     assignment = labeling.next_galaxy(db, user_id, task.id, overlap=overlap)
     if assignment is None:
@@ -104,7 +105,7 @@ def submit(
     """
     state[STARTED_KEY] = time.perf_counter()
     comment = (state.get(comment_key) or "").strip() if comment_key else ""
-    source = current.assignment.source_id
+    source = plain(current.assignment.source_id)
     try:
         labeling.submit(
             db,
@@ -117,12 +118,17 @@ def submit(
         )
     except (LeaseError, PermissionError, ValueError) as err:
         if state.get(SHOWN_KEY) == current:
-            _finish(state, current, "warning", f"{source} was not saved ({err}); here is the next")
+            _finish(
+                state,
+                current,
+                "warning",
+                f"{source} was not saved ({plain(err)}); here is the next",
+            )
         return
     if state.get(SHOWN_KEY) != current:
         return  # a repeat of a press already handled: its first label stands
     if status == "answer" and class_index is not None:
-        what = f"labelled {current.task.classes[class_index]}"
+        what = f"labelled {plain(current.task.classes[class_index])}"
     else:
         what = {"skip": "skipped", "unsure": "marked unsure"}[status]
     _finish(state, current, "success", f"{source} {what}")
@@ -138,9 +144,9 @@ def leave(state: MutableMapping[str, Any], db: Engine, user_id: int, current: Sh
         labeling.leave(db, user_id, current.assignment.lease_id)
     except (LeaseError, PermissionError, ValueError) as err:
         if state.get(SHOWN_KEY) == current:
-            _finish(state, current, "warning", f"{err}; here is the next galaxy")
+            _finish(state, current, "warning", f"{plain(err)}; here is the next galaxy")
         return
-    _finish(state, current, "info", f"{current.assignment.source_id} passed on")
+    _finish(state, current, "info", f"{plain(current.assignment.source_id)} passed on")
 
 
 def undo(state: MutableMapping[str, Any], db: Engine, user_id: int, task: TaskChoice) -> None:
@@ -168,7 +174,7 @@ def finish_timing(state: MutableMapping[str, Any]) -> float | None:
 def reason(session: Session, assignment: labeling.Assignment) -> str:
     """Why this galaxy was queued, in a sentence: the acquisition, its score and the version."""
     name = version_name(session, assignment.model_version_id)
-    by = f"model {name}" if name is not None else "no model"
+    by = f"model {plain(name)}" if name is not None else "no model"
     score = assignment.acquisition_score
     value = f"{score:.3g}" if score is not None else "n/a"
     if assignment.acquisition == "power_bald":

@@ -6,6 +6,7 @@ Anonymous visitors get the sign-in page only; every other page needs a signed-in
 import streamlit as st
 
 from app.web import session
+from app.web.text import plain
 
 st.set_page_config(page_title="Galactive", page_icon="🌌", layout="wide")
 
@@ -19,7 +20,7 @@ else:
         st.Page("views/followup.py", title="Follow-up", icon=":material/satellite_alt:"),
         st.Page("views/reports.py", title="Reports", icon=":material/monitoring:"),
     ]
-    st.sidebar.caption(f"Signed in as **{user.name}** ({user.role})")
+    st.sidebar.caption(f"Signed in as **{plain(user.name)}** ({user.role})")
     st.sidebar.button(
         "Sign out", key="sign_out", on_click=session.sign_out, args=(st.session_state,)
     )

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from app.services.models import admin as model_admin
 from app.services.models.admin import JobView, QueueRow, VersionRow
+from app.web.text import plain
 
 FLASH_KEY = "models_flash"
 CONFIRM_KEY = "models_confirm"
@@ -93,10 +94,10 @@ def retrain(state: MutableMapping[str, Any], db: Engine, user_id: int, survey: s
     try:
         job_id = model_admin.retrain_as(db, user_id, survey)
     except PermissionError as err:
-        state[FLASH_KEY] = ("error", f"Not allowed: {err}.")
+        state[FLASH_KEY] = ("error", f"Not allowed: {plain(err)}.")
         return
     state[SEEN_KEY] = (job_id, True)
-    state[FLASH_KEY] = ("success", f"Retrain job {job_id} queued for {survey}.")
+    state[FLASH_KEY] = ("success", f"Retrain job {job_id} queued for {plain(survey)}.")
 
 
 def ask_confirm(state: MutableMapping[str, Any], version_id: int) -> None:
@@ -117,14 +118,14 @@ def activate(
     try:
         queued = model_admin.activate_as(db, user_id, version_id)
     except (PermissionError, ValueError) as err:
-        state[FLASH_KEY] = ("error", f"{name} was not activated: {err}.")
+        state[FLASH_KEY] = ("error", f"{plain(name)} was not activated: {plain(err)}.")
         return
     if not queued:
         state[FLASH_KEY] = (
             "warning",
-            f"{name} is now active, but it has no stored scores, so the label queue was not "
+            f"{plain(name)} is now active, but it has no stored scores, so the label queue was not "
             f"rebuilt: run `galactive score --version {version_id}`.",
         )
         return
     summary = ", ".join(f"{task} {n}" for task, n in queued.items())
-    state[FLASH_KEY] = ("success", f"{name} is now active; label queue rebuilt ({summary}).")
+    state[FLASH_KEY] = ("success", f"{plain(name)} is now active; label queue rebuilt ({summary}).")

@@ -19,6 +19,7 @@ from app.web import followup_flow
 from storage.errors import IngestError
 from storage.models import Galaxy, Ingest, QueueItem, Spectrum
 from tests.ingest.conftest import SPECOBJ_ROW, spec_arrays
+from tests.web.markdown import shown
 from tests.web.test_pages import open_page, rows, user_id
 from tests.worker.conftest import World
 
@@ -62,7 +63,7 @@ def plan(at: AppTest, hours: float = 2.0) -> AppTest:
 
 
 def messages(at: AppTest, kind: str) -> str:
-    return " ".join(str(m.value) for m in at.get(kind))
+    return shown(" ".join(str(m.value) for m in at.get(kind)))
 
 
 def counts(settings: Settings) -> tuple[int, int, int]:

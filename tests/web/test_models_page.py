@@ -13,6 +13,7 @@ from app.services.models import admin as model_admin
 from app.web import model_flow
 from app.worker import WorkerOptions, run_worker
 from storage.models import Job, ModelVersion, QueueItem
+from tests.web.markdown import shown
 from tests.web.test_pages import open_app, open_page, rows, user_id
 from tests.worker.conftest import World
 
@@ -31,7 +32,7 @@ def open_models(name: str) -> AppTest:
 def texts(at: AppTest) -> str:
     parts = [m.value for kind in ("markdown", "caption", "info", "warning", "success", "error")
              for m in at.get(kind)]  # fmt: skip
-    return " ".join(str(p) for p in parts)
+    return shown(" ".join(str(p) for p in parts))
 
 
 def retrain_jobs(settings: Settings) -> list:
@@ -56,7 +57,7 @@ def test_admin_sees_versions_metrics_and_the_queue_top(app_settings: Settings) -
     assert list(top["rank"]) == list(range(1, len(top) + 1))
     assert set(top["model version"]) == {"mock-v2"}  # (ada holds one: signing in leased it)
     assert set(top["acquisition"]) <= {"power_bald", "random_control"}
-    assert {"Retrain now", "Activate mock-v1…"} <= {b.label for b in at.button}
+    assert {"Retrain now", "Activate mock-v1…"} <= {shown(b.label) for b in at.button}
     assert "Retrain job 1 finished" in texts(at)
 
 

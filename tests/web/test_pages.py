@@ -16,6 +16,7 @@ from storage.db import session_scope
 from storage.labels import current_labels_query
 from storage.models import Label, Lease, ModelVersion, QueueItem, Task, User
 from tests.web.conftest import PASSWORDS
+from tests.web.markdown import shown
 
 MAIN = Path(__file__).resolve().parents[2] / "app" / "web" / "main.py"
 SUBMIT = "FormSubmitter:sign_in-Sign in"
@@ -43,13 +44,13 @@ def open_page(name: str, page: str) -> AppTest:
 
 def press(at: AppTest, label: str) -> AppTest:
     """Click the button whose text is ``label`` (e.g. "[2] spiral") and rerun."""
-    (button,) = [b for b in at.button if b.label == label]
+    (button,) = [b for b in at.button if shown(b.label) == label]
     return button.click().run()
 
 
 def heading(at: AppTest) -> str:
     (sub,) = at.subheader
-    return sub.value
+    return shown(sub.value)
 
 
 def rows(settings: Settings, stmt) -> list:
@@ -105,13 +106,13 @@ def test_sign_in_shows_a_galaxy_with_composite_posterior_and_reason(
     assert heading(at).startswith("mock") and heading(at).endswith("· morphology")
     assert len(at.get("image")) == 2  # the composite and the row of five bands
     assert len(at.get("vega_lite_chart")) >= 1  # the posterior (and a spectrum if any)
-    captions = " ".join(c.value for c in at.caption)
+    captions = shown(" ".join(c.value for c in at.caption))
     assert "mock-v2: mean and 16–84% range over 32 posterior samples" in captions
     (reason,) = at.info
-    assert "mock-v2" in reason.value
+    assert "mock-v2" in shown(reason.value)
     assert "power-sampled BALD" in reason.value or "random control" in reason.value
     assert [b.label for b in at.sidebar.button] == ["Sign out"]
-    labels = [b.label for b in at.main.button]
+    labels = [shown(b.label) for b in at.main.button]
     assert {"[1] elliptical", "[2] spiral", "[6] artifact", "[u] Unsure", "[s] Skip",
             "[n] Next", "[z] Undo"} <= set(labels)  # fmt: skip
     assert at.number_input(key="overlap").value == 1  # admins may change the overlap
@@ -134,7 +135,7 @@ def test_a_class_button_writes_the_label_with_user_version_and_score(
     press(at, "[2] spiral")
     assert not at.exception
     assert heading(at) != first  # the next galaxy is shown
-    assert at.success[0].value == f"{first.split(' ·')[0]} labelled spiral"
+    assert shown(at.success[0].value) == f"{first.split(' ·')[0]} labelled spiral"
     (label,) = labels_of(app_settings, "ada")
     item = rows(
         app_settings,

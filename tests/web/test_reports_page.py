@@ -13,6 +13,7 @@ from app.config import Settings
 from app.services.reports import uncertainty as ur
 from storage.db import session_scope
 from storage.models import Label, QueueItem, Task
+from tests.web.markdown import shown as unescaped
 from tests.web.test_pages import open_app, open_page, user_id
 from tests.worker.conftest import World
 
@@ -67,7 +68,7 @@ def test_any_signed_in_user_sees_the_report(app_settings: Settings, name: str) -
     # reliability, confusion, PIT, coverage at every level, learning curves, embedding
     assert len(at.get("image")) == 6
     assert [b.proto.label for b in at.get("download_button")] == ["Download the report (HTML)"]
-    assert "mock-v2" in " ".join(c.value for c in at.caption)
+    assert "mock-v2" in unescaped(" ".join(c.value for c in at.caption))
 
 
 def test_agreement_and_controls_appear_once_two_labelers_answer(app_settings: Settings) -> None:
@@ -76,7 +77,7 @@ def test_agreement_and_controls_appear_once_two_labelers_answer(app_settings: Se
     at = open_reports("ada")
     shown = metrics(at)
     assert "Labeler agreement (Cohen's κ)" in shown
-    captions = " ".join(c.value for c in at.caption)
+    captions = unescaped(" ".join(c.value for c in at.caption))
     assert f"Agreement on {n} galaxies answered by 2 labelers" in captions
     data = ur.collect(app_settings, "mock", max_embedding=50)
     (v2,) = [p for p in data.points if p.name == "mock-v2"]

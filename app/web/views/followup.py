@@ -7,6 +7,7 @@ import streamlit as st
 from app.services.followup import admin as followup_admin
 from app.web import followup_flow, session
 from app.web.followup_flow import DOWNLOADS, FLASH_KEY, PLAN_KEY, UPLOAD_ROUND_KEY
+from app.web.text import plain
 from bayes.followup import SNModel
 from storage.db import session_scope
 
@@ -20,7 +21,7 @@ survey = session.pick_survey(db, "followup_survey")
 with session_scope(db) as s:
     tasks = followup_admin.regression_tasks(s, survey)
 if not tasks:
-    st.info(f"{survey} has no regression task for a spectrum to pin down.")
+    st.info(f"{plain(survey)} has no regression task for a spectrum to pin down.")
     st.stop()
 task = st.sidebar.selectbox("Task", tasks, key="followup_task")
 

@@ -8,6 +8,7 @@ from app.services.loop.retrain import active_version
 from app.web import images, keys, label_flow, resources, session
 from app.web.posterior import posterior_spec, summarize
 from app.web.spectrum import spectrum_spec
+from app.web.text import plain
 from storage.db import session_scope
 
 IMAGE_PIXELS = 384
@@ -51,7 +52,7 @@ undo = {
 }
 if current is None:
     st.success(
-        f"Nothing left for you to label in {task.title}. "
+        f"Nothing left for you to label in {plain(task.title)}. "
         "The queue is rebuilt after each retrain; check again later."
     )
     st.button("Check again", key="check_again")
@@ -71,7 +72,7 @@ post = (
     else None
 )
 
-st.subheader(f"{galaxy.source_id} · {task.name}")
+st.subheader(f"{plain(galaxy.source_id)} · {plain(task.name)}")
 mag = f" · {galaxy.ref_band} = {galaxy.ref_mag:.2f}" if galaxy.ref_mag is not None else ""
 st.caption(
     f"RA {galaxy.ra:.5f}°, Dec {galaxy.dec:+.5f}°{mag} · yours until {a.expires_at:%H:%M} UTC"
@@ -93,13 +94,13 @@ with left:
 with right:
     st.markdown("**Model posterior**")
     if post is None or task.name not in post.probs:
-        st.warning(f"The active model has no posterior for {task.name}.")
+        st.warning(f"The active model has no posterior for {plain(task.name)}.")
     else:
         summary = summarize(post.probs[task.name], task.classes)
         st.vega_lite_chart(spec=posterior_spec(summary), width="stretch")
         st.caption(
-            f"{version.name}: mean and 16–84% range over {len(post.probs[task.name])} "
-            f"posterior samples; most probable {summary.classes[summary.top]} "
+            f"{plain(version.name)}: mean and 16–84% range over {len(post.probs[task.name])} "
+            f"posterior samples; most probable {plain(summary.classes[summary.top])} "
             f"({summary.mean[summary.top]:.0%})."
         )
     st.info(why, icon=":material/help:")
@@ -114,7 +115,7 @@ with right:
     columns = st.columns(3)
     for k, name in enumerate(task.classes):
         columns[k % 3].button(
-            keys.labelled(class_keys[k], name),
+            keys.labelled(class_keys[k], plain(name)),
             key=f"class_{k}_{a.lease_id}",
             kwargs={"status": "answer", "class_index": k, "comment_key": comment_key},
             type="primary",

@@ -5,6 +5,7 @@ import streamlit as st
 
 from app.services.models import admin as model_admin
 from app.web import model_flow, session
+from app.web.text import plain
 from storage.db import session_scope
 
 POLL_SECONDS = 2.0
@@ -56,19 +57,19 @@ if user.is_admin:
             pending = state.get(model_flow.CONFIRM_KEY)
             if pending is None or pending != chosen.id:
                 st.button(
-                    f"Activate {chosen.name}…",
+                    f"Activate {plain(chosen.name)}…",
                     key="activate",
                     on_click=model_flow.ask_confirm,
                     args=(state, chosen.id),
                 )
             else:
                 st.warning(
-                    f"Make {chosen.name} the active version? Its label queues are rebuilt "
+                    f"Make {plain(chosen.name)} the active version? Its label queues are rebuilt "
                     "from its scores; galaxies labelers hold now stay theirs."
                 )
                 with st.container(horizontal=True):
                     st.button(
-                        f"Confirm: activate {chosen.name}",
+                        f"Confirm: activate {plain(chosen.name)}",
                         key="activate_confirm",
                         type="primary",
                         on_click=model_flow.activate,

@@ -9,6 +9,7 @@ from app.services.loop.retrain import active_version
 from app.services.reports import uncertainty as report
 from app.services.reports.regression_calibration import headline
 from app.web import session
+from app.web.text import plain
 from storage.db import session_scope
 
 user = session.current_user(st.session_state)
@@ -22,7 +23,7 @@ with session_scope(db) as s:
     version_id = version.id if version is not None else None
     newest_label = labeling.newest_label_id(s)
 if version_id is None:
-    st.info(f"{survey} has no active model version.")
+    st.info(f"{plain(survey)} has no active model version.")
     st.stop()
 
 
@@ -40,7 +41,8 @@ with st.spinner("Predicting the validation split and mapping the embeddings…")
     data, images, page = built(settings.db_url, survey, version_id, newest_label)
 
 st.caption(
-    f"{data.survey} · {data.version} · validation split · built {data.created:%Y-%m-%d %H:%M} UTC"
+    f"{plain(data.survey)} · {plain(data.version)} · validation split · "
+    f"built {data.created:%Y-%m-%d %H:%M} UTC"
 )
 st.download_button(
     "Download the report (HTML)",
