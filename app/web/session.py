@@ -13,9 +13,11 @@ from typing import Any
 
 import streamlit as st
 from sqlalchemy import Engine
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from app.config import Settings, resolve
 from app.services.auth import authenticate
+from app.web import admission
 from storage.db import make_engine, session_scope
 
 USER_KEY = "user"
@@ -56,16 +58,27 @@ def check_password(db: Engine, name: str, password: str) -> SignedIn | None:
         return SignedIn(user.id, user.name, user.role) if user is not None else None
 
 
+def _browser_session() -> str | None:
+    """This script run's Streamlit session id (None outside a server, e.g. in AppTest)."""
+    ctx = get_script_run_ctx()
+    return None if ctx is None else ctx.session_id
+
+
 def sign_in(state: MutableMapping[str, Any], db: Engine, name: str, password: str) -> bool:
-    """Record ``name`` as this session's user if the password is theirs; whether it was."""
+    """Record ``name`` as this session's user if the password is theirs; whether it was.
+    The server then lets this browser session do what the role allows (uploads: admins)."""
     user = check_password(db, name, password)
     if user is not None:
         state[USER_KEY] = user
+        if (browser := _browser_session()) is not None:
+            admission.admit(browser, user.role)
     return user is not None
 
 
 def sign_out(state: MutableMapping[str, Any]) -> None:
     """Forget everything this browser session held (its user, its galaxy, its messages)."""
+    if (browser := _browser_session()) is not None:
+        admission.forget(browser)
     for key in list(state.keys()):
         del state[key]
 

@@ -7,6 +7,8 @@ Tests copy it before changing it.
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +20,8 @@ from app.config import Settings, resolve
 from app.services.auth import add_user
 from app.worker import WorkerOptions, run_worker
 from storage.db import session_scope
-from tests.databases import Databases
+from tests.databases import Databases, databases
+from tests.web import browser
 from tests.worker.conftest import World, galactive
 
 PASSWORDS = {"ada": "ada-password", "bob": "bob-password"}  # ada is an admin, bob a labeler
@@ -65,3 +68,25 @@ def shared_site(backend_dbs: Databases, tmp_path_factory: pytest.TempPathFactory
     """One template survey per backend for the whole session; a test module uses it instead
     of building its own by defining ``site`` as ``shared_site``."""
     return build_site(backend_dbs, tmp_path_factory.mktemp("shared_site"))
+
+
+def _require_browser() -> None:
+    missing = []
+    if importlib.util.find_spec("playwright") is None:
+        missing.append("the playwright package (pip install -e '.[dev]')")
+    if not Path(browser.CHROMIUM).exists():
+        missing.append(f"{browser.CHROMIUM} (apt-get install chromium)")
+    if not missing:
+        return
+    reason = "browser test needs " + " and ".join(missing)
+    if os.environ.get("CI"):
+        pytest.fail(reason, pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def browser_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """The test survey on SQLite (the browser test runs on one backend)."""
+    _require_browser()
+    with databases("sqlite", tmp_path_factory.mktemp("sqlite")) as dbs:
+        yield build_site(dbs, tmp_path_factory.mktemp("site"))

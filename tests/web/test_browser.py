@@ -1,16 +1,15 @@
 """End to end in real headless Chromium: ``galactive serve``, sign in, label with the keyboard.
 
 Needs the ``playwright`` package (the dev extra) and Debian's ``/usr/bin/chromium``; without
-them the test fails in CI (``CI`` set) and is skipped elsewhere, saying what is missing.
+them the test fails in CI (``CI`` set) and is skipped elsewhere, saying what is missing
+(``browser_site`` in conftest.py).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,34 +19,11 @@ from app.config import Settings
 from storage.db import session_scope
 from storage.labels import current_labels_query
 from storage.models import Label, Task, User
-from tests.databases import databases
 from tests.web import browser
-from tests.web.conftest import PASSWORDS, build_site
+from tests.web.conftest import PASSWORDS
 from tests.worker.conftest import World
 
 pytestmark = pytest.mark.slow
-
-
-def _require_browser() -> None:
-    missing = []
-    if importlib.util.find_spec("playwright") is None:
-        missing.append("the playwright package (pip install -e '.[dev]')")
-    if not Path(browser.CHROMIUM).exists():
-        missing.append(f"{browser.CHROMIUM} (apt-get install chromium)")
-    if not missing:
-        return
-    reason = "browser test needs " + " and ".join(missing)
-    if os.environ.get("CI"):
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def sqlite_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
-    """The test survey on SQLite (the browser test runs on one backend)."""
-    _require_browser()
-    with databases("sqlite", tmp_path_factory.mktemp("sqlite")) as dbs:
-        yield build_site(dbs, tmp_path_factory.mktemp("site"))
 
 
 def answers_by(settings: Settings, name: str) -> tuple[int, int]:
@@ -66,10 +42,10 @@ def answers_by(settings: Settings, name: str) -> tuple[int, int]:
     return current, total
 
 
-def test_sign_in_label_three_by_keyboard_and_undo_one(sqlite_site: World, tmp_path: Path) -> None:
+def test_sign_in_label_three_by_keyboard_and_undo_one(browser_site: World, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
-    settings = sqlite_site.copy(tmp_path)
+    settings = browser_site.copy(tmp_path)
     with browser.served(settings, tmp_path / "serve.log") as url, sync_playwright() as p:
         chromium = browser.launch(p)
         page = chromium.new_page(viewport={"width": 1400, "height": 1500})

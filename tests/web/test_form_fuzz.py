@@ -24,11 +24,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
-from app.cli.admin.serve import streamlit_command
-from app.config import Settings
 from app.services import auth
 from app.services.followup import admin as followup_admin
 from app.services.loop import labeling
+from app.web.options import OPTIONS
 from app.web.session import check_password
 from storage.db import session_scope
 from storage.models import Label, Lease, QueueItem, User
@@ -367,6 +366,4 @@ def test_nul_and_surrogates_are_refused_before_the_database(engine: Engine, worl
 def test_the_server_refuses_uploads_over_the_page_limit(tmp_path: Path) -> None:
     """The uploader's own ``max_upload_size`` binds only the browser; ``galactive serve``
     makes Streamlit's upload endpoint refuse bigger files (its default is 200 MB)."""
-    argv, _ = streamlit_command(Settings(home=tmp_path, db_url="sqlite://"), port=1, host="h")
-    options = dict(zip(argv[5::2], argv[6::2], strict=True))
-    assert int(options["--server.maxUploadSize"]) * 2**20 == followup_admin.MAX_UPLOAD_BYTES
+    assert OPTIONS["server.maxUploadSize"] * 2**20 == followup_admin.MAX_UPLOAD_BYTES

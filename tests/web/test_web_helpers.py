@@ -11,10 +11,11 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from app.cli import app
-from app.cli.admin.serve import MAIN, streamlit_command
+from app.cli.admin.serve import ASGI, server_command
 from app.config import Settings
 from app.services.loop.labeling import Assignment
 from app.web import images, keys, label_flow, session
+from app.web.options import OPTIONS
 from app.web.posterior import posterior_spec, summarize
 from app.web.spectrum import LINES, binned, observed_lines, spectrum_spec
 from storage.db import session_scope
@@ -203,12 +204,11 @@ def test_sign_in_and_out(app_settings: Settings) -> None:
 
 def test_serve_runs_streamlit_headless_on_this_database(tmp_path) -> None:
     settings = Settings(home=tmp_path, db_url="postgresql://u:secret@db:5432/g")
-    argv, env = streamlit_command(settings, port=8600, host="0.0.0.0")
-    assert argv[1:5] == ["-m", "streamlit", "run", str(MAIN)] and MAIN.exists()
-    options = dict(zip(argv[5::2], argv[6::2], strict=True))
-    assert options["--server.port"] == "8600" and options["--server.address"] == "0.0.0.0"
-    assert options["--server.headless"] == "true"
-    assert options["--browser.gatherUsageStats"] == "false"
+    argv, env = server_command(settings, port=8600, host="0.0.0.0")
+    assert argv[1:4] == ["-m", "uvicorn", ASGI]
+    options = dict(zip(argv[4:8:2], argv[5:8:2], strict=True))
+    assert options["--port"] == "8600" and options["--host"] == "0.0.0.0"
+    assert OPTIONS["server.headless"] is True and OPTIONS["browser.gatherUsageStats"] is False
     assert env["GALACTIVE_DB"] == settings.db_url and env["GALACTIVE_HOME"] == str(tmp_path)
     result = CliRunner().invoke(app, ["serve", "--help"])
     assert result.exit_code == 0 and "--port" in result.output and "--host" in result.output

@@ -1,4 +1,4 @@
-"""``galactive serve``: the web app, as ``streamlit run app/web/main.py`` on this database."""
+"""``galactive serve``: the web app (``app/web/asgi.py``) under uvicorn, on this database."""
 
 from __future__ import annotations
 
@@ -6,33 +6,26 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import typer
 from sqlalchemy.engine import make_url
 
 from app.cli.common import ready
 from app.config import Settings
-from app.services.followup.admin import MAX_UPLOAD_BYTES
 
-MAIN = Path(__file__).resolve().parents[2] / "web" / "main.py"
+ASGI = "app.web.asgi:app"
 
 
-def streamlit_command(settings: Settings, *, port: int, host: str) -> tuple[list[str], dict]:
-    """The ``streamlit run`` argv and environment for the app on ``host:port``: headless, no
-    usage statistics, no file watching, errors shown to users without tracebacks, and the
-    server refusing any uploaded file over the follow-up page's limit (Streamlit's default
-    is 200 MB; the uploader's own ``max_upload_size`` is checked only in the browser)."""
+def server_command(settings: Settings, *, port: int, host: str) -> tuple[list[str], dict]:
+    """The uvicorn argv and environment for the app on ``host:port``: Streamlit's ``st.App``
+    behind the guard middleware (security headers, no public metrics, no anonymous uploads;
+    ``app/web/guard.py``), with Streamlit's options as ``app/web/asgi.py`` sets them."""
     argv = [
-        sys.executable, "-m", "streamlit", "run", str(MAIN),
-        "--server.port", str(port),
-        "--server.address", host,
-        "--server.headless", "true",
-        "--server.fileWatcherType", "none",
-        "--browser.gatherUsageStats", "false",
-        "--client.showErrorDetails", "none",
-        "--client.toolbarMode", "viewer",
-        "--server.maxUploadSize", str(MAX_UPLOAD_BYTES // 2**20),
+        sys.executable, "-m", "uvicorn", ASGI,
+        "--host", host,
+        "--port", str(port),
+        "--no-access-log",
+        "--no-server-header",
     ]  # fmt: skip
     env = {**os.environ, "GALACTIVE_DB": settings.db_url, "GALACTIVE_HOME": str(settings.home)}
     return argv, env
@@ -47,7 +40,7 @@ def serve(
 ) -> None:
     """Run the web app (sign-in, labeling) until interrupted."""
     settings = ready(ctx)
-    argv, env = streamlit_command(settings, port=port, host=host)
+    argv, env = server_command(settings, port=port, host=host)
     database = make_url(settings.db_url).render_as_string(hide_password=True)
     typer.echo(f"Galactive on http://{host}:{port} (database {database})", err=True)
     proc = subprocess.Popen(argv, env=env)

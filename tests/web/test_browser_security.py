@@ -1,0 +1,87 @@
+"""The served app as an attacker meets it: headers, metrics, anonymous uploads, and names that
+carry markdown, in real headless Chromium through ``galactive serve`` (docs/security.md)."""
+
+from __future__ import annotations
+
+import http.client
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import select, update
+
+from app.services.auth import add_user
+from app.web.text import BREAK
+from storage.db import session_scope
+from storage.models import Galaxy, QueueItem
+from tests.web import browser
+from tests.worker.conftest import World
+
+pytestmark = pytest.mark.slow
+EVIL = "evil.example"
+HOSTILE_ID = f"![x](http://{EVIL}/x.png) [y](http://{EVIL})"
+HOSTILE_USER = f"**eve** [z](http://{EVIL}) eve@{EVIL}"
+
+
+def _status(request: urllib.request.Request | str) -> tuple[int, dict[str, str]]:
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, dict(answer.headers)
+    except urllib.error.HTTPError as err:
+        return err.code, dict(err.headers)
+
+
+def test_headers_metrics_and_anonymous_uploads(browser_site: World, tmp_path: Path) -> None:
+    settings = browser_site.copy(tmp_path)
+    with browser.served(settings, tmp_path / "serve.log") as url:
+        status, headers = _status(url + "/")
+        assert status == 200
+        policy = headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in policy and "img-src 'self' data: blob:" in policy
+        assert headers["x-frame-options"] == "DENY"
+        assert _status(url + "/_stcore/metrics")[0] == 404
+        # a browser session that never signed in offers 19 MB: refused before any is sent
+        conn = http.client.HTTPConnection(urlsplit(url).netloc, timeout=10)
+        conn.putrequest("PUT", f"/_stcore/upload_file/{uuid.uuid4()}/file")
+        conn.putheader("Content-Length", str(19 << 20))
+        conn.endheaders()
+        assert conn.getresponse().status == 403
+        conn.close()
+        assert _status(url + "/_stcore/health")[0] == 200
+
+
+def test_markdown_in_names_is_shown_as_text_and_fetches_nothing(
+    browser_site: World, tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    settings = browser_site.copy(tmp_path)
+    engine = settings.engine()
+    with session_scope(engine) as s:
+        queued = select(QueueItem.galaxy_id).where(QueueItem.queue == "label")
+        for gid in s.scalars(queued.distinct()):  # whichever galaxy comes first is hostile
+            s.execute(
+                update(Galaxy).where(Galaxy.id == gid).values(source_id=f"{HOSTILE_ID} {gid}")
+            )
+        add_user(s, HOSTILE_USER, "labeler", "eve-password")
+    engine.dispose()
+    with browser.served(settings, tmp_path / "serve.log") as url, sync_playwright() as p:
+        chromium = browser.launch(p)
+        page = chromium.new_page(viewport={"width": 1400, "height": 1500})
+        requests: list[str] = []
+        console: list[str] = []
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("console", lambda m: console.append(m.text))
+        browser.sign_in(page, url, HOSTILE_USER, "eve-password")
+        heading = browser.galaxy_heading(page)
+        sidebar = page.locator("[data-testid='stSidebar']").inner_text()
+        links = page.locator(f"a[href*='{EVIL}'], img[src*='{EVIL}'], a[href^='mailto']").count()
+        chromium.close()
+    assert heading.replace(BREAK, "").startswith(HOSTILE_ID)  # as typed, brackets and all
+    assert HOSTILE_USER in sidebar.replace(BREAK, "")
+    assert links == 0
+    assert not [u for u in requests if EVIL in u]
+    assert not [m for m in console if "Content Security Policy" in m], console
