@@ -9,12 +9,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
 import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from storage.models import User
+from storage.models import SignInFailure, User
+
+log = logging.getLogger(__name__)
 
 ROLES = ("admin", "labeler")
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
@@ -114,3 +120,70 @@ def _format(salt: bytes, key: bytes) -> str:
 # Verified against when there is no real hash: same parameters, so the same cost; no password
 # derives an all-zero key (but with odds of 2**-256).
 _DUMMY_HASH = _format(bytes(SALT_BYTES), bytes(KEY_BYTES))
+
+
+# Throttling: the first FREE_FAILURES failures within WINDOW cost nothing more; each one after
+# doubles the wait before the next attempt is even checked (2, 4, 8 ... s, at most
+# MAX_DELAY); from LOCK_FAILURES on, the name (or the client) is locked for LOCK. Counted per
+# user name and per client, so neither guessing one account from many clients nor many
+# accounts from one client goes fast. A lock can be set off by someone else guessing: it is
+# temporary, logged, and cleared by the next successful sign-in of that user.
+FREE_FAILURES, LOCK_FAILURES = 5, 10
+WINDOW, LOCK, MAX_DELAY = timedelta(minutes=15), timedelta(minutes=15), timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """The answer to a sign-in: the user, or None; ``wait`` > 0 when the attempt was not
+    checked at all because of earlier failures (seconds until the next one will be)."""
+
+    user: User | None
+    wait: float = 0.0
+
+
+def _key(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _wait(session: Session, column: Any, key: str, now: datetime) -> float:
+    since = now - WINDOW
+    n, last = session.execute(
+        select(func.count(), func.max(SignInFailure.created_at)).where(
+            column == key, SignInFailure.created_at > since
+        )
+    ).one()
+    if n < FREE_FAILURES or last is None:
+        return 0.0
+    delay = (
+        LOCK
+        if n >= LOCK_FAILURES
+        else min(timedelta(seconds=2 ** (n - FREE_FAILURES + 1)), MAX_DELAY)
+    )
+    return max(0.0, (last + delay - now).total_seconds())
+
+
+def sign_in(
+    session: Session, name: str, password: str, *, client: str, now: datetime | None = None
+) -> SignIn:
+    """:func:`authenticate`, throttled per user name and per client (``client``: the address
+    the attempt came from). Failures are recorded; a success clears the user's."""
+    now = now or datetime.now(UTC)
+    name_key, client_key = _key(name), _key(client)
+    wait = max(
+        _wait(session, SignInFailure.name_key, name_key, now),
+        _wait(session, SignInFailure.client_key, client_key, now),
+    )
+    if wait > 0:
+        return SignIn(None, wait)
+    user = authenticate(session, name, password)
+    if user is None:
+        session.add(SignInFailure(name_key=name_key, client_key=client_key, created_at=now))
+        session.flush()
+        for column, key, what in ((SignInFailure.name_key, name_key, "name"),
+                                  (SignInFailure.client_key, client_key, "client")):  # fmt: skip
+            if (locked := _wait(session, column, key, now)) >= LOCK.total_seconds() - 1:
+                log.warning("sign-in: %s %s locked for %.0f s after %d failures",
+                            what, key[:12], locked, LOCK_FAILURES)  # fmt: skip
+        return SignIn(None)
+    session.execute(delete(SignInFailure).where(SignInFailure.name_key == name_key))
+    return SignIn(user)

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from app.config import Settings, resolve
-from app.services.auth import authenticate
+from app.services.auth import sign_in as auth_sign_in
 from app.web import admission
 from storage.db import make_engine, session_scope
 
@@ -51,10 +51,32 @@ def engine() -> Engine:
     return _engine(settings().db_url)
 
 
+class ThrottledError(Exception):
+    """Too many failed sign-ins from this name or client: ``wait`` seconds before the next."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"too many failed sign-ins: try again in {wait:.0f} s")
+        self.wait = wait
+
+
+def _client() -> str:
+    """The address this browser session connects from ("unknown" outside a server)."""
+    try:
+        address = st.context.ip_address
+    except Exception:  # no script run context (tests calling services directly)
+        return "unknown"
+    return address if isinstance(address, str) and address else "unknown"
+
+
 def check_password(db: Engine, name: str, password: str) -> SignedIn | None:
-    """The user ``name`` if ``password`` is theirs, else None (timing tells no names apart)."""
+    """The user ``name`` if ``password`` is theirs, else None (timing tells no names apart);
+    ThrottledError while earlier failures of this name or client hold the next attempt back
+    (:func:`app.services.auth.sign_in`)."""
     with session_scope(db) as session:
-        user = authenticate(session, name.strip(), password)
+        answer = auth_sign_in(session, name.strip(), password, client=_client())
+        if answer.wait > 0:
+            raise ThrottledError(answer.wait)
+        user = answer.user
         return SignedIn(user.id, user.name, user.role) if user is not None else None
 
 

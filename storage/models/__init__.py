@@ -9,7 +9,7 @@ from storage.models.model_version import ModelVersion, Score
 from storage.models.queue import QueueItem
 from storage.models.survey import Galaxy, Ingest, Survey
 from storage.models.task import Task, Truth
-from storage.models.user import User
+from storage.models.user import SignInFailure, User
 
 __all__ = [
     "Base",
@@ -23,6 +23,7 @@ __all__ = [
     "Photometry",
     "QueueItem",
     "Score",
+    "SignInFailure",
     "Spectrum",
     "Survey",
     "Task",

@@ -17,3 +17,13 @@ class User(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str | None] = mapped_column(String(255))
+
+
+class SignInFailure(Base):
+    """One failed sign-in: SHA-256 keys of the name tried and of the client, so throttling can
+    count failures per user and per client without storing what was typed (``created_at``)."""
+
+    __tablename__ = "sign_in_failures"
+
+    name_key: Mapped[str] = mapped_column(String(64), index=True)
+    client_key: Mapped[str] = mapped_column(String(64), index=True)

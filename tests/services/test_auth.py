@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine
@@ -87,3 +88,45 @@ def test_require_role() -> None:
         auth.require_role(labeler, "admin")
     with pytest.raises(ValueError, match="role must be one of"):
         auth.require_role(admin, "root")
+
+
+def test_sign_in_slows_then_locks_a_guessed_name(engine: Engine, caplog) -> None:
+    with session_scope(engine) as session:
+        auth.add_user(session, "ada", "admin", "analytical engine")
+    t0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+
+    def attempt(password: str, seconds: float, client: str = "10.0.0.1") -> auth.SignIn:
+        with session_scope(engine) as session:
+            answer = auth.sign_in(session, "ada", password, client=client,
+                                  now=t0 + timedelta(seconds=seconds))  # fmt: skip
+            return auth.SignIn(answer.user and answer.user.name, answer.wait)  # type: ignore[arg-type]
+
+    for i in range(auth.FREE_FAILURES):  # the first five cost nothing more
+        assert attempt("guess", i) == auth.SignIn(None, 0.0)
+    # the sixth is not even checked for 2 s, the right password included
+    assert attempt("analytical engine", 4.5) == auth.SignIn(None, 1.5)
+    t = 6.0
+    for n in range(auth.FREE_FAILURES + 1, auth.LOCK_FAILURES + 1):  # then 4, 8, 16, 32 s apart
+        assert attempt("guess", t).wait == 0.0  # failure n, at t
+        last, t = t, t + 2 ** (n - auth.FREE_FAILURES + 1)
+    # ten failures: locked for 15 minutes, whatever is typed, from any client; logged
+    with caplog.at_level("WARNING", logger="app.services.auth"):
+        assert attempt("analytical engine", last + 60, client="10.9.9.9").wait == 14 * 60
+    assert "locked for 900 s after 10 failures" in caplog.text
+    t = last + 15 * 60 + 1
+    assert attempt("analytical engine", t) == auth.SignIn("ada", 0.0)
+    assert attempt("guess", t + 1) == auth.SignIn(None, 0.0)  # the success cleared them
+
+
+def test_sign_in_throttles_one_client_guessing_many_names(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        auth.add_user(session, "ada", "admin", "analytical engine")
+        now = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+        for i in range(auth.LOCK_FAILURES):  # a minute apart: each waits out the delay before
+            now += timedelta(minutes=1)
+            assert auth.sign_in(session, f"user{i}", "x", client="10.0.0.2", now=now).wait == 0
+        from_there = auth.sign_in(session, "ada", "analytical engine", client="10.0.0.2", now=now)
+        from_elsewhere = auth.sign_in(session, "ada", "analytical engine", client="10.0.0.3",
+                                      now=now)  # fmt: skip
+        assert from_there.user is None and from_there.wait > 14 * 60
+        assert from_elsewhere.user is not None and from_elsewhere.user.name == "ada"

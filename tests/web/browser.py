@@ -90,6 +90,21 @@ def sign_in(page: Page, url: str, name: str, password: str) -> None:
     wait_for_galaxy(page)
 
 
+def settled_error(page: Page, *, timeout: float = 30.0) -> str:
+    """The error a form submission showed, once the rerun it started has finished (the
+    script's status widget is gone and nothing on the page is stale)."""
+    page.wait_for_timeout(200)  # the rerun starts
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        running = page.locator("[data-testid='stStatusWidget']").count()
+        stale = page.locator("[data-stale='true']").count()
+        alert = page.locator("[data-testid='stAlertContentError']")
+        if not running and not stale and alert.count():
+            return alert.first.inner_text()
+        time.sleep(0.1)
+    raise TimeoutError(f"no error shown within {timeout} s")
+
+
 def galaxy_heading(page: Page) -> str:
     """The label page's heading: '<source id> · <task>'."""
     return page.locator("h3").first.inner_text()

@@ -18,6 +18,7 @@ from app.web.text import BREAK
 from storage.db import session_scope
 from storage.models import Galaxy, QueueItem
 from tests.web import browser
+from tests.web.conftest import PASSWORDS
 from tests.worker.conftest import World
 
 pytestmark = pytest.mark.slow
@@ -85,3 +86,27 @@ def test_markdown_in_names_is_shown_as_text_and_fetches_nothing(
     assert links == 0
     assert not [u for u in requests if EVIL in u]
     assert not [m for m in console if "Content Security Policy" in m], console
+
+
+def test_ten_wrong_passwords_hold_the_right_one_back(browser_site: World, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    settings = browser_site.copy(tmp_path)
+    with browser.served(settings, tmp_path / "serve.log") as url, sync_playwright() as p:
+        chromium = browser.launch(p)
+        page = chromium.new_page()
+        page.goto(url)
+        messages = []
+        for attempt in range(11):  # ten wrong passwords, then the right one
+            password = PASSWORDS["ada"] if attempt == 10 else f"wrong-{attempt}"
+            page.get_by_role("textbox", name="User name").fill("ada")
+            page.get_by_role("textbox", name="Password").fill(password)
+            page.get_by_role("button", name="Sign in").click()
+            messages.append(browser.settled_error(page))
+        signed_in = page.get_by_text("Signed in as").count()
+        chromium.close()
+    assert messages[:5] == ["Unknown user name or wrong password."] * 5
+    assert all(m.startswith("Too many failed sign-ins: try again in") for m in messages[5:]), (
+        messages
+    )
+    assert signed_in == 0  # the right password waited its turn

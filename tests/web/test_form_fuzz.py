@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, delete, func, select
 
 from app.services import auth
 from app.services.followup import admin as followup_admin
@@ -30,7 +30,7 @@ from app.services.loop import labeling
 from app.web.options import OPTIONS
 from app.web.session import check_password
 from storage.db import session_scope
-from storage.models import Label, Lease, QueueItem, User
+from storage.models import Label, Lease, QueueItem, SignInFailure, User
 from tests.queue_world import CLASSES, queue_world
 
 QUEUE = 150
@@ -95,6 +95,8 @@ NAME = st.one_of(
 def test_sign_in_returns_a_user_or_none(
     engine: Engine, users: dict[str, int], name: str, password: str
 ) -> None:
+    with session_scope(engine) as session:  # throttling has its own tests (test_auth.py)
+        session.execute(delete(SignInFailure))
     signed = check_password(engine, name, password)  # what the sign-in form calls
     event("signed in" if signed else "refused")
     owner = name.strip()
@@ -173,6 +175,8 @@ def test_add_user_adds_or_names_the_bad_field(
     assert not bad, f"accepted bad {bad}"
     taken.names.add(name)
     assert _user_count(engine) == before + 1
+    with session_scope(engine) as session:  # throttling has its own tests (test_auth.py)
+        session.execute(delete(SignInFailure))
     signed = check_password(engine, name, password)  # every user added can sign in
     assert signed is not None and (signed.id, signed.name, signed.role) == (user_id, name, role)
     assert check_password(engine, name, password + "!") is None

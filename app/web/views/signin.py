@@ -17,6 +17,12 @@ with form_column, st.form("sign_in"):
     password = st.text_input("Password", type="password", key="sign_in_password")
     pressed = st.form_submit_button("Sign in", type="primary")
 if pressed:
-    if session.sign_in(st.session_state, session.engine(), name, password):
-        st.rerun()
-    st.error("Unknown user name or wrong password.")
+    try:
+        if session.sign_in(st.session_state, session.engine(), name, password):
+            st.rerun()
+        st.error("Unknown user name or wrong password.")
+    except session.ThrottledError as throttled:
+        st.error(
+            f"Too many failed sign-ins: try again in {throttled.wait:.0f} s. "
+            "An admin can see the attempts in the server log."
+        )
