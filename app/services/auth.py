@@ -10,6 +10,7 @@ import base64
 import hashlib
 import hmac
 import logging
+import os
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -123,13 +124,19 @@ _DUMMY_HASH = _format(bytes(SALT_BYTES), bytes(KEY_BYTES))
 
 
 # Throttling: the first FREE_FAILURES failures within WINDOW cost nothing more; each one after
-# doubles the wait before the next attempt is even checked (2, 4, 8 ... s, at most
-# MAX_DELAY); from LOCK_FAILURES on, the name (or the client) is locked for LOCK. Counted per
-# user name and per client, so neither guessing one account from many clients nor many
-# accounts from one client goes fast. A lock can be set off by someone else guessing: it is
-# temporary, logged, and cleared by the next successful sign-in of that user.
+# doubles the wait before the next attempt is even checked (2, 4, 8 ... s by default, see
+# first_delay; at most MAX_DELAY); from LOCK_FAILURES on, the name (or the client) is locked
+# for LOCK. Counted per user name and per client, so neither guessing one account from many
+# clients nor many accounts from one client goes fast. A lock can be set off by someone else
+# guessing: it is temporary, logged, and cleared by the next successful sign-in of that user.
 FREE_FAILURES, LOCK_FAILURES = 5, 10
 WINDOW, LOCK, MAX_DELAY = timedelta(minutes=15), timedelta(minutes=15), timedelta(minutes=2)
+
+
+def first_delay() -> float:
+    """Seconds held back after the FREE_FAILURES-th failure (then doubling): 2, or
+    GALACTIVE_SIGN_IN_DELAY for a site that wants it slower."""
+    return float(os.environ.get("GALACTIVE_SIGN_IN_DELAY", "2"))
 
 
 @dataclass(frozen=True)
@@ -154,11 +161,8 @@ def _wait(session: Session, column: Any, key: str, now: datetime) -> float:
     ).one()
     if n < FREE_FAILURES or last is None:
         return 0.0
-    delay = (
-        LOCK
-        if n >= LOCK_FAILURES
-        else min(timedelta(seconds=2 ** (n - FREE_FAILURES + 1)), MAX_DELAY)
-    )
+    doubling = timedelta(seconds=first_delay() * 2 ** (n - FREE_FAILURES))
+    delay = LOCK if n >= LOCK_FAILURES else min(doubling, MAX_DELAY)
     return max(0.0, (last + delay - now).total_seconds())
 
 

@@ -9,7 +9,7 @@ from storage.models.model_version import ModelVersion, Score
 from storage.models.queue import QueueItem
 from storage.models.survey import Galaxy, Ingest, Survey
 from storage.models.task import Task, Truth
-from storage.models.user import SignInFailure, User
+from storage.models.user import SignInFailure, User, WebSession
 
 __all__ = [
     "Base",
@@ -29,4 +29,5 @@ __all__ = [
     "Task",
     "Truth",
     "User",
+    "WebSession",
 ]

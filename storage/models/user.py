@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import CheckConstraint, String
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from storage.models.base import Base
+from storage.models.base import Base, UTCDateTime
 
 
 class User(Base):
@@ -27,3 +29,17 @@ class SignInFailure(Base):
 
     name_key: Mapped[str] = mapped_column(String(64), index=True)
     client_key: Mapped[str] = mapped_column(String(64), index=True)
+
+
+class WebSession(Base):
+    """A browser's sign-in, kept in an HttpOnly cookie: the SHA-256 of its random token (the
+    token itself is never stored), its user, when it ends, and when it was revoked (sign-out).
+    ``delivered``: the token was exchanged for its cookie, which happens once."""
+
+    __tablename__ = "web_sessions"
+
+    token_key: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    delivered: Mapped[bool] = mapped_column(default=False)

@@ -36,17 +36,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(settings: Settings, log: Path) -> Iterator[str]:
+def served(settings: Settings, log: Path, *, env: dict[str, str] | None = None) -> Iterator[str]:
     """``galactive serve`` on a free port for the block; its base URL. Output goes to ``log``
     (printed if the server never comes up); the whole process group is stopped afterwards."""
     port = free_port()
     argv = [sys.executable, "-c", "from app.cli import main; main()",
             "--db", settings.db_url, "--home", str(settings.home),
             "serve", "--port", str(port)]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            argv, stdout=out, stderr=subprocess.STDOUT, env=environment, start_new_session=True
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -102,7 +102,10 @@ def settled_error(page: Page, *, timeout: float = 30.0) -> str:
         if not running and not stale and alert.count():
             return alert.first.inner_text()
         time.sleep(0.1)
-    raise TimeoutError(f"no error shown within {timeout} s")
+    raise TimeoutError(
+        f"no error shown within {timeout} s (running {running}, stale {stale}, "
+        f"alerts {alert.count()})"
+    )
 
 
 def galaxy_heading(page: Page) -> str:

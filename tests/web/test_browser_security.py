@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select, update
 
 from app.services.auth import add_user
+from app.web.session import COOKIE
 from app.web.text import BREAK
 from storage.db import session_scope
 from storage.models import Galaxy, QueueItem
@@ -92,7 +93,10 @@ def test_ten_wrong_passwords_hold_the_right_one_back(browser_site: World, tmp_pa
     from playwright.sync_api import sync_playwright
 
     settings = browser_site.copy(tmp_path)
-    with browser.served(settings, tmp_path / "serve.log") as url, sync_playwright() as p:
+    # a minute's delay after the fifth failure, so no attempt here outlasts it, however slow
+    # the machine (the doubling and the lock are timed in tests/services/test_auth.py)
+    slow = {"GALACTIVE_SIGN_IN_DELAY": "60"}
+    with browser.served(settings, tmp_path / "serve.log", env=slow) as url, sync_playwright() as p:
         chromium = browser.launch(p)
         page = chromium.new_page()
         page.goto(url)
@@ -110,3 +114,41 @@ def test_ten_wrong_passwords_hold_the_right_one_back(browser_site: World, tmp_pa
         messages
     )
     assert signed_in == 0  # the right password waited its turn
+
+
+def test_reload_and_deep_links_keep_the_user_and_sign_out_revokes(
+    browser_site: World, tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    settings = browser_site.copy(tmp_path)
+    with browser.served(settings, tmp_path / "serve.log") as url, sync_playwright() as p:
+        chromium = browser.launch(p)
+        context = chromium.new_context()
+        page = context.new_page()
+        # a bookmark to the Models page asks for sign-in there, then shows that page
+        page.goto(f"{url}/models")
+        page.get_by_role("textbox", name="User name").fill("ada")
+        page.get_by_role("textbox", name="Password").fill(PASSWORDS["ada"])
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("heading", name="Models").wait_for(timeout=60_000)
+        assert page.url.rstrip("/").endswith("/models")
+        (cookie,) = [c for c in context.cookies() if c["name"] == COOKIE]
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+        page.reload()  # F5: still signed in, still on Models
+        page.get_by_role("heading", name="Models").wait_for(timeout=60_000)
+        other = context.new_page()  # a new tab on another page's address
+        other.goto(f"{url}/reports")
+        other.get_by_role("heading", name="Uncertainty report").wait_for(timeout=60_000)
+        other.close()
+        page.get_by_role("button", name="Sign out").click()
+        page.get_by_role("button", name="Sign in").wait_for(timeout=60_000)
+        assert not [c for c in context.cookies() if c["name"] == COOKIE]
+        # the old cookie, replayed by another browser, signs no one in: revoked on the server
+        thief = chromium.new_context()
+        thief.add_cookies([{"name": COOKIE, "value": cookie["value"], "url": url}])
+        stolen = thief.new_page()
+        stolen.goto(f"{url}/models")
+        stolen.get_by_role("button", name="Sign in").wait_for(timeout=60_000)
+        assert stolen.get_by_role("heading", name="Models").count() == 0
+        chromium.close()

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from app.cli import app
 from app.cli.admin.serve import ASGI, server_command
 from app.config import Settings
+from app.services import web_sessions
 from app.services.loop.labeling import Assignment
 from app.web import images, keys, label_flow, session
 from app.web.options import OPTIONS
@@ -197,9 +198,27 @@ def test_sign_in_and_out(app_settings: Settings) -> None:
     assert session.sign_in(state, engine, " ada ", PASSWORDS["ada"])
     user = session.current_user(state)
     assert (user.name, user.role, user.is_admin) == ("ada", "admin", True)
-    session.sign_out(state)
-    assert state == {}
+    token = state[session.TOKEN_KEY]
+    target = state[session.REDIRECT_KEY]  # where the browser goes for its cookie
+    assert target.startswith(f"{session.SESSION_ROUTE}?token={token}&next=")
+    with session_scope(engine) as s:
+        assert web_sessions.user_of(s, token) is None  # no cookie until it is delivered, once
+        assert web_sessions.deliver(s, token) and not web_sessions.deliver(s, token)
+        assert web_sessions.user_of(s, token).name == "ada"
+    session.sign_out(state, engine)
+    assert state == {session.REDIRECT_KEY: session.SIGN_OUT_ROUTE}  # the browser clears it
+    with session_scope(engine) as s:
+        assert web_sessions.user_of(s, token) is None  # revoked on the server
     engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("target", "safe"),
+    [("/models", "/models"), ("/", "/"), ("//evil.example/x", "/"), ("https://evil.example", "/"),
+     ("/\\evil.example", "/"), ("", "/"), (None, "/")],
+)  # fmt: skip
+def test_redirects_stay_on_this_server(target: str | None, safe: str) -> None:
+    assert session.safe_path(target) == safe
 
 
 def test_serve_runs_streamlit_headless_on_this_database(tmp_path) -> None:
