@@ -17,7 +17,7 @@ from app.services.auth import add_user
 from app.web.session import COOKIE
 from app.web.text import BREAK
 from storage.db import session_scope
-from storage.models import Galaxy, QueueItem
+from storage.models import Galaxy, QueueItem, Survey
 from tests.web import browser
 from tests.web.conftest import PASSWORDS
 from tests.worker.conftest import World
@@ -25,6 +25,7 @@ from tests.worker.conftest import World
 pytestmark = pytest.mark.slow
 EVIL = "evil.example"
 HOSTILE_ID = f"![x](http://{EVIL}/x.png) [y](http://{EVIL})"
+HOSTILE_SURVEY = f"![s](http://{EVIL}/s.png)"
 HOSTILE_USER = f"**eve** [z](http://{EVIL}) eve@{EVIL}"
 
 
@@ -69,6 +70,8 @@ def test_markdown_in_names_is_shown_as_text_and_fetches_nothing(
                 update(Galaxy).where(Galaxy.id == gid).values(source_id=f"{HOSTILE_ID} {gid}")
             )
         add_user(s, HOSTILE_USER, "labeler", "eve-password")
+        # a survey named before names were checked (storage refuses such a name now)
+        s.execute(update(Survey).values(name=HOSTILE_SURVEY))
     engine.dispose()
     with browser.served(settings, tmp_path / "serve.log") as url, sync_playwright() as p:
         chromium = browser.launch(p)
@@ -80,10 +83,18 @@ def test_markdown_in_names_is_shown_as_text_and_fetches_nothing(
         browser.sign_in(page, url, HOSTILE_USER, "eve-password")
         heading = browser.galaxy_heading(page)
         sidebar = page.locator("[data-testid='stSidebar']").inner_text()
-        links = page.locator(f"a[href*='{EVIL}'], img[src*='{EVIL}'], a[href^='mailto']").count()
+        hostile = f"a[href*='{EVIL}'], img[src*='{EVIL}'], a[href^='mailto']"
+        links = page.locator(hostile).count()
+        page.goto(f"{url}/reports")  # the report names the survey in its caption
+        page.get_by_role("heading", name="Uncertainty report").wait_for(timeout=60_000)
+        built = page.get_by_text("· validation split · built")
+        built.wait_for(timeout=120_000)
+        caption = built.inner_text()
+        links += page.locator(hostile).count()
         chromium.close()
     assert heading.replace(BREAK, "").startswith(HOSTILE_ID)  # as typed, brackets and all
     assert HOSTILE_USER in sidebar.replace(BREAK, "")
+    assert caption.replace(BREAK, "").startswith(HOSTILE_SURVEY)
     assert links == 0
     assert not [u for u in requests if EVIL in u]
     assert not [m for m in console if "Content Security Policy" in m], console
