@@ -24,7 +24,7 @@ import numpy as np
 from astropy.io import fits
 
 from storage.errors import IngestError, IngestWarning
-from storage.ingest.fits_images import FitsHDU, load_fits
+from storage.ingest.fits_file import FitsHDU, load_fits
 from storage.ingest.records import (
     Bundle,
     GalaxyRecords,

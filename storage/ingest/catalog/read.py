@@ -35,7 +35,7 @@ from storage.ingest.catalog.column_map import (
 from storage.ingest.catalog.columns import data_mask, numbers
 from storage.ingest.catalog.photometry import photometry_and_magnitudes
 from storage.ingest.detect import detect_format
-from storage.ingest.fits_images import fits_source
+from storage.ingest.fits_file import fits_source
 from storage.ingest.limits import check_regular_file
 from storage.ingest.records import Bundle, GalaxyRecords, TaskSpec, ValueRecords
 from storage.ingest.validate import IdIndex, check_ra_dec, raise_first
