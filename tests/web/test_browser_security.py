@@ -25,7 +25,7 @@ from tests.worker.conftest import World
 pytestmark = pytest.mark.slow
 EVIL = "evil.example"
 HOSTILE_ID = f"![x](http://{EVIL}/x.png) [y](http://{EVIL})"
-HOSTILE_SURVEY = f"![s](http://{EVIL}/s.png)"
+HOSTILE_SURVEY = f"![s](http://{EVIL}/s.png) <img src=http://{EVIL}/h.png>"
 HOSTILE_USER = f"**eve** [z](http://{EVIL}) eve@{EVIL}"
 
 
