@@ -8,7 +8,6 @@ transaction rolls back and the file is deleted, leaving both exactly as they wer
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from sqlalchemy.orm import Session
 from storage.arrays import ArrayStore, ArrayWriter
 from storage.db import session_scope
 from storage.errors import IngestError
+from storage.ingest import repeats
 from storage.ingest.records import (
     Bundle,
     GalaxyRecords,
@@ -239,8 +239,7 @@ class _Run:
     def _existing(self, source_ids: Sequence[str]) -> dict[str, int]:
         """Map the given source ids that the survey has to their galaxy ids."""
         found: dict[str, int] = {}
-        for start in range(0, len(source_ids), 5000):
-            part = list(source_ids[start : start + 5000])
+        for part in repeats.in_chunks(list(source_ids)):
             rows = self.session.execute(
                 select(Galaxy.source_id, Galaxy.id).where(
                     Galaxy.survey_id == self.survey.id, Galaxy.source_id.in_(part)
@@ -289,7 +288,8 @@ class _Run:
         ivar = None if ivar is None else ivar.astype(np.float32)
         bands = ",".join(records.bands)
         sums = [
-            checksum(pixels[i], *(() if ivar is None else (ivar[i],)), text=bands) for i in range(n)
+            repeats.checksum(pixels[i], *(() if ivar is None else (ivar[i],)), text=bands)
+            for i in range(n)
         ]
         new = self._new_content(ImageCutout, galaxy_ids, sums)
         if not new.any():
@@ -320,20 +320,8 @@ class _Run:
         self.counts["images"] += len(kept)
 
     def _new_content(self, model: type, galaxy_ids: list[int], sums: list[str]) -> np.ndarray:
-        """(n,) bool: which arrays are not stored yet for their galaxy (same checksum), in the
-        database or earlier in this ingest; the rest are counted as duplicates and skipped."""
-        have: set[tuple[int, str]] = set()
-        unique_ids = sorted(set(galaxy_ids))
-        for start in range(0, len(unique_ids), 5000):
-            part = unique_ids[start : start + 5000]
-            query = select(model.galaxy_id, model.checksum).where(
-                model.galaxy_id.in_(part), model.checksum.in_(set(sums))
-            )
-            have.update((int(g), str(c)) for g, c in self.session.execute(query))
-        new = np.zeros(len(sums), dtype=bool)
-        for i, key in enumerate(zip(galaxy_ids, sums, strict=True)):
-            new[i] = key not in have
-            have.add(key)
+        """:func:`repeats.new_content`, the repeats counted as duplicates (and skipped)."""
+        new = repeats.new_content(self.session, model, galaxy_ids, sums)
         self.counts["duplicates"] += int((~new).sum())
         return new
 
@@ -344,7 +332,7 @@ class _Run:
             _check_lengths(source, len(record.wavelength), flux=record.flux, ivar=record.ivar)
         galaxy_ids = self._resolve([str(r.source_id) for r in records], ids, source)
         sums = [
-            checksum(
+            repeats.checksum(
                 np.asarray(r.wavelength, np.float64),
                 np.asarray(r.flux, np.float32),
                 np.asarray(r.ivar, np.float32),
@@ -490,7 +478,9 @@ class _Run:
         else:
             user_id = self._labeler(records, source)
             if records.label_source != "expert":  # a pipeline's answer, given again: once
-                rows = self._new_pipeline_labels(task, records.label_source, rows)
+                rows = repeats.new_pipeline_labels(
+                    self.session, task.id, records.label_source, rows
+                )
             for row in rows:
                 row.update(
                     ingest_id=self.record.id,
@@ -503,26 +493,6 @@ class _Run:
             n = len(rows)
         self.counts["values"] += n
 
-    def _new_pipeline_labels(self, task: Task, label_source: str, rows: list[dict]) -> list[dict]:
-        """``rows`` without those whose galaxy already has the same value from the same
-        pipeline for this task (a re-ingested spectrum's redshift is one label, not two)."""
-        have: set[tuple[int, float]] = set()
-        galaxies = sorted({row["galaxy_id"] for row in rows})
-        for start in range(0, len(galaxies), 5000):
-            query = select(Label.galaxy_id, Label.value).where(
-                Label.task_id == task.id,
-                Label.source == label_source,
-                Label.galaxy_id.in_(galaxies[start : start + 5000]),
-            )
-            have.update((int(g), float(v)) for g, v in self.session.execute(query) if v is not None)
-        kept = []
-        for row in rows:
-            key = (row["galaxy_id"], row["value"])
-            if key not in have:
-                kept.append(row)
-                have.add(key)
-        return kept
-
     def _check_no_truth(
         self,
         task: Task,
@@ -533,8 +503,7 @@ class _Run:
     ) -> None:
         """Truth is set once per galaxy, task and kind; a second value is a conflict."""
         have: set[int] = set()
-        for start in range(0, len(galaxy_ids), 5000):
-            part = galaxy_ids[start : start + 5000]
+        for part in repeats.in_chunks(galaxy_ids):
             have.update(
                 self.session.scalars(
                     select(Truth.galaxy_id).where(
@@ -565,16 +534,6 @@ class _Run:
         if user_id is None:
             raise IngestError(f"unknown labeler {name!r}: add the user first", file=source)
         return user_id
-
-
-def checksum(*arrays: np.ndarray, text: str = "") -> str:
-    """SHA-256 (hex) of ``text`` and each array's shape, dtype and bytes."""
-    h = hashlib.sha256(text.encode())
-    for a in arrays:
-        a = np.ascontiguousarray(a)
-        h.update(f"|{a.dtype.str}{a.shape}|".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
 
 
 def _check_lengths(source: str | None, n: int, **arrays: np.ndarray | None) -> None:
