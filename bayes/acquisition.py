@@ -31,10 +31,11 @@ STRATEGIES: tuple[str, ...] = (
     "badge",
     "lcmd",
     "herding",
+    "colour_herding",
 )
 _TOP_K = ("entropy", "bald", "margin", "variation_ratios", "epig")
 _POWER = {"power_bald": "bald", "power_epig": "epig"}
-_BATCH_ONLY = ("batch_bald", "kcenter", "badge", "lcmd", "herding")
+_BATCH_ONLY = ("batch_bald", "kcenter", "badge", "lcmd", "herding", "colour_herding")
 _TINY = np.finfo(np.float64).tiny
 _MAX_RHO2 = 1.0 - np.finfo(np.float64).eps  # caps a noise-free regression EPIG at ~18 nats
 _BLOCK = 1 << 21  # float64 elements in one temporary block of the joint computations (16 MiB)
@@ -612,16 +613,20 @@ def select(
     beta: float = 1.0,
     exclude: np.ndarray | None = None,
     centres: np.ndarray | None = None,
+    features: np.ndarray | None = None,
 ) -> np.ndarray:
     """Indices (<= k,) of the galaxies to label next, in pick order; never one marked in
     ``exclude`` (N,) bool. All eligible if fewer than k are; deterministic for a seeded rng.
     centres: (M, D) embeddings of galaxies already labelled, which LCMD clusters around and
-    kernel herding counts as the labelled set."""
+    kernel herding counts as the labelled set. features: (N, F) catalogue features
+    (:func:`bayes.colours.colour_features`) that colour_herding herds in instead of the
+    embedding; its centres are then the labelled galaxies' features."""
     if strategy not in STRATEGIES:
         raise ValueError(f"unknown strategy {strategy!r}; expected one of {STRATEGIES}")
     if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
     given = {"probs": probs, "loc": loc, "scale": scale, "embedding": embedding}
+    given["features"] = features
     given = {name: np.asarray(a) for name, a in given.items() if a is not None}
     if exclude is not None:
         given["exclude"] = np.asarray(exclude)
@@ -656,6 +661,9 @@ def select(
     elif strategy == "herding":
         pool_embedding = _need(strategy, "embedding", pool.get("embedding"))
         picks = kernel_herding(pool_embedding, take, centres=centres, rng=rng)
+    elif strategy == "colour_herding":
+        pool_features = _need(strategy, "features", pool.get("features"))
+        picks = kernel_herding(pool_features, take, centres=centres, rng=rng)
     else:
         probs_pool = _need(strategy, "probs", task["probs"])
         picks = badge(

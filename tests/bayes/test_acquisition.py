@@ -428,7 +428,8 @@ def pool():
 
 
 def classification(pool: dict) -> dict:
-    return {k: pool[k] for k in ("probs", "embedding", "probs_target")}
+    inputs = {k: pool[k] for k in ("probs", "embedding", "probs_target")}
+    return inputs | {"features": pool["embedding"][:, :3]}  # colour_herding's space
 
 
 @pytest.mark.parametrize("strategy", acq.STRATEGIES)

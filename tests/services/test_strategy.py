@@ -94,7 +94,10 @@ def test_screen_gives_way_when_too_few_are_left_and_k_is_capped() -> None:
 @pytest.mark.parametrize("strategy", acquisition.STRATEGIES)
 def test_every_strategy_runs_on_classification(strategy: str) -> None:
     post = classification()
-    batch = choose_batch(post, "morph", 10, np.random.default_rng(0), strategy=strategy)
+    features = np.random.default_rng(1).normal(size=(N, 5))  # colour_herding's space
+    batch = choose_batch(
+        post, "morph", 10, np.random.default_rng(0), strategy=strategy, features=features
+    )
     assert len(np.unique(batch.indices)) == 10 and np.isfinite(batch.values).all()
     if strategy == "random":
         assert batch.is_control.all()
@@ -131,6 +134,28 @@ def test_batch_diversity_starts_from_the_labelled_galaxies_and_the_control(strat
     assert len(active) == 18 and len(np.unique(batch.indices)) == 20
     assert (active >= N // 2).sum() > (blind.indices[~blind.is_control] >= N // 2).sum()
     assert (active >= N // 2).mean() >= 0.75
+
+
+def test_colour_herding_herds_in_the_colour_space_from_the_labelled_galaxies() -> None:
+    rng = np.random.default_rng(6)
+    post = regression()  # its embedding knows nothing of the two colour groups
+    near, far = rng.normal(0, 1, (N // 2, 3)), rng.normal(0, 1, (N // 2, 3)) + np.array([8.0, 0, 0])
+    features = np.concatenate([near, far])
+    labelled = rng.normal(0, 1, (300, 3))  # the near group is already labelled densely
+    batch = choose_batch(
+        post,
+        "z",
+        20,
+        np.random.default_rng(0),
+        strategy="colour_herding",
+        features=features,
+        labelled_features=labelled,
+    )
+    active = batch.indices[~batch.is_control]
+    assert len(active) == 18 and len(np.unique(batch.indices)) == 20
+    assert (active >= N // 2).mean() >= 0.75
+    with pytest.raises(ValueError, match="colour features"):
+        choose_batch(post, "z", 5, np.random.default_rng(0), strategy="colour_herding")
 
 
 def test_bad_arguments() -> None:

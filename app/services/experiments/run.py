@@ -33,6 +33,7 @@ from app.services.models.training import (
 from bayes.acquisition import STRATEGIES
 from bayes.baselines.network import DeepEnsemble, MCDropoutModel
 from bayes.calibrated import Predictive
+from bayes.colours import colour_features
 from bayes.config import (
     EPOCHS,
     MIN_STEPS,
@@ -198,6 +199,7 @@ def _run(
     labelled = np.zeros(len(pool), bool)
     labelled[np.random.default_rng(seed).choice(len(pool), spec.initial, replace=False)] = True
     previous, records = None, []
+    colours = pool_colours(cache, pool) if strategy == "colour_herding" else None
     for r in range(spec.rounds + 1):
         warm = spec.warm and previous is not None
         epochs, floor = (spec.epochs, spec.min_steps)
@@ -244,6 +246,8 @@ def _run(
                     flagged=flagged[free],
                     beta=spec.beta,
                     labelled_embedding=known,
+                    features=None if colours is None else colours[~labelled],
+                    labelled_features=None if colours is None else colours[labelled],
                 )
             labelled[free[batch.indices]] = True
             active = ~batch.is_control
@@ -338,3 +342,11 @@ def merge_results(results: list[dict[str, Any]]) -> dict[str, Any]:
     ]
     out["survey"] = results[0].get("survey")
     return out
+
+
+def pool_colours(cache: ArrayCache, pool: np.ndarray) -> np.ndarray:
+    """(len(pool), P) colour features of the pool's galaxies, standardised over the pool."""
+    arrays = cache.take(pool)
+    if arrays.phot_flux is None:
+        raise ValueError("colour_herding needs photometry; this survey has none")
+    return colour_features(arrays.phot_flux, arrays.phot_ivar)

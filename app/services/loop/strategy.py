@@ -45,7 +45,9 @@ _VALUE_OF = {
     "batch_bald": "bald",
     "lcmd": "bald",
     "herding": "bald",
+    "colour_herding": "bald",
 }
+_HERDS = ("lcmd", "herding", "colour_herding")  # batches that start from the labelled galaxies
 
 
 class Batch(NamedTuple):
@@ -119,6 +121,8 @@ def choose_batch(
     beta: float = 1.0,
     target_size: int = TARGET_SIZE,
     labelled_embedding: np.ndarray | None = None,
+    features: np.ndarray | None = None,
+    labelled_features: np.ndarray | None = None,
 ) -> Batch:
     """The next ``k`` galaxies to label for ``task`` from the N galaxies of ``posterior``.
 
@@ -130,7 +134,9 @@ def choose_batch(
     only if fewer than k galaxies are eligible. Deterministic for a seeded ``rng``. strategy
     None: the task kind's default (:func:`default_strategy`). labelled_embedding: (M, D)
     embeddings of the galaxies already labelled, the centres LCMD and kernel herding start from
-    (with the batch's control picks).
+    (with the batch's control picks). features, labelled_features: (N, F) and (M, F) colour
+    features (:func:`bayes.colours.colour_features`) of the same galaxies, the space
+    colour_herding herds in.
     """
     if strategy is None:
         classification = task in posterior.probs
@@ -148,10 +154,13 @@ def choose_batch(
             rows = np.flatnonzero(candidates)
             target = target_inputs(posterior, task, rows, size=target_size, rng=rng)
         centres = None
-        if strategy in ("lcmd", "herding"):  # around the labelled galaxies and the control
-            known = [posterior.embedding[control]]
-            if labelled_embedding is not None:
-                known.insert(0, np.asarray(labelled_embedding, posterior.embedding.dtype))
+        if strategy in _HERDS:  # around the labelled galaxies and the control
+            space, labelled = posterior.embedding, labelled_embedding
+            if strategy == "colour_herding":
+                space, labelled = _need_features(features), labelled_features
+            known = [space[control]]
+            if labelled is not None:
+                known.insert(0, np.asarray(labelled, space.dtype))
             centres = np.concatenate(known)
         return acquisition.select(
             strategy,
@@ -163,6 +172,7 @@ def choose_batch(
             beta=beta,
             exclude=~candidates,
             centres=centres,
+            features=features,
         )
 
     active, control = acquisition.with_control(
@@ -179,3 +189,9 @@ def choose_batch(
     is_control = np.arange(len(indices)) >= len(active)
     values = acquisition_values(posterior, task, strategy, rows=indices, target=target)
     return Batch(indices, is_control, values.astype(np.float64))
+
+
+def _need_features(features: np.ndarray | None) -> np.ndarray:
+    if features is None:
+        raise ValueError("colour_herding needs the galaxies' colour features")
+    return np.asarray(features, np.float64)
