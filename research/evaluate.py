@@ -43,7 +43,12 @@ def evaluate(
     ),
     split_seed: int = typer.Option(0, "--split-seed", help="Seed of the train/val/test split."),
     seed: int = typer.Option(0, "--seed", help="Model initialisation and batching seed."),
-    threads: int | None = typer.Option(None, "--threads", min=1, help="Torch CPU threads."),
+    threads: int | None = typer.Option(
+        None,
+        "--threads",
+        min=1,
+        help="Torch CPU threads (default: the cores no other process is busy on).",
+    ),
     sequential: bool = typer.Option(
         False, "--sequential", help="Also measure updating with 10% more labels vs retraining."
     ),

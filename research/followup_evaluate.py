@@ -31,7 +31,12 @@ def followup_evaluate(
     plot: Path | None = typer.Option(
         None, "--plot", help="Write the width-reduction-vs-hours figure (PNG) here."
     ),
-    threads: int | None = typer.Option(None, "--threads", min=1, help="Torch CPU threads."),
+    threads: int | None = typer.Option(
+        None,
+        "--threads",
+        min=1,
+        help="Torch CPU threads (default: the cores no other process is busy on).",
+    ),
 ) -> None:
     """Hide held-out spectra, plan from them, 'observe', and compare with random follow-up."""
     hours = parse_budgets(budgets)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import platform
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NoReturn
@@ -84,8 +84,23 @@ def machine() -> str:
     )
 
 
+class Advance:
+    """A bar's handle: ``advance(n)`` moves it on; ``advance.plan(total)`` sets the total once
+    it is known (a fit knows its epochs only after the step floor has raised them)."""
+
+    def __init__(self, pbar: tqdm) -> None:
+        self._pbar = pbar
+
+    def __call__(self, n: int = 1) -> None:
+        self._pbar.update(n)
+
+    def plan(self, total: int) -> None:
+        self._pbar.total = total
+        self._pbar.refresh()
+
+
 @contextmanager
-def bar(total: int | None, desc: str, unit: str = "galaxy") -> Iterator[Callable[[int], None]]:
+def bar(total: int | None, desc: str, unit: str = "galaxy") -> Iterator[Advance]:
     """A tqdm bar on stderr, with total and ETA when ``total`` is known; yields its advance."""
     with tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True) as pbar:
-        yield pbar.update
+        yield Advance(pbar)

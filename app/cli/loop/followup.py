@@ -71,7 +71,12 @@ def plan(
     save_queue: bool = typer.Option(
         False, "--save-queue", help="Replace the pending follow-up queue with this plan."
     ),
-    threads: int | None = typer.Option(None, "--threads", min=1, help="Torch CPU threads."),
+    threads: int | None = typer.Option(
+        None,
+        "--threads",
+        min=1,
+        help="Torch CPU threads (default: the cores no other process is busy on).",
+    ),
 ) -> None:
     """Choose galaxies without spectra to observe, greedily by expected gain per hour."""
     if budget_hours is None and budget_fibers is None:

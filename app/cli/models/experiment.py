@@ -43,7 +43,12 @@ FIRST_SEED = typer.Option(
 MODALITIES = typer.Option("photometry", "--modalities", help="Model inputs.")
 JSON_OUT = typer.Option(..., "--json", help="Where to write the results (JSON).")
 PLOT = typer.Option(None, "--plot", help="Learning-curve PNG.")
-THREADS = typer.Option(None, "--threads", min=1, help="Torch CPU threads.")
+THREADS = typer.Option(
+    None,
+    "--threads",
+    min=1,
+    help="Torch CPU threads (default: the cores no other process is busy on).",
+)
 
 
 def experiment(

@@ -18,7 +18,12 @@ def report(
     version: int | None = typer.Option(
         None, "--version", help="Model version id (default: the survey's active one)."
     ),
-    threads: int | None = typer.Option(None, "--threads", min=1, help="Torch CPU threads."),
+    threads: int | None = typer.Option(
+        None,
+        "--threads",
+        min=1,
+        help="Torch CPU threads (default: the cores no other process is busy on).",
+    ),
 ) -> None:
     """Reliability and ECE, PIT and interval coverage, confusion matrix, learning curves,
     embedding map and labeler agreement, in one self-contained HTML file."""

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from app.cli.common import bar, fail, ready
+from app.cli.common import Advance, bar, fail, ready
 from app.config import Settings
-from app.services.loop.retrain import active_version
+from app.services.compute import use_threads_for_load
+from app.services.loop.retrain import active_version, request_retrain
 from app.services.models.training import train as train_version
 from bayes.config import EPOCHS, MIN_STEPS
 from bayes.data import MODALITIES
@@ -23,11 +24,14 @@ def parse_modalities(text: str) -> tuple[str, ...]:
 
 
 def set_threads(threads: int | None) -> None:
-    """Limit torch's intra-op threads (shared machines); None leaves torch's default."""
-    if threads is not None:
-        import torch
+    """Torch's intra-op threads: ``threads``, or None for the cores nobody else is running on
+    (:func:`app.services.compute.threads_for_load`)."""
+    if threads is None:
+        use_threads_for_load()
+        return
+    import torch
 
-        torch.set_num_threads(threads)
+    torch.set_num_threads(threads)
 
 
 def train(
@@ -51,29 +55,49 @@ def train(
     ),
     split_seed: int = typer.Option(0, "--split-seed", help="Seed of the train/val/test split."),
     seed: int = typer.Option(0, "--seed", help="Model initialisation and batching seed."),
-    threads: int | None = typer.Option(None, "--threads", min=1, help="Torch CPU threads."),
+    threads: int | None = typer.Option(
+        None,
+        "--threads",
+        min=1,
+        help="Torch CPU threads (default: the cores no other process is busy on).",
+    ),
     skip_if_active: bool = typer.Option(
         False, "--skip-if-active", help="Do nothing if the survey has an active model (scripts)."
+    ),
+    background: bool = typer.Option(
+        False,
+        "--background",
+        help="Queue the survey's first model as a job for `galactive worker` (which scores the "
+        "pool and builds the queues too) and return at once; its progress shows in the app.",
     ),
 ) -> None:
     """Fit a Bayesian model on the training split, recalibrate on validation, record a version."""
     if fusion not in ("early", "feature", "late"):
         raise typer.BadParameter(f"unknown fusion {fusion!r}", param_hint="--fusion")
     names = parse_modalities(modalities)
-    set_threads(threads)
     settings = ready(ctx)
-    if skip_if_active and _has_active(settings, survey):
+    if (skip_if_active or background) and _has_active(settings, survey):
+        if not skip_if_active:
+            fail(f"survey {survey!r} has an active model: update it with `galactive retrain`")
         typer.echo(f"survey {survey!r} already has an active model; skipping")
         return
+    if background:
+        first = {"source": "truth" if truth else "labels", "split_seed": split_seed}
+        first["model"] = {"fusion": fusion, "modalities": list(names), "seed": seed}
+        job_id = _queue_first(settings, survey, first, epochs=epochs, min_steps=min_steps)
+        typer.echo(f"first-model job {job_id} queued for survey {survey!r}; run `galactive worker`")
+        return
+    set_threads(threads)
     # the step floor may raise the epochs, and the training set's size is known only inside
-    with bar(None, f"train {survey} ({fusion})", unit="epoch") as advance:
+    with bar(epochs, f"train {survey} ({fusion})", unit="epoch") as advance:
         try:
             result = train_version(
                 settings,
                 survey,
                 source="truth" if truth else "labels",
                 split_seed=split_seed,
-                on_epoch=lambda _epoch, _loss: advance(1),
+                on_epoch=lambda _epoch, _loss: adapt(threads, advance),
+                on_plan=advance.plan,
                 fusion=fusion,
                 modalities=names,
                 epochs=epochs,
@@ -97,6 +121,17 @@ def train(
         typer.echo("  this version will not be activated", err=True)
 
 
+def _queue_first(
+    settings: Settings, survey: str, first: dict, *, epochs: int, min_steps: int
+) -> int:
+    engine = settings.engine()
+    try:
+        with session_scope(engine) as session:
+            return request_retrain(session, survey, epochs=epochs, min_steps=min_steps, first=first)
+    finally:
+        engine.dispose()
+
+
 def _has_active(settings: Settings, survey: str) -> bool:
     engine = settings.engine()
     try:
@@ -104,3 +139,11 @@ def _has_active(settings: Settings, survey: str) -> bool:
             return active_version(session, survey) is not None
     finally:
         engine.dispose()
+
+
+def adapt(threads: int | None, advance: Advance) -> None:
+    """After an epoch: move the bar on and, unless --threads fixed them, fit the threads to the
+    machine's load again."""
+    advance(1)
+    if threads is None:
+        use_threads_for_load(samples=3)

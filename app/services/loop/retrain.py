@@ -10,6 +10,7 @@ before that transaction and replaced inside it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,13 +19,14 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.faults import crash_point
+from app.services.compute import cores, use_threads_for_load
 from app.services.data.arrays import survey_refs
 from app.services.followup.plan import FollowupPlan, Held, plan_followup, queue_entries
 from app.services.loop.queues import QUEUE_SIZE, activate
 from app.services.loop.scoring import PoolPosterior, score_pool
 from app.services.models.training import TrainResult, train
 from app.services.models.versions import LoadedVersion, load_model_version, mark_failed
-from bayes.config import WARM_EPOCHS, WARM_MIN_STEPS
+from bayes.config import EPOCHS, MIN_STEPS, WARM_EPOCHS, WARM_MIN_STEPS
 from storage import jobs
 from storage.db import session_scope
 from storage.models import Galaxy, Label, ModelVersion, Score, Spectrum, Survey, Task
@@ -67,14 +69,26 @@ def new_labels(session: Session, survey: str) -> int:
 
 
 def request_retrain(
-    session: Session, survey: str, *, epochs: int | None = None, min_steps: int | None = None
+    session: Session,
+    survey: str,
+    *,
+    epochs: int | None = None,
+    min_steps: int | None = None,
+    first: dict[str, Any] | None = None,
 ) -> int:
-    """Queue a retrain of ``survey`` (or return the one already queued or running); its job id."""
+    """Queue a retrain of ``survey`` (or return the one already queued or running); its job id.
+
+    first: how to fit the survey's first model when no version is active yet (``source``
+    "labels" or "truth", ``split_seed``, ``model``: ModelConfig fields such as fusion and
+    modalities); the round then fits from scratch with the product's fit defaults.
+    """
     params: dict[str, Any] = {"survey": survey}
     if epochs is not None:
         params["epochs"] = epochs
     if min_steps is not None:
         params["min_steps"] = min_steps
+    if first is not None:
+        params["first"] = first
     return jobs.enqueue(session, KIND, params).id
 
 
@@ -120,8 +134,11 @@ def run_retrain(
             total = SCORE_SHARE
             state["scoring"] = target
 
+            began = time.monotonic()
+
             def scored(done: int, n: int) -> None:
-                save(TRAIN_SHARE + total * done / n, f"scored {done}/{n} galaxies")
+                left = eta(time.monotonic() - began, done, n)
+                save(TRAIN_SHARE + total * done / n, f"scoring: {done}/{n} galaxies, {left}")
                 crash_point("score")
 
             score_pool(
@@ -219,25 +236,39 @@ def _train(
 
     It learns from the same source as the active version (labels, or truth for a mock
     survey's demo model) unless the job names one; its step floor is :func:`warm_floor`.
+    With no active version it fits the survey's first model from scratch, as the job's
+    ``first`` says, with the product's fit defaults (EPOCHS, MIN_STEPS) unless the job names
+    others. Torch's threads follow the machine's load (:mod:`app.services.compute`), looked
+    at again after every epoch.
     """
     with session_scope(engine) as session:
         parent = active_version(session, survey)
         parent_id = parent.id if parent is not None else None
         parent_cfg = parent.config if parent is not None else {}
-    model_cfg = parent_cfg.get("model", {})
+    first = (params.get("first") or {}) if parent is None else {}
+    model_cfg = parent_cfg.get("model", first.get("model", {}))
     config = {k: _tuples(model_cfg[k]) for k in INHERITED if k in model_cfg}
-    epochs = int(params.get("epochs") or WARM_EPOCHS)
-    floor = warm_floor(model_cfg, params)
+    if parent is None:
+        epochs = int(params.get("epochs") or EPOCHS)
+        floor = int(params["min_steps"]) if params.get("min_steps") is not None else MIN_STEPS
+    else:
+        epochs = int(params.get("epochs") or WARM_EPOCHS)
+        floor = warm_floor(model_cfg, params)
     planned = [epochs]  # raised by the step floor once the fit knows its galaxies
+    threads, busy = use_threads_for_load()
+    started = [time.monotonic()]
 
     def created(version_id: int) -> None:
         state["version_id"] = version_id
-        save(0.0, f"training version {version_id}")
+        started[0] = time.monotonic()
+        save(0.0, f"training version {version_id} on {_threads(threads, busy)}")
 
     def epoch(done: int, loss: float) -> None:
         n = planned[0]
-        save(TRAIN_SHARE * (done + 1) / n, f"epoch {done + 1}/{n}, loss {loss:.4g}")
+        left = eta(time.monotonic() - started[0], done + 1, n)
+        save(TRAIN_SHARE * (done + 1) / n, f"training: epoch {done + 1}/{n}, {left}")
         crash_point("train")
+        use_threads_for_load(samples=3)
 
     def plan(n: int) -> None:
         planned[0] = n
@@ -245,8 +276,8 @@ def _train(
     result = train(
         settings,
         survey,
-        source=params.get("source") or parent_cfg.get("source", "labels"),
-        split_seed=parent_cfg.get("split_seed", 0),
+        source=params.get("source") or parent_cfg.get("source") or first.get("source", "labels"),
+        split_seed=parent_cfg.get("split_seed", first.get("split_seed", 0)),
         on_epoch=epoch,
         parent_id=parent_id,
         on_created=created,
@@ -258,6 +289,20 @@ def _train(
     )
     save(TRAIN_SHARE, f"trained {result.name}")
     return result
+
+
+def eta(elapsed: float, done: int, total: int) -> str:
+    """'ETA 1 min 20 s' for ``done`` of ``total`` steps after ``elapsed`` seconds."""
+    if done <= 0 or total <= done:
+        return "ETA 0 s" if total <= done else "ETA unknown"
+    seconds = round(elapsed / done * (total - done))
+    minutes, seconds = divmod(seconds, 60)
+    return f"ETA {minutes} min {seconds} s" if minutes else f"ETA {seconds} s"
+
+
+def _threads(threads: int, busy: int) -> str:
+    others = f", {busy} busy with other work" if busy else ""
+    return f"{threads} thread{'s' if threads > 1 else ''} ({cores()} cores{others})"
 
 
 def warm_floor(model_cfg: dict[str, Any], params: dict[str, Any]) -> int:
