@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from app.services.data.class_names import display_name, display_names
 from app.services.loop import labeling
 from app.services.models.versions import version_name
 from app.web.text import plain
@@ -43,7 +44,12 @@ class TaskChoice:
 
     @property
     def title(self) -> str:
-        return f"{self.name} ({self.survey})"
+        return f"{display_name(self.name)} ({self.survey})"
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The classes as people read them ("edge-on" for edge_on)."""
+        return display_names(self.classes)
 
 
 @dataclass(frozen=True)
@@ -128,7 +134,7 @@ def submit(
     if state.get(SHOWN_KEY) != current:
         return  # a repeat of a press already handled: its first label stands
     if status == "answer" and class_index is not None:
-        what = f"labelled {plain(current.task.classes[class_index])}"
+        what = f"labelled {plain(current.task.names[class_index])}"
     else:
         what = {"skip": "skipped", "unsure": "marked unsure"}[status]
     _finish(state, current, "success", f"{source} {what}")

@@ -190,6 +190,8 @@ def pick_survey(db: Engine, key: str) -> str:
     with session_scope(db) as s:
         surveys = surveys_with_versions(s)
     if not surveys:
-        st.info("No model version yet: train one with `galactive train --survey S`.")
-        st.stop()
+        from app.web import first_model
+
+        hint = "No model version yet: train one with `galactive train --survey S`."
+        first_model.show_and_stop(db, first_model.waiting(db), hint)
     return st.sidebar.selectbox("Survey", surveys, key=key)

@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.config import Settings
 from app.mock.tasks import MORPHOLOGY_CLASSES
+from app.services.data.class_names import display_name
 from storage.db import session_scope
 from storage.labels import current_labels_query
 from storage.models import Label, Lease, ModelVersion, QueueItem, Task, User
@@ -166,7 +167,7 @@ def test_undo_retracts_the_label_and_brings_its_galaxy_back(app_settings: Settin
         .where(Label.user_id == user_id(app_settings, "ada")),
     )  # fmt: skip
     assert [c.status for c in current] == ["retracted"]
-    press(at, "[3] edge_on")  # labelling it again supersedes the retraction
+    press(at, "[3] edge-on")  # labelling it again supersedes the retraction (edge_on, as read)
     assert [r.status for r in labels_of(app_settings, "ada")] == ["answer", "retracted", "answer"]
 
 
@@ -211,7 +212,7 @@ def test_label_to_next_galaxy_time_of_the_page(
     at = sign_in("ada", PASSWORDS["ada"])
     times = []
     for k in range(10):
-        press(at, f"[{k % 6 + 1}] {MORPHOLOGY_CLASSES[k % 6]}")
+        press(at, f"[{k % 6 + 1}] {display_name(MORPHOLOGY_CLASSES[k % 6])}")
         times.append(at.session_state["last_latency_ms"])
     median = statistics.median(times)
     record_property("submit_to_next_ms", times)

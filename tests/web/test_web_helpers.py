@@ -14,6 +14,7 @@ from app.cli import app
 from app.cli.admin.serve import ASGI, server_command
 from app.config import Settings
 from app.services import web_sessions
+from app.services.data.class_names import display_name, display_names
 from app.services.loop.labeling import Assignment
 from app.web import images, keys, label_flow, session
 from app.web.options import OPTIONS
@@ -231,3 +232,10 @@ def test_serve_runs_streamlit_headless_on_this_database(tmp_path) -> None:
     assert env["GALACTIVE_DB"] == settings.db_url and env["GALACTIVE_HOME"] == str(tmp_path)
     result = CliRunner().invoke(app, ["serve", "--help"])
     assert result.exit_code == 0 and "--port" in result.output and "--host" in result.output
+
+
+def test_class_names_read_as_words() -> None:
+    assert display_name("edge_on") == "edge-on" and display_name("face_on") == "face-on"
+    assert display_name("star_forming") == "star forming"
+    assert display_name("elliptical") == "elliptical" and display_name("on") == "on"
+    assert display_names(("spiral", "edge_on")) == ("spiral", "edge-on")

@@ -175,6 +175,24 @@ def latest_retrain(session: Session, survey: str) -> JobView | None:
     return None
 
 
+def first_model_jobs(session: Session) -> dict[str, JobView]:
+    """{survey: its newest retrain job} for surveys with no active version whose job is queued
+    or running: the first model a page is waiting for."""
+    waiting: dict[str, JobView] = {}
+    active = select(ModelVersion.survey_id).where(ModelVersion.is_active.is_(True))
+    with_model = set(session.scalars(select(Survey.name).where(Survey.id.in_(active))))
+    recent = session.scalars(
+        select(Job).where(Job.kind == KIND).order_by(Job.id.desc()).limit(RECENT_JOBS)
+    )
+    for found in recent:
+        survey = (found.params or {}).get("survey")
+        if survey in with_model or survey in waiting or survey is None:
+            continue
+        if found.status in ("queued", "running"):
+            waiting[survey] = _job_view(found)
+    return waiting
+
+
 def label_queue_top(session: Session, survey: str, *, n: int = 10) -> list[QueueRow]:
     """The next ``n`` galaxies of each classification task's label queue (pending or leased),
     in the order labelers get them, with the acquisition, score and version that queued them."""

@@ -35,6 +35,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.services.data.class_names import display_names
 from app.services.data.targets import SOURCE_WORDS
 from app.services.loop.queues import CONTROL
 from app.services.loop.retrain import active_version
@@ -397,8 +398,9 @@ def figures(data: ReportData) -> dict[str, bytes]:
         for (i, j), v in np.ndenumerate(cm):
             ax.text(j, i, str(v), ha="center", va="center",
                     color="white" if v > cm.max() / 2 else "black", fontsize=8)  # fmt: skip
-        ax.set_xticks(range(len(data.classes)), data.classes, rotation=45, ha="right")
-        ax.set_yticks(range(len(data.classes)), data.classes)
+        names = display_names(data.classes)
+        ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+        ax.set_yticks(range(len(names)), names)
         ax.set(xlabel="predicted", ylabel="true", title=f"{data.classification_task} confusion")
         out["Confusion matrix"] = _png(fig)
     if data.regressions:

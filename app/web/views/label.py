@@ -5,7 +5,7 @@ import streamlit as st
 
 from app.services.data.galaxy_view import load_galaxy
 from app.services.loop.retrain import active_version
-from app.web import images, keys, label_flow, resources, session
+from app.web import first_model, images, keys, label_flow, resources, session
 from app.web.posterior import posterior_spec, summarize
 from app.web.spectrum import spectrum_spec
 from app.web.text import plain
@@ -50,6 +50,8 @@ undo = {
     "on_click": label_flow.undo,
     "args": (state, db, user.id, task),
 }
+if current is None and task.survey in (fitting := first_model.waiting(db)):
+    first_model.show_and_stop(db, {task.survey: fitting[task.survey]}, "")
 if current is None:
     st.success(
         f"Nothing left for you to label in {plain(task.title)}. "
@@ -96,7 +98,7 @@ with right:
     if post is None or task.name not in post.probs:
         st.warning(f"The active model has no posterior for {plain(task.name)}.")
     else:
-        summary = summarize(post.probs[task.name], task.classes)
+        summary = summarize(post.probs[task.name], task.names)
         st.vega_lite_chart(spec=posterior_spec(summary), width="stretch")
         st.caption(
             f"{plain(version.name)}: mean and 16–84% range over {len(post.probs[task.name])} "
@@ -113,7 +115,7 @@ with right:
     )
     on_this = {"on_click": label_flow.submit, "args": (state, db, user.id, current)}
     columns = st.columns(3)
-    for k, name in enumerate(task.classes):
+    for k, name in enumerate(task.names):
         columns[k % 3].button(
             keys.labelled(class_keys[k], plain(name)),
             key=f"class_{k}_{a.lease_id}",
