@@ -31,12 +31,11 @@ install: $(VENV)/.installed
 demo: install
 	$(BIN)/galactive init
 	$(BIN)/galactive mock --n $(N) --seed $(SEED) --expert-labels 0.1 --skip-existing
-	$(BIN)/galactive train --survey mock --labels --skip-if-active
 	$(BIN)/galactive user list | grep -qP '\t$(DEMO_USER)\t' \
 	  || echo '$(DEMO_PASSWORD)' | $(BIN)/galactive user add $(DEMO_USER) --role admin --password-stdin
+	# the app first: the first model and a retrain round are the worker's jobs, shown in the app
+	$(BIN)/galactive train --survey mock --labels --skip-if-active --background
 	$(BIN)/galactive retrain --survey mock --epochs 3
-	$(BIN)/galactive worker --once
-	$(BIN)/galactive status
 	@echo "Open http://127.0.0.1:$(PORT) and sign in as $(DEMO_USER) / $(DEMO_PASSWORD); Ctrl-C stops."
 	$(BIN)/galactive worker --retrain-every 50 & WORKER=$$!; \
 	  trap 'kill $$WORKER' EXIT; $(BIN)/galactive serve --port $(PORT)
@@ -45,11 +44,13 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# The browser test drives Debian's Chromium (never a downloaded browser).
+# The browser test drives Debian's Chromium (never a downloaded browser). Skipped when it is
+# there; when another apt or dpkg holds the package lock, wait for it (up to 10 min).
+APT := DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
 browser:
 	@test -x /usr/bin/chromium || { echo "installing Debian's chromium"; \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null \
-	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null; }; }
+	  $(APT) install -y -qq chromium > /dev/null \
+	  || { $(APT) update -qq && $(APT) install -y -qq chromium > /dev/null; }; }
 
 test: lint browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
