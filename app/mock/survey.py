@@ -18,6 +18,7 @@ from app.mock.physics import cosmology, sed, sfr, spectra
 from app.mock.physics.population import Population, draw_population
 from app.mock.tasks import BANDS, MORPHOLOGY_TASK, REDSHIFT_TASK, SFR_TASK
 from storage.ingest.records import (
+    NORTH_UP_EAST_LEFT,
     Bundle,
     GalaxyRecords,
     ImageRecords,
@@ -121,6 +122,7 @@ def make_chunk(
                 pixel_scale=PIXEL_SCALE,
                 units="nanomaggy",
                 ivar=np.stack([r.ivar for r in rendered]),
+                orientation=NORTH_UP_EAST_LEFT,  # rendered on the sky's tangent plane, FITS-wise
             )
         ],
         photometry=[

@@ -28,7 +28,8 @@ from astropy.wcs.utils import proj_plane_pixel_scales
 
 from storage.errors import IngestError, IngestWarning
 from storage.ingest.fits_file import FitsHDU, load_fits
-from storage.ingest.records import Bundle, GalaxyRecords, ImageRecords
+from storage.ingest.orientation import orientation_from_wcs
+from storage.ingest.records import Bundle, GalaxyRecords, ImageRecords, Orientation
 from storage.ingest.validate import IdIndex, check_finite, check_ivar, check_ra_dec
 
 DEFAULT_CHUNK_FILES = 256
@@ -310,12 +311,14 @@ class _Galaxy:
     pixel_scale: float
     units: str
     position: tuple[float, float] | None
+    orientation: Orientation | None
 
     @property
     def group(self) -> tuple:
         """Galaxies with equal keys share one ImageRecords."""
         has_ivar = self.cutout.ivar is not None
-        return (self.cutout.bands, self.cutout.pixels.shape, self.pixel_scale, self.units, has_ivar)
+        shape = self.cutout.pixels.shape
+        return (self.cutout.bands, shape, self.pixel_scale, self.units, has_ivar, self.orientation)
 
 
 def _read_one(
@@ -337,6 +340,7 @@ def _read_one(
         pixel_scale=_pixel_scale(wcs, headers, pixel_scale, file),
         units=_units(headers, file),
         position=_position(wcs, headers, cut.pixels.shape, file),
+        orientation=orientation_from_wcs(wcs, cut.pixels.shape),
     )
 
 
@@ -366,6 +370,7 @@ def _bundle(galaxies: list[_Galaxy]) -> Bundle:
                 pixel_scale=first.pixel_scale,
                 units=first.units,
                 ivar=ivar,
+                orientation=first.orientation,
             )
         )
     placed = [g for g in galaxies if g.position is not None]

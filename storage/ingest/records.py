@@ -36,11 +36,29 @@ class GalaxyRecords:
 
 
 @dataclass(frozen=True)
+class Orientation:
+    """Unit vectors of north and east on a cutout, (dx, dy) in array coordinates."""
+
+    north: tuple[float, float]
+    east: tuple[float, float]
+
+    def to_json(self) -> dict[str, list[float]]:
+        return {"north": list(self.north), "east": list(self.east)}
+
+
+# The FITS and GalSim convention for a cutout with no WCS of its own: north up the rows (+y),
+# east to lower columns (-x), as on the sky seen from the Earth.
+NORTH_UP_EAST_LEFT = Orientation(north=(0.0, 1.0), east=(-1.0, 0.0))
+
+
+@dataclass(frozen=True)
 class ImageRecords:
     """Cutouts of N galaxies sharing one band set and shape.
 
     pixels: (N, B, H, W) float32 in ``units`` per pixel; ivar: same shape or None;
-    bands: B band names in pixel order; pixel_scale: arcsec per pixel.
+    bands: B band names in pixel order; pixel_scale: arcsec per pixel; orientation: where north
+    and east point, as unit vectors (dx, dy) in array coordinates (x the column, y the row
+    index), or None when unknown (:func:`orientation_from_wcs`).
     """
 
     source_ids: np.ndarray
@@ -49,6 +67,7 @@ class ImageRecords:
     pixel_scale: float
     units: str
     ivar: np.ndarray | None = None
+    orientation: Orientation | None = None
 
 
 @dataclass(frozen=True)

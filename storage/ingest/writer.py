@@ -312,6 +312,9 @@ class _Run:
                     "pixel_scale": float(records.pixel_scale),
                     "units": records.units,
                     "has_ivar": records.ivar is not None,
+                    "orientation": None
+                    if records.orientation is None
+                    else records.orientation.to_json(),
                     "checksum": digest,
                 }
                 for i, (gid, digest) in enumerate(kept)

@@ -29,7 +29,10 @@ class Checksummed:
 
 
 class ImageCutout(StoredArrays, Checksummed, Base):
-    """A multi-band cutout: bands in pixel order, pixel scale (arcsec) and pixel units."""
+    """A multi-band cutout: bands in pixel order, pixel scale (arcsec) and pixel units.
+
+    orientation: {"north": [dx, dy], "east": [dx, dy]} unit vectors in array coordinates (x the
+    column, y the row index) at the cutout's centre, from its WCS; None when unknown."""
 
     __tablename__ = "images"
 
@@ -40,6 +43,7 @@ class ImageCutout(StoredArrays, Checksummed, Base):
     pixel_scale: Mapped[float] = mapped_column(Float)
     units: Mapped[str] = mapped_column(String(64))
     has_ivar: Mapped[bool] = mapped_column(default=False)
+    orientation: Mapped[dict[str, list[float]] | None] = mapped_column(JSON(none_as_null=True))
 
 
 class Spectrum(StoredArrays, Checksummed, Base):
