@@ -16,13 +16,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from app.services.data.class_names import display_name, display_names
 from app.services.loop import labeling
 from app.services.models.versions import version_name
+from app.web.posterior import GalaxyPosterior
 from app.web.text import plain
+from bayes import acquisition
 from storage.leases import LeaseError
 
 SHOWN_KEY = "shown"
@@ -177,23 +180,50 @@ def finish_timing(state: MutableMapping[str, Any]) -> float | None:
     return ms
 
 
-def reason(session: Session, assignment: labeling.Assignment) -> str:
-    """Why this galaxy was queued, in a sentence: the acquisition, its score and the version."""
+def reason(
+    session: Session,
+    assignment: labeling.Assignment,
+    *,
+    percentile: float | None = None,
+    probs: np.ndarray | None = None,
+    active: str | None = None,
+) -> str:
+    """Why this galaxy was queued, in plain words: the acquisition; its score as a percentile
+    of the pool (``percentile``, a share in [0, 1]); how much of the posterior's uncertainty
+    about it a label can settle (``probs``: the shown posterior's (T, C) samples); power
+    sampling in one line; and
+    the version now ``active`` when another one queued it."""
     name = version_name(session, assignment.model_version_id)
     by = f"model {plain(name)}" if name is not None else "no model"
+    if active is not None and name is not None and active != name:
+        by += f" ({plain(active)} is active now)"
     score = assignment.acquisition_score
-    value = f"{score:.3g}" if score is not None else "n/a"
-    if assignment.acquisition == "power_bald":
-        return (
-            f"Picked by power-sampled BALD under {by}: the model expects to learn "
-            f"{value} nats about its weights from your label."
-        )
+    rank = "" if percentile is None else f", higher than {percentile:.0%} of the pool"
+    value = f"{score:.3g} nats{rank}" if score is not None else "no score"
     if assignment.acquisition == "random_control":
         return (
-            f"A random control, queued by {by} (BALD {value} nats): drawn uniformly so the "
-            "model's progress can be measured without the bias of its own picks."
+            f"A random control, queued by {by}: drawn uniformly, whatever its score "
+            f"(BALD {value}), so the model's progress can be measured without the bias of its "
+            "own picks."
         )
-    return f"Queued by {by}: acquisition {assignment.acquisition or 'none'}, score {value}."
+    if assignment.acquisition != "power_bald":
+        return f"Queued by {by}: acquisition {assignment.acquisition or 'none'}, score {value}."
+    parts = [f"Picked under {by}: its BALD score is {value}."]
+    if probs is not None:
+        total = float(acquisition.predictive_entropy(probs[None])[0])
+        epistemic = float(acquisition.bald(probs[None])[0])
+        share = f" ({epistemic / total:.0%})" if total > 0 else ""
+        parts.append(
+            f"Of the posterior's uncertainty about its class ({total:.2f} nats), "
+            f"{epistemic:.3g} nats{share} is disagreement between plausible models, which "
+            "your label can settle; the rest is ambiguity no label removes."
+        )
+    parts.append(
+        "Galaxies are drawn with probability proportional to their score (power sampling), "
+        "so a few extreme scores cannot fill the queue: queue order follows the score only "
+        "on average."
+    )
+    return " ".join(parts)
 
 
 def _finish(state: MutableMapping[str, Any], current: Shown, level: str, message: str) -> None:
@@ -201,3 +231,18 @@ def _finish(state: MutableMapping[str, Any], current: Shown, level: str, message
     if state.get(SHOWN_KEY) == current:
         state.pop(SHOWN_KEY)
     state[FLASH_KEY] = (level, message)
+
+
+def redshift_caption(
+    measured: float | None, model: float | None, post: GalaxyPosterior | None
+) -> str:
+    """What the spectrum's line markers stand for: the measured redshift when there is one,
+    with the model's beside it; else the model's; else none."""
+    spread = post.redshift_std if post is not None else None
+    said = "" if model is None else f"z = {model:.4f}" + (f" ± {spread:.4f}" if spread else "")
+    if measured is not None:
+        beside = f"; the model says {said}" if said else ""
+        return f"Lines at the measured redshift z = {measured:.4f} (spectroscopic){beside}."
+    if said:
+        return f"No measured redshift: lines at the model's posterior mean, {said}."
+    return "No measured redshift and no redshift posterior: lines are not marked."

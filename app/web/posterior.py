@@ -26,10 +26,12 @@ SAMPLES = 32
 @dataclass(frozen=True)
 class GalaxyPosterior:
     """What a model version says about one galaxy: class probability samples per
-    classification task, {task: (T, C)}, and its posterior-mean redshift if it predicts one."""
+    classification task, {task: (T, C)}, and its posterior-mean redshift and spread (standard
+    deviation of the draws) if it predicts one."""
 
     probs: dict[str, np.ndarray]
     redshift: float | None
+    redshift_std: float | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ def galaxy_posterior(
     return GalaxyPosterior(
         probs={task: p[0] for task, p in posterior.probs.items()},
         redshift=float(draws[0].mean()) if draws is not None else None,
+        redshift_std=float(draws[0].std()) if draws is not None else None,
     )
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.services.data.arrays import SurveyRefs, latest_ingest, survey_refs
+from app.services.loop.scoring import sorted_scores
 from app.services.models.versions import load_version
 from app.web.posterior import GalaxyPosterior, galaxy_posterior
 from bayes.calibrated import CalibratedModel
@@ -63,3 +64,14 @@ def _posterior(
     fitted = model(str(_settings.home), checkpoint)
     (position,) = _survey.index_of(np.array([galaxy_id]))
     return galaxy_posterior(fitted, _settings.store(), _survey, int(position))
+
+
+def pool_scores(session: Session, db_url: str, version_id: int, task_id: int) -> np.ndarray:
+    """The stored acquisition scores of a version's pool for a task, ascending, read once per
+    (database, version, task): a version's scores do not change once its queue is built."""
+    return _pool_scores(session, db_url, version_id, task_id)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _pool_scores(_session: Session, db_url: str, version_id: int, task_id: int) -> np.ndarray:
+    return sorted_scores(_session, version_id, task_id)

@@ -3,6 +3,8 @@ label page, with what each click writes to the database."""
 
 from __future__ import annotations
 
+import json
+import re
 import statistics
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from app.mock.tasks import MORPHOLOGY_CLASSES
 from app.services.data.class_names import display_name
 from storage.db import session_scope
 from storage.labels import current_labels_query
-from storage.models import Label, Lease, ModelVersion, QueueItem, Task, User
+from storage.models import Galaxy, Label, Lease, ModelVersion, QueueItem, Spectrum, Task, User
 from tests.web.conftest import PASSWORDS
 from tests.web.markdown import shown
 
@@ -110,13 +112,37 @@ def test_sign_in_shows_a_galaxy_with_composite_posterior_and_reason(
     captions = shown(" ".join(c.value for c in at.caption))
     assert "mock-v2: mean and 16–84% range over 32 posterior samples" in captions
     (reason,) = at.info
-    assert "mock-v2" in shown(reason.value)
-    assert "power-sampled BALD" in reason.value or "random control" in reason.value
+    why = shown(reason.value)
+    assert "mock-v2" in why and re.search(r"higher than \d+% of the pool", why)
+    assert "power sampling" in why or "random control" in why
+    composite = at.get("image")[0].proto.imgs[0].caption
+    # the mock's cutouts are north up, east left, 0.396" pixels: a 25" field, a 5" bar
+    assert composite.endswith("bar 5″; N and E from the cutout's WCS, north up")
     assert [b.label for b in at.sidebar.button] == ["Sign out"]
     labels = [shown(b.label) for b in at.main.button]
     assert {"[1] elliptical", "[2] spiral", "[6] artifact", "[u] Unsure", "[s] Skip",
             "[n] Next", "[z] Undo"} <= set(labels)  # fmt: skip
     assert at.number_input(key="overlap").value == 1  # admins may change the overlap
+
+
+def test_spectrum_lines_sit_at_the_measured_redshift(app_settings: Settings) -> None:
+    at = sign_in("ada", PASSWORDS["ada"])
+    for _ in range(25):  # pass until a galaxy with a spectrum comes up
+        if len(at.get("vega_lite_chart")) == 2:
+            break
+        at = press(at, "[n] Next")
+    _, spectrum = at.get("vega_lite_chart")  # the posterior, then the spectrum
+    source = heading(at).split(" ·")[0]
+    ((z,),) = rows(
+        app_settings,
+        select(Spectrum.redshift).join(Galaxy, Galaxy.id == Spectrum.galaxy_id)
+        .where(Galaxy.source_id == source),
+    )  # fmt: skip
+    marks = json.loads(spectrum.proto.spec)["layer"][1]["data"]["values"]
+    assert marks and all(m["wavelength"] == pytest.approx(m["rest"] * (1 + z), abs=0.06)
+                         for m in marks)  # fmt: skip
+    captions = shown(" ".join(c.value for c in at.caption))
+    assert f"Lines at the measured redshift z = {z:.4f} (spectroscopic)" in captions
 
 
 def test_a_labeler_cannot_change_the_overlap(app_settings: Settings) -> None:

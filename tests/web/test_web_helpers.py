@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -16,13 +17,23 @@ from app.config import Settings
 from app.services import web_sessions
 from app.services.data.class_names import display_name, display_names
 from app.services.loop.labeling import Assignment
+from app.services.loop.scoring import percentile_of
 from app.web import images, keys, label_flow, session
 from app.web.options import OPTIONS
-from app.web.posterior import posterior_spec, summarize
-from app.web.spectrum import LINES, binned, observed_lines, spectrum_spec
+from app.web.posterior import GalaxyPosterior, posterior_spec, summarize
+from app.web.spectrum import (
+    LINES,
+    binned,
+    line_labels,
+    observed_lines,
+    smoothed,
+    spectrum_spec,
+    unit_label,
+)
 from storage.db import session_scope
 from storage.models import Label, User
 from tests.web.conftest import PASSWORDS
+from tests.web.markdown import shown
 
 BANDS = ("u", "g", "r", "i", "z")
 
@@ -83,11 +94,14 @@ def test_binned_drops_masked_samples_and_averages_by_inverse_variance() -> None:
 def test_spectrum_spec_marks_lines_only_with_a_redshift() -> None:
     wave = np.linspace(3800, 9200, 3000)
     flux, ivar = np.ones_like(wave), np.ones_like(wave)
-    spec = spectrum_spec(wave, flux, ivar, z=0.1, flux_unit="1e-17 erg/s/cm2/Å")
-    curve, rules, _ = spec["layer"]
+    spec = spectrum_spec(wave, flux, ivar, z=0.1, flux_unit="1e-17 erg / (s cm2 Angstrom)")
+    curve, rules, names = spec["layer"]
     assert len(curve["data"]["values"]) == 1500  # binned two to one
     assert {m["line"] for m in rules["data"]["values"]} == {line.name for line in LINES}
-    assert curve["encoding"]["y"]["title"] == "flux (1e-17 erg/s/cm2/Å)"
+    assert curve["encoding"]["y"]["title"] == "flux (10⁻¹⁷ erg s⁻¹ cm⁻² Å⁻¹)"
+    texts = [n["text"] for n in names["data"]["values"]]
+    assert "Ca K+H" in texts and "Hα+[NII]" in texts  # noqa: RUF001
+    assert names["mark"].get("angle", 0) == 0 and names["mark"]["fontSize"] >= 12
     unmarked = spectrum_spec(wave, flux, ivar, z=None, flux_unit="x")
     assert unmarked["layer"][1]["data"]["values"] == []
 
@@ -132,10 +146,10 @@ def test_finish_timing_reports_only_after_an_action() -> None:
 @pytest.mark.parametrize(
     ("kind", "expected"),
     [
-        ("power_bald", "Picked by power-sampled BALD under no model: the model expects to learn "
-                       "0.123 nats"),
-        ("random_control", "A random control, queued by no model (BALD 0.123 nats)"),
-        (None, "Queued by no model: acquisition none, score 0.123."),
+        ("power_bald", "Picked under no model: its BALD score is 0.123 nats."),
+        ("random_control", "A random control, queued by no model: drawn uniformly, whatever "
+                           "its score (BALD 0.123 nats)"),
+        (None, "Queued by no model: acquisition none, score 0.123 nats."),
     ],
 )  # fmt: skip
 def test_reason_says_why_a_galaxy_was_queued(
@@ -146,6 +160,31 @@ def test_reason_says_why_a_galaxy_was_queued(
     with session_scope(engine) as s:
         assert label_flow.reason(s, assignment).startswith(expected)
     engine.dispose()
+
+
+def test_reason_in_plain_words_percentile_share_and_the_current_model(
+    app_settings: Settings,
+) -> None:
+    assignment = Assignment(1, 1, "g", 1, datetime.now(UTC), 1, "power_bald", 0.1234)
+    # two samples that disagree completely: entropy log 2, all of it disagreement (BALD log 2)
+    probs = np.array([[1.0, 0.0], [0.0, 1.0]])
+    engine = app_settings.engine()
+    with session_scope(engine) as s:
+        why = label_flow.reason(s, assignment, percentile=0.934, probs=probs, active="mock-v2")
+    text = shown(why)
+    engine.dispose()
+    assert text.startswith(
+        "Picked under model mock-v1 (mock-v2 is active now): its BALD score is 0.123 nats, "
+        "higher than 93% of the pool."
+    )
+    assert "uncertainty about its class (0.69 nats), 0.693 nats (100%) is disagreement" in text
+    assert "power sampling" in text and "queue order follows the score only on average" in text
+
+
+def test_a_score_is_a_percentile_of_the_pool() -> None:
+    pool = np.array([0.1, 0.2, 0.2, 0.5])
+    assert percentile_of(0.2, pool) == 0.75 and percentile_of(0.05, pool) == 0.0
+    assert percentile_of(0.9, pool) == 1.0 and percentile_of(0.3, np.zeros(0)) is None
 
 
 def test_a_second_press_on_the_same_galaxy_counts_once(app_settings: Settings) -> None:
@@ -239,3 +278,114 @@ def test_class_names_read_as_words() -> None:
     assert display_name("star_forming") == "star forming"
     assert display_name("elliptical") == "elliptical" and display_name("on") == "on"
     assert display_names(("spiral", "edge_on")) == ("spiral", "edge-on")
+
+
+def _galaxy(size: int = 64) -> np.ndarray:
+    y, x = np.mgrid[:size, :size] - size / 2
+    core = np.exp(-(x**2 + y**2) / 20.0)
+    return np.stack([core * w for w in (0.5, 1.0, 2.0, 3.0, 3.5)])  # redder towards z
+
+
+@pytest.mark.parametrize("stretch", images.STRETCHES)
+def test_every_stretch_shows_the_core_bright_and_the_sky_dark(stretch: str) -> None:
+    galaxy = _galaxy()
+    picture, caption = images.colour_view(galaxy, BANDS, stretch=stretch)
+    assert picture.shape == (64, 64, 3) and picture.dtype == np.uint8
+    assert picture[32, 32].max() > 150 and picture[0, 0].max() < 30
+    grey = images.band_view(galaxy[2], stretch=stretch)
+    assert grey[32, 32] == 255 and grey[0, 0] == 0
+    assert stretch in caption or "Lupton" in caption
+
+
+def test_log_lifts_faint_light_and_contrast_saturates_more() -> None:
+    band = _galaxy()[2]
+    faint = (32, 40)  # exp(-64 / 20): 4% of the peak
+    linear = images.band_view(band, stretch="linear")
+    assert images.band_view(band, stretch="log")[faint] > 3 * linear[faint]
+    brighter = images.band_view(band, stretch="linear", contrast=4)
+    assert (brighter == 255).sum() > (linear == 255).sum()
+    with pytest.raises(ValueError, match="unknown stretch 'sqrt'"):
+        images.band_view(band, stretch="sqrt")
+    with pytest.raises(ValueError, match="contrast must be a positive number"):
+        images.colour_view(_galaxy(), BANDS, contrast=0)
+
+
+def test_zoom_is_smooth() -> None:
+    checker = (np.indices((8, 8)).sum(0) % 2 * 255).astype(np.uint8)
+    values = np.unique(images.zoom(checker, 1, size=64))
+    assert len(values) > 10  # interpolated, not 8x8 blocks of 0 and 255
+
+
+def test_scale_bar_is_a_round_length_under_a_third_of_the_field() -> None:
+    assert images.scale_bar_arcsec(64 * 0.396) == 5  # SDSS pixels: a 25" field
+    assert images.scale_bar_arcsec(100.0) == 30
+    assert images.scale_bar_arcsec(1.0) == 0.5  # the shortest, when even that is long
+
+
+def test_for_eye_draws_the_bar_and_arrows_with_north_up() -> None:
+    picture = np.zeros((64, 64, 3), np.uint8)
+    picture[-1] = 255  # the last row: north, in the FITS convention
+    fits_like = {"north": [0.0, 1.0], "east": [-1.0, 0.0]}
+    shown, caption = images.for_eye(
+        picture, factor=1, size=384, pixel_scale=0.396, orientation=fits_like
+    )
+    assert shown.shape == (384, 384, 3)
+    assert shown[0].min() > 200 and shown[200, 50].max() == 0  # flipped: north at the top
+    assert caption == "bar 5″; N and E from the cutout's WCS, north up"
+    bar_row = 384 - 384 // 14
+    lit = np.flatnonzero(shown[bar_row, :, 0] > 200)
+    assert abs(len(lit) - 5 / (64 * 0.396) * 384) <= 4  # 5" of a 25.3" field, in pixels
+    ox, oy = 384 - 384 // 8, 384 // 8 + 384 // 32
+    assert shown[oy - 30 : oy - 5, ox, 0].max() > 200  # N points up
+    assert shown[oy, ox - 30 : ox - 5, 0].max() > 200  # E points left
+    assert shown[oy + 5 : oy + 30, ox, 0].max() == 0 and shown[oy, ox + 5 : ox + 30, 0].max() == 0
+
+
+def test_for_eye_without_a_wcs_says_so_and_keeps_the_rows() -> None:
+    picture = np.zeros((64, 64), np.uint8)
+    picture[0] = 255
+    shown, caption = images.for_eye(picture, factor=2, size=128, pixel_scale=None, orientation=None)
+    assert caption == "orientation unknown (no WCS)"
+    np.testing.assert_array_equal(shown[..., 0], images.zoom(picture, 2, size=128))
+
+
+def test_line_names_never_overlap_in_a_row() -> None:
+    for z in np.linspace(0.0, 0.6, 61):
+        placed = line_labels(observed_lines(float(z), 3800.0, 9200.0), 5400.0)
+        per_pixel = 5400.0 / 700
+        for row in {p["top"] for p in placed}:
+            spans = sorted(
+                (p["wavelength"] - len(p["text"]) * 3.75 * per_pixel,
+                 p["wavelength"] + len(p["text"]) * 3.75 * per_pixel)
+                for p in placed if p["top"] == row
+            )  # fmt: skip
+            assert all(a[1] < b[0] for a, b in itertools.pairwise(spans)), (z, row, spans)
+
+
+def test_smoothing_averages_by_inverse_variance_and_skips_masked_pixels() -> None:
+    flux = np.array([1.0, 1.0, 100.0, 1.0, 1.0, 4.0, 4.0])
+    ivar = np.array([1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0])
+    out = smoothed(flux, ivar, 3)
+    assert out[2] == 1.0  # the masked spike does not count, even for itself
+    assert out[4] == pytest.approx(2.0) and out[5] == pytest.approx(3.0)
+    np.testing.assert_array_equal(smoothed(flux, ivar, 1), flux)
+    with pytest.raises(ValueError, match="positive odd number"):
+        smoothed(flux, ivar, 4)
+
+
+def test_units_read_as_astronomers_write_them() -> None:
+    assert unit_label("1e-17 erg / (s cm2 Angstrom)") == "10⁻¹⁷ erg s⁻¹ cm⁻² Å⁻¹"
+    assert unit_label("erg/s/cm2/Angstrom") == "erg s⁻¹ cm⁻² Å⁻¹"
+    assert unit_label("arbitrary") == "arbitrary"  # not a unit: shown as given
+
+
+def test_lines_are_marked_at_the_measured_redshift_with_the_models_beside() -> None:
+    post = GalaxyPosterior(probs={}, redshift=0.2521, redshift_std=0.004)
+    assert label_flow.redshift_caption(0.2574, 0.2521, post) == (
+        "Lines at the measured redshift z = 0.2574 (spectroscopic); "
+        "the model says z = 0.2521 ± 0.0040."
+    )
+    assert label_flow.redshift_caption(None, 0.2521, post).startswith(
+        "No measured redshift: lines at the model's posterior mean, z = 0.2521"
+    )
+    assert "not marked" in label_flow.redshift_caption(None, None, None)

@@ -15,8 +15,10 @@ from storage.models import Galaxy, ImageCutout, Spectrum
 
 @dataclass(frozen=True)
 class GalaxyView:
-    """A galaxy's identity and arrays: image (B, H, W) nanomaggies in ``bands`` order;
-    wavelength (Å), flux and ivar (L,) of its spectrum in ``flux_unit``; None where absent."""
+    """A galaxy's identity and arrays: image (B, H, W) nanomaggies in ``bands`` order, its
+    pixel scale (arcsec) and orientation (``ImageCutout.orientation``); wavelength (Å), flux
+    and ivar (L,) of its spectrum in ``flux_unit`` and the spectroscopic pipeline's redshift;
+    None where absent."""
 
     galaxy_id: int
     source_id: str
@@ -30,6 +32,9 @@ class GalaxyView:
     flux: np.ndarray | None
     ivar: np.ndarray | None
     flux_unit: str | None
+    pixel_scale: float | None = None
+    orientation: dict[str, list[float]] | None = None
+    spec_z: float | None = None
 
 
 def load_galaxy(
@@ -45,12 +50,20 @@ def load_galaxy(
         raise ValueError(f"galaxy {galaxy_id} is not in survey {refs.survey_id}")
     arrays = load_arrays(store, refs, np.array([position]))
     galaxy = session.get_one(Galaxy, galaxy_id)
-    bands = session.scalar(
-        select(ImageCutout.bands).where(ImageCutout.galaxy_id == galaxy_id).order_by(ImageCutout.id)
-    )
-    flux_unit = session.scalar(
-        select(Spectrum.flux_unit).where(Spectrum.galaxy_id == galaxy_id).order_by(Spectrum.id)
-    )
+    cutout = session.execute(
+        select(ImageCutout.bands, ImageCutout.pixel_scale, ImageCutout.orientation)
+        .where(ImageCutout.galaxy_id == galaxy_id)
+        .order_by(ImageCutout.id)
+        .limit(1)
+    ).first()
+    spectrum = session.execute(
+        select(Spectrum.flux_unit, Spectrum.redshift)
+        .where(Spectrum.galaxy_id == galaxy_id)
+        .order_by(Spectrum.id)
+        .limit(1)
+    ).first()
+    bands, pixel_scale, orientation = cutout if cutout is not None else (None, None, None)
+    flux_unit, spec_z = spectrum if spectrum is not None else (None, None)
     has_spectrum = bool(arrays.has_spectrum[0])
     length = int(refs.spectrum.length[position])
     return GalaxyView(
@@ -66,4 +79,7 @@ def load_galaxy(
         flux=arrays.flux[0, :length] if has_spectrum else None,
         ivar=arrays.ivar[0, :length] if has_spectrum else None,
         flux_unit=flux_unit,
+        pixel_scale=pixel_scale,
+        orientation=orientation,
+        spec_z=spec_z,
     )

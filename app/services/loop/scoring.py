@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 from sqlalchemy import Engine, delete, select
+from sqlalchemy.orm import Session
 
 from app.services.data.arrays import SurveyRefs, load_arrays, survey_refs
 from app.services.loop.screening import screen
@@ -191,3 +192,23 @@ def score_pool(
         if on_chunk is not None:
             on_chunk(int(idx[-1]) + 1, total)
     return written
+
+
+def sorted_scores(session: Session, version_id: int, task_id: int) -> np.ndarray:
+    """Every acquisition score version ``version_id`` stored for ``task_id``, ascending: the
+    pool a queued galaxy's score is a percentile of."""
+    values = session.scalars(
+        select(Score.value).where(
+            Score.model_version_id == version_id,
+            Score.task_id == task_id,
+            Score.acquisition == ACQUISITION,
+        )
+    )
+    return np.sort(np.fromiter(values, np.float64))
+
+
+def percentile_of(score: float, pool: np.ndarray) -> float | None:
+    """Share of ``pool`` (ascending) scoring at most ``score``, in [0, 1]; None for no pool."""
+    if len(pool) == 0:
+        return None
+    return float(np.searchsorted(pool, score, side="right") / len(pool))

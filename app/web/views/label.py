@@ -1,19 +1,22 @@
 """Label: one galaxy of the expert queue at a time, with the model's posterior and why it was
 picked; a key for every class, skip, unsure, pass and undo."""
 
+import numpy as np
 import streamlit as st
 
 from app.services.data.galaxy_view import load_galaxy
 from app.services.loop.retrain import active_version
+from app.services.loop.scoring import percentile_of
 from app.web import first_model, images, keys, label_flow, resources, session
 from app.web.posterior import posterior_spec, summarize
-from app.web.spectrum import spectrum_spec
+from app.web.spectrum import SMOOTHING, spectrum_spec
 from app.web.text import plain
 from storage.db import session_scope
 
 IMAGE_PIXELS = 384
 BAND_PIXELS = 96
 ZOOMS = (1, 1.5, 2, 3, 4)
+CONTRASTS = (0.25, 0.5, 1, 2, 4)
 
 user = session.current_user(st.session_state)
 db = session.engine()
@@ -67,12 +70,24 @@ with session_scope(db) as s:
     refs = resources.refs(s, settings.db_url, task.survey)
     galaxy = load_galaxy(s, settings.store(), refs, a.galaxy_id)
     version = active_version(s, task.survey)
-    why = label_flow.reason(s, a)
+    pool = (
+        resources.pool_scores(s, settings.db_url, a.model_version_id, task.id)
+        if a.model_version_id is not None and a.acquisition_score is not None
+        else np.zeros(0)
+    )
 post = (
     resources.posterior(settings, refs, version.id, version.checkpoint, a.galaxy_id)
     if version is not None and version.checkpoint
     else None
 )
+with session_scope(db) as s:
+    why = label_flow.reason(
+        s,
+        a,
+        percentile=percentile_of(a.acquisition_score, pool) if len(pool) else None,
+        probs=post.probs.get(task.name) if post is not None else None,
+        active=version.name if version is not None else None,
+    )
 
 st.subheader(f"{plain(galaxy.source_id)} · {plain(task.name)}")
 mag = f" · {galaxy.ref_band} = {galaxy.ref_mag:.2f}" if galaxy.ref_mag is not None else ""
@@ -85,11 +100,25 @@ with left:
     if galaxy.image is None:
         st.warning("No image for this galaxy.")
     else:
-        factor = st.select_slider("Zoom", ZOOMS, value=1, key="zoom", format_func=lambda z: f"{z}x")
-        composite, caption = images.colour_view(galaxy.image, galaxy.bands)
-        st.image(images.zoom(composite, factor, size=IMAGE_PIXELS), caption=caption)
+        with st.container(horizontal=True):
+            factor = st.select_slider(
+                "Zoom", ZOOMS, value=1, key="zoom", format_func=lambda z: f"{z}x"
+            )
+            stretch = st.segmented_control(
+                "Stretch", images.STRETCHES, default="asinh", key="stretch"
+            )
+            contrast = st.select_slider(
+                "Contrast", CONTRASTS, value=1, key="contrast", format_func=lambda c: f"{c}x"
+            )
+        look = {"stretch": stretch or "asinh", "contrast": contrast}
+        composite, caption = images.colour_view(galaxy.image, galaxy.bands, **look)
+        where = {"pixel_scale": galaxy.pixel_scale, "orientation": galaxy.orientation}
+        picture, drawn = images.for_eye(composite, factor=factor, size=IMAGE_PIXELS, **where)
+        st.image(picture, caption=f"{caption}; {drawn}")
+        flip = images.north_up(composite, galaxy.orientation)
+        bands = [images.band_view(b, **look)[:: -1 if flip else 1] for b in galaxy.image]
         st.image(
-            [images.zoom(images.band_view(b), factor, size=BAND_PIXELS) for b in galaxy.image],
+            [images.zoom(b, factor, size=BAND_PIXELS) for b in bands],
             caption=list(galaxy.bands) or None,
         )
 
@@ -149,7 +178,12 @@ with right:
         st.button(**undo)
 
 if galaxy.wavelength is not None:
-    z = post.redshift if post is not None else None
+    model_z = post.redshift if post is not None else None
+    z = galaxy.spec_z if galaxy.spec_z is not None else model_z
+    smooth = st.select_slider(
+        "Smoothing", SMOOTHING, value=1, key="smooth",
+        format_func=lambda n: "none" if n == 1 else f"{n} pixels",
+    )  # fmt: skip
     st.vega_lite_chart(
         spec=spectrum_spec(
             galaxy.wavelength,
@@ -157,14 +191,11 @@ if galaxy.wavelength is not None:
             galaxy.ivar,
             z=z,
             flux_unit=galaxy.flux_unit or "arbitrary",
+            smooth=smooth,
         ),
         width="stretch",
     )
-    st.caption(
-        f"Lines marked at the model's posterior-mean redshift z = {z:.4f}."
-        if z is not None
-        else "No redshift posterior: lines are not marked."
-    )
+    st.caption(label_flow.redshift_caption(galaxy.spec_z, model_z, post))
 else:
     st.caption("No spectrum for this galaxy.")
 

@@ -1,0 +1,40 @@
+"""What an expert judges a galaxy by, in real headless Chromium: the cutout's scale bar and
+north/east arrows, the "why this galaxy" panel with a percentile, and a spectrum whose lines sit
+at the measured redshift."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.web import browser
+from tests.web.conftest import PASSWORDS
+from tests.worker.conftest import World
+
+pytestmark = pytest.mark.slow
+
+MEASURED = "Lines at the measured redshift z = "
+
+
+def test_the_label_page_shows_what_an_expert_needs(browser_site: World, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    settings = browser_site.copy(tmp_path)
+    with browser.served(settings, tmp_path / "serve.log") as url, sync_playwright() as p:
+        chromium = browser.launch(p)
+        page = chromium.new_page(viewport={"width": 1400, "height": 1500})
+        browser.sign_in(page, url, "ada", PASSWORDS["ada"])
+        shown = browser.galaxy_heading(page)
+        text = page.inner_text("body")
+        assert "bar 5″; N and E from the cutout's WCS, north up" in text
+        assert "% of the pool" in text
+        assert page.get_by_text("Stretch").count() and page.get_by_text("Contrast").count()
+        for _ in range(25):  # pass ("n") until a galaxy with a spectrum comes up
+            if MEASURED in page.inner_text("body"):
+                break
+            page.keyboard.press("n")
+            shown = browser.wait_for_galaxy(page, other_than=shown)
+        text = page.inner_text("body")
+        chromium.close()
+    assert MEASURED in text and "(spectroscopic); the model says z = " in text
