@@ -88,7 +88,9 @@ def test_after_the_worker_runs_the_queue_is_rebuilt_by_the_new_version(
     versions, queue = at.dataframe
     assert versions.value["version"].iloc[0] == "mock-v3"
     top = queue.value
-    assert set(top[top["status"] == "pending"]["model version"]) == {"mock-v3"}
+    assert set(top[top["status"] == "waiting"]["model version"]) == {"mock-v3"}
+    # ada's hold (signing in leased her a galaxy) is the only one shown as held
+    assert (top["status"] == "held by a labeler").sum() == 1
     assert "finished" in texts(at) and "mock-v3 active" in texts(at)
 
 

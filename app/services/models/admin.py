@@ -8,7 +8,7 @@ that forgot to hide a button still cannot let a labeler act.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -19,7 +19,7 @@ from app.services.loop.queues import activate
 from app.services.loop.retrain import KIND, request_retrain
 from app.services.loop.status import decision_words
 from storage.db import session_scope
-from storage.models import Galaxy, Job, ModelVersion, QueueItem, Survey, Task, User
+from storage.models import Galaxy, Job, Lease, ModelVersion, QueueItem, Survey, Task, User
 
 RECENT_JOBS = 50  # retrain jobs looked through for a survey's latest
 
@@ -195,7 +195,8 @@ def first_model_jobs(session: Session) -> dict[str, JobView]:
 
 def label_queue_top(session: Session, survey: str, *, n: int = 10) -> list[QueueRow]:
     """The next ``n`` galaxies of each classification task's label queue (pending or leased),
-    in the order labelers get them, with the acquisition, score and version that queued them."""
+    in the order labelers get them, with the acquisition, score and version that queued them;
+    status "held by a labeler" only while someone's hold on it runs, else "waiting"."""
     rows = session.execute(
         select(
             Task.name,
@@ -203,7 +204,6 @@ def label_queue_top(session: Session, survey: str, *, n: int = 10) -> list[Queue
             QueueItem.acquisition,
             QueueItem.acquisition_score,
             ModelVersion.name,
-            QueueItem.status,
         )
         .join(Task, Task.id == QueueItem.task_id)
         .join(Survey, Survey.id == Task.survey_id)
@@ -216,14 +216,23 @@ def label_queue_top(session: Session, survey: str, *, n: int = 10) -> list[Queue
         )
         .order_by(Task.name, QueueItem.priority.desc(), QueueItem.id)
     ).all()
+    held = set(
+        session.scalars(
+            select(Galaxy.source_id)
+            .join(QueueItem, QueueItem.galaxy_id == Galaxy.id)
+            .join(Lease, Lease.queue_item_id == QueueItem.id)
+            .where(Lease.status == "open", Lease.expires_at > datetime.now(UTC))
+        )
+    )
     out: list[QueueRow] = []
     ranks: dict[str, int] = {}
-    for task, source_id, acquisition, score, version, status in rows:
+    for task, source_id, acquisition, score, version in rows:
         rank = ranks.get(task, 0) + 1
         if rank > n:
             continue
         ranks[task] = rank
-        out.append(QueueRow(rank, task, source_id, acquisition, score, version, status))
+        shown = "held by a labeler" if source_id in held else "waiting"
+        out.append(QueueRow(rank, task, source_id, acquisition, score, version, shown))
     return out
 
 
