@@ -12,6 +12,7 @@ import torch
 from typer.testing import CliRunner
 
 from app.cli import app
+from app.cli.models.experiment import Progress
 from research.cli import app as research
 
 runner = CliRunner()
@@ -181,3 +182,38 @@ def test_the_product_command_keeps_the_options_a_user_needs() -> None:
     )
     commands = runner.invoke(app, ["--help"], terminal_width=200).output
     assert "experiment" in commands and " evaluate " not in commands  # research runs it
+
+
+def test_an_interrupted_experiment_resumes_where_it_stopped(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    whole = _experiment(home, tmp_path, name="whole")
+    real, saves = Progress.save, []
+
+    def save_then_fail(self: Progress, *args: object) -> None:
+        real(self, *args)
+        saves.append(args)
+        if len(saves) == 4:  # 4 of the 12 rounds written, then the machine goes down
+            raise RuntimeError("power cut")
+
+    monkeypatch.setattr(Progress, "save", save_then_fail)
+    args = ["--home", str(home), "experiment", "--rounds", "2", "--batch", "5", "--seeds", "2",
+            "--initial", "8", "--epochs", "1", "--min-steps", "0", "--threads", "1"]  # fmt: skip
+    out = tmp_path / "resumed.json"
+    cut = runner.invoke(research, [*args, "--json", str(out)])
+    partial = tmp_path / "resumed.partial.json"
+    assert cut.exit_code != 0 and not out.exists() and partial.exists()
+    runs = json.loads(partial.read_text())["runs"]
+    assert sum(len(records) for seeds in runs.values() for records in seeds.values()) == 4
+    monkeypatch.setattr(Progress, "save", real)
+    other = runner.invoke(research, [*args, "--seeds", "1", "--json", str(out)])
+    assert other.exit_code == 2 and "unfinished run of other options" in other.output
+    resumed = runner.invoke(research, [*args, "--json", str(out)])
+    assert resumed.exit_code == 0, resumed.output
+    assert "4 rounds already done" in resumed.output and not partial.exists()
+    result = json.loads(out.read_text())
+    for name, strategy in whole["strategies"].items():  # the same fits, to the last bit
+        metrics = [[r["metrics"] for r in run] for run in strategy["seeds"]]
+        assert [[r["metrics"] for r in run] for run in result["strategies"][name]["seeds"]] == (
+            metrics
+        )

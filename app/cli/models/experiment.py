@@ -12,11 +12,13 @@ import shlex
 import sys
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from app.cli.common import bar, fail, machine, ready
+from app.cli.common import THREADS, bar, fail, machine, ready
 from app.cli.models.train import parse_modalities, set_threads
 from app.services.experiments.plot import plot_experiment
 from app.services.experiments.run import Chooser, ExperimentSpec, merge_results, run_experiment
@@ -43,12 +45,6 @@ FIRST_SEED = typer.Option(
 MODALITIES = typer.Option("photometry", "--modalities", help="Model inputs.")
 JSON_OUT = typer.Option(..., "--json", help="Where to write the results (JSON).")
 PLOT = typer.Option(None, "--plot", help="Learning-curve PNG.")
-THREADS = typer.Option(
-    None,
-    "--threads",
-    min=1,
-    help="Torch CPU threads (default: the cores no other process is busy on).",
-)
 
 
 def experiment(
@@ -117,13 +113,20 @@ def execute(
         fail(str(err))
     finally:
         engine.dispose()
+    progress = Progress(partial_path(out), {"survey": survey, "spec": asdict(spec)})
+    done = progress.load()
     total = len(spec.strategies) * spec.seeds * (spec.rounds + 1)
     with bar(total, f"experiment {survey}/{task}", unit="fit") as advance:
+        advance(progress.rounds_done())
+
+        def on_round(strategy: str, seed: int, records: list[dict[str, Any]]) -> None:
+            progress.save(strategy, seed, records)
+            advance(1)
+
         try:
             result = run_experiment(
-                settings.store(), data, spec, on_fit=lambda _s, _seed, _r: advance(1),
-                choosers=choosers,
-            )  # fmt: skip
+                settings.store(), data, spec, on_round=on_round, choosers=choosers, done=done
+            )
         except ValueError as err:
             fail(str(err))
     result["command"] = " ".join([program, *(shlex.quote(a) for a in sys.argv[1:])])
@@ -132,12 +135,56 @@ def execute(
     result["wall_seconds"] = round(time.perf_counter() - start, 1)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))
+    progress.path.unlink(missing_ok=True)
     if plot is not None:
         plot_experiment(result, plot, title=f"{survey}: {task} from {modalities}")
     for line in result["summary"]:
         typer.echo(line)
     shown = f"{out}" + (f" and {plot}" if plot else "")
     typer.echo(f"wrote {shown} in {result['wall_seconds']:.0f} s")
+
+
+def partial_path(out: Path) -> Path:
+    """Where an experiment writing ``out`` keeps its rounds until it ends: out.partial.json."""
+    return out.with_name(out.stem + ".partial.json")
+
+
+class Progress:
+    """An experiment's rounds so far, rewritten (atomically) after every round, so a killed
+    run resumes where it stopped when started again with the same options."""
+
+    def __init__(self, path: Path, setup: dict[str, Any]) -> None:
+        self.path = path
+        self.setup = json.loads(json.dumps(setup))  # as it reads back from JSON
+        self.runs: dict[str, dict[str, list[dict[str, Any]]]] = {}
+
+    def load(self) -> dict[str, dict[int, list[dict[str, Any]]]]:
+        """The rounds a previous run of the same setup finished (none if there is no file);
+        exits naming the file if it holds another setup's rounds."""
+        if not self.path.exists():
+            return {}
+        try:
+            saved = json.loads(self.path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            fail(f"cannot read the unfinished run {self.path}: {err}; remove it to start over")
+        if saved.get("setup") != self.setup:
+            fail(
+                f"{self.path} holds an unfinished run of other options; run with the same "
+                "options to resume it, or remove it to start over"
+            )
+        self.runs = saved["runs"]
+        typer.echo(f"resuming {self.path}: {self.rounds_done()} rounds already done", err=True)
+        return {s: {int(k): v for k, v in seeds.items()} for s, seeds in self.runs.items()}
+
+    def rounds_done(self) -> int:
+        return sum(len(records) for seeds in self.runs.values() for records in seeds.values())
+
+    def save(self, strategy: str, seed: int, records: list[dict[str, Any]]) -> None:
+        self.runs.setdefault(strategy, {})[str(seed)] = list(records)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps({"setup": self.setup, "runs": self.runs}))
+        tmp.replace(self.path)
 
 
 def merge(

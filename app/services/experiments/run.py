@@ -45,7 +45,10 @@ from bayes.config import (
 from bayes.predict import Posterior
 from storage.arrays import ArrayStore
 
-FitHook = Callable[[str, int, int], None]  # (strategy, seed, round) after each fit
+# (strategy, seed, the run's records so far) after each round; each record's "picked" holds the
+# pool positions its batch bought, so a run can resume from them (:func:`run_experiment`)
+RoundHook = Callable[[str, int, list[dict[str, Any]]], None]
+Done = Mapping[str, Mapping[int, list[dict[str, Any]]]]  # strategy -> seed -> records
 Predictor = Callable[[np.ndarray, int], Posterior]  # (rows, seed) -> posterior
 # A selection outside the product's strategies (research's oracle references): (posterior,
 # task, the pool's truth, k, rng, beta) -> Batch.
@@ -123,13 +126,18 @@ def run_experiment(
     data: SurveyData,
     spec: ExperimentSpec,
     *,
-    on_fit: FitHook | None = None,
+    on_round: RoundHook | None = None,
     choosers: Mapping[str, Chooser] | None = None,
+    done: Done | None = None,
 ) -> dict[str, Any]:
     """Every strategy and seed, aggregated and judged against random -> a JSON-ready dict.
 
     choosers: selections by name for strategies that are not the product's (research's oracle
-    references, which see the truth).
+    references, which see the truth). done: records of an interrupted run of the same spec
+    (what ``on_round`` was given); a finished run is kept, an unfinished one goes on from its
+    last round (its labelled set rebuilt from the picks; the fit of a round is a function of
+    its labelled set and seed) — except a ``warm`` run, which needs its previous model and
+    starts again.
     """
     choosers = dict(choosers or {})
     unknown = [s for s in spec.strategies if s not in STRATEGIES and s not in choosers]
@@ -158,13 +166,15 @@ def run_experiment(
     # The screen reads raw pixels; every fit and prediction after it reads stretched ones,
     # so stretch once here rather than in every round.
     cache = cache.stretched()
-    runs = {
-        s: [
-            _run(store, data, spec, config, s, seed, pool, test, cache, flagged, on_fit, choosers)
-            for seed in range(spec.first_seed, spec.first_seed + spec.seeds)
-        ]
-        for s in spec.strategies
-    }
+    done = done or {}
+    runs: dict[str, list[list[dict[str, Any]]]] = {}
+    for s in spec.strategies:
+        runs[s] = []
+        for seed in range(spec.first_seed, spec.first_seed + spec.seeds):
+            before = list(done.get(s, {}).get(seed, []))
+            args = (s, seed, pool, test, cache, flagged, on_round, choosers, before)
+            runs[s].append(_run(store, data, spec, config, *args))
+    runs = {s: [[_without_picks(r) for r in run] for run in seeds] for s, seeds in runs.items()}
     names, higher = metric_names(task)
     out = summarise(runs, metric=names[0], higher_is_better=higher)
     out["setup"] = {
@@ -190,17 +200,23 @@ def _run(
     test: np.ndarray,
     cache: ArrayCache,
     flagged: np.ndarray,
-    on_fit: FitHook | None,
+    on_round: RoundHook | None,
     choosers: Mapping[str, Chooser],
+    records: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
-    """One strategy and seed: a record per round (labels, test metrics, batch bought)."""
+    """One strategy and seed: a record per round (labels, test metrics, batch bought), going
+    on after ``records`` (an interrupted run's) where it can."""
     task = config.tasks[0]
     names, _ = metric_names(task)
     labelled = np.zeros(len(pool), bool)
     labelled[np.random.default_rng(seed).choice(len(pool), spec.initial, replace=False)] = True
-    previous, records = None, []
+    if spec.warm and len(records) <= spec.rounds:
+        records = []  # a warm round needs the model of the one before: start again
+    for record in records:
+        labelled[record.get("picked", [])] = True
+    previous = None
     colours = pool_colours(cache, pool) if strategy == "colour_herding" else None
-    for r in range(spec.rounds + 1):
+    for r in range(len(records), spec.rounds + 1):
         warm = spec.warm and previous is not None
         epochs, floor = (spec.epochs, spec.min_steps)
         if warm:
@@ -252,6 +268,7 @@ def _run(
             labelled[free[batch.indices]] = True
             active = ~batch.is_control
             record |= {
+                "picked": free[batch.indices].tolist(),
                 "acquisition_mean": float(batch.values.mean()),
                 "acquisition_mean_active": float(batch.values[active].mean())
                 if active.any()
@@ -260,9 +277,13 @@ def _run(
                 "n_flagged": int(flagged[free[batch.indices]].sum()),
             }
         records.append(record)
-        if on_fit is not None:
-            on_fit(strategy, seed, r)
+        if on_round is not None:
+            on_round(strategy, seed, records)
     return records
+
+
+def _without_picks(record: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k != "picked"}
 
 
 def _fit(
