@@ -18,6 +18,13 @@ from app.config import Settings, resolve
 from storage import migrate
 from storage.errors import IngestError
 
+THREADS = typer.Option(
+    None,
+    "--threads",
+    min=1,
+    help="Torch CPU threads (default: the cores no other process is busy on).",
+)
+
 
 @dataclass
 class State:

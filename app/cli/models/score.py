@@ -7,7 +7,8 @@ import time
 import typer
 from sqlalchemy import select
 
-from app.cli.common import bar, fail, ready
+from app.cli.common import THREADS, bar, fail, ready
+from app.cli.models.train import set_threads
 from app.services.loop.distributed import score_pool_dask
 from app.services.loop.scoring import CHUNK, score_pool
 from storage.db import session_scope
@@ -30,8 +31,10 @@ def score(
     partition: int = typer.Option(
         4 * CHUNK, "--partition", min=1, help="Galaxies per Dask partition (a multiple of --chunk)."
     ),
+    threads: int | None = THREADS,
 ) -> None:
     """Write BALD / information-gain scores and posterior summaries of every galaxy."""
+    set_threads(threads)
     settings = ready(ctx)
     engine = settings.engine()
     try:
@@ -47,6 +50,11 @@ def score(
         start = time.perf_counter()
         if dask or scheduler:
             with bar(None, "partitions", unit="partition") as advance:
+
+                def partition_done(_done: int, total: int) -> None:
+                    advance.plan(total)
+                    advance(1)
+
                 n = score_pool_dask(
                     settings,
                     found[0],
@@ -54,13 +62,14 @@ def score(
                     workers=workers,
                     partition=partition,
                     chunk=chunk,
-                    on_partition=lambda _done, _total: advance(1),
+                    on_partition=partition_done,
                 )
         else:
             with bar(None, "scoring") as advance:
                 last = [0]
 
-                def step(done: int, _total: int) -> None:
+                def step(done: int, total: int) -> None:
+                    advance.plan(total)
                     advance(done - last[0])
                     last[0] = done
 

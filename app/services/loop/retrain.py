@@ -147,6 +147,7 @@ def run_retrain(
             )  # fmt: skip
             state["scored"] = target
             save(TRAIN_SHARE + SCORE_SHARE, "scores written")
+        save(TRAIN_SHARE + SCORE_SHARE, "planning tonight's follow-up, then the queues")
         plan = followup_plan(settings, survey, target, params, pool=pool, held=held)
         with session_scope(engine) as session:
             queued = activate(session, target, queue_size=params.get("queue_size", QUEUE_SIZE))
