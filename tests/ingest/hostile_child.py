@@ -2,12 +2,14 @@
 
 Run by tests/ingest/test_hostile_corpus.py as ``python -m tests.ingest.hostile_child DB HOME
 CORPUS``: a process of its own, so its peak resident memory (printed last) bounds what any
-single ingest took. Each run has 10 s (SIGALRM) and is followed by a snapshot of the database
-and the array store.
+single ingest took (each run's result records the peak so far, so a failure names the run that
+raised it). Each run has 10 s (SIGALRM) and is followed by a snapshot of the database and the
+array store.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import resource
 import signal
@@ -63,8 +65,11 @@ def main(db: str, home: str, corpus: str) -> None:
                 signal.alarm(0)
             seconds = time.perf_counter() - start
             unchanged = state(engine, store) == before
+            gc.collect()  # what one ingest left in cycles is not the next one's memory
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
             results.append({"file": name, "subcommand": sub, "code": code, "output": output,
-                            "seconds": seconds, "unchanged": unchanged})  # fmt: skip
+                            "seconds": seconds, "unchanged": unchanged,
+                            "peak_bytes": peak})  # fmt: skip
     engine.dispose()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print(json.dumps({"results": results, "peak_bytes": peak}))

@@ -4,6 +4,7 @@ of them together, and the database and array store exactly as they were."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -48,4 +49,8 @@ def test_every_hostile_file_is_refused_by_name_by_every_ingest(db_url: str, tmp_
         for f in failures
     )
     assert len(report["results"]) == 4 * len(CORPUS)
-    assert report["peak_bytes"] < PEAK_BYTES, report["peak_bytes"]
+    raised = [r for before, r in itertools.pairwise([{"peak_bytes": 0}, *report["results"]])
+              if r["peak_bytes"] > before["peak_bytes"] + 50 * 2**20]  # fmt: skip
+    assert report["peak_bytes"] < PEAK_BYTES, [
+        (r["file"], r["subcommand"], r["peak_bytes"] // 2**20) for r in raised
+    ]
