@@ -149,3 +149,17 @@ def press_until(
                 return
             time.sleep(0.1)
     raise TimeoutError(f"key {key!r} not counted after {attempts} presses")
+
+
+def pass_galaxy(page: Page, shown: str, *, attempts: int = 3) -> str:
+    """Press "n" (pass: nothing is written) until a galaxy other than ``shown`` is up; its
+    heading. A press that lands while a rerun replaces the buttons can be lost, and pressing
+    again is harmless: a pass writes nothing."""
+    for _ in range(attempts - 1):
+        page.keyboard.press("n")
+        try:
+            return wait_for_galaxy(page, other_than=shown, timeout=10.0)
+        except TimeoutError:
+            continue
+    page.keyboard.press("n")
+    return wait_for_galaxy(page, other_than=shown, timeout=10.0)

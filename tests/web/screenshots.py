@@ -60,8 +60,7 @@ def main() -> None:
         for _ in range(MAX_PASSES):
             if page.locator("[data-testid='stVegaLiteChart']").count() >= 2:
                 break
-            page.keyboard.press("n")
-            shown = browser.wait_for_galaxy(page, other_than=shown)
+            shown = browser.pass_galaxy(page, shown)
         time.sleep(1.0)  # let the charts finish drawing
         page.screenshot(path=str(args.out / "app_label.png"))
         open_page(page, "Models", "[data-testid='stProgress']")

@@ -33,8 +33,7 @@ def test_the_label_page_shows_what_an_expert_needs(browser_site: World, tmp_path
         for _ in range(25):  # pass ("n") until a galaxy with a spectrum comes up
             if MEASURED in page.inner_text("body"):
                 break
-            page.keyboard.press("n")
-            shown = browser.wait_for_galaxy(page, other_than=shown)
+            shown = browser.pass_galaxy(page, shown)
         text = page.inner_text("body")
         chromium.close()
     assert MEASURED in text and "(spectroscopic); the model says z = " in text

@@ -430,7 +430,7 @@ def figures(data: ReportData) -> dict[str, bytes]:
         points = left.scatter(*data.embedding.T, c=data.embedding_bald, s=6, cmap="viridis")
         fig.colorbar(points, ax=left, label="BALD (nats)")
         left.set(title="t-SNE of posterior embeddings: BALD", xticks=[], yticks=[])
-        for k, name in enumerate(data.classes):
+        for k, name in enumerate(display_names(data.classes)):
             rows = data.embedding_class == k
             right.scatter(*data.embedding[rows].T, s=6, label=name)
         right.set(title="predicted class", xticks=[], yticks=[])
