@@ -96,7 +96,8 @@ def sky_spec(result: FollowupPlan) -> dict[str, Any]:
                   "scale": {"reverse": True, "zero": False}},
             "y": {"field": "dec", "type": "quantitative", "title": "Dec (deg)",
                   "scale": {"zero": False}},
-            "size": {"field": "gain", "type": "quantitative", "title": "expected gain (nats)"},
+            "size": {"field": "gain", "type": "quantitative", "title": "expected gain (nats)",
+                     "scale": {"zero": False}},  # the legend spans the gains, not 0 to them
             "color": {"field": "per_hour", "type": "quantitative", "title": "nats per hour",
                       "scale": {"scheme": "viridis"}},
             "tooltip": [{"field": "rank"}, {"field": "galaxy"},
@@ -114,7 +115,7 @@ def queue_frame(items: Sequence[FollowupItem]) -> pd.DataFrame:
             "galaxy": [i.source_id for i in items],
             "ra (°)": [i.ra for i in items],
             "dec (°)": [i.dec for i in items],
-            "exposure (s)": [i.exposure_s for i in items],
+            "exposure (s)": [None if i.exposure_s is None else round(i.exposure_s) for i in items],
             "expected gain (nats)": [i.expected_gain for i in items],
             "gain per hour (nats/h)": [i.gain_per_hour for i in items],
             "status": [i.status for i in items],

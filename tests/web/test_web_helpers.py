@@ -389,3 +389,15 @@ def test_lines_are_marked_at_the_measured_redshift_with_the_models_beside() -> N
         "No measured redshift: lines at the model's posterior mean, z = 0.2521"
     )
     assert "not marked" in label_flow.redshift_caption(None, None, None)
+
+
+def test_follow_up_queue_shows_whole_seconds() -> None:
+    from app.services.followup.admin import FollowupItem
+    from app.web import followup_flow
+
+    items = [
+        FollowupItem(1, "g1", 10.0, 1.0, 19.1453, 2.3, 4.1, 2.0, "pending", "mock-v2"),
+        FollowupItem(2, "g2", 11.0, 1.0, None, None, None, 1.0, "pending", None),
+    ]
+    exposures = followup_flow.queue_frame(items)["exposure (s)"]
+    assert exposures[0] == 19 and np.isnan(exposures[1])  # no exposure known: blank
