@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from app.services.reports import uncertainty as ur
+from app.services.reports.calibration_plots import binomial_interval
 from app.services.reports.regression_calibration import (
     RegressionCalibration,
     headline,
@@ -156,3 +157,11 @@ def test_the_report_shows_coverage_at_every_level_and_the_cde_loss() -> None:
     assert page.count("<td>0.75</td>") >= len(bm.NOMINAL_LEVELS)  # 3 of 4 at every level
     assert "truth (the survey&#x27;s stored truth values" in page
     assert "simulation truth" not in page
+
+
+def test_binomial_intervals_stay_in_range_and_are_not_empty_at_the_edges() -> None:
+    low, high = binomial_interval(np.array([0, 4, 500, 0]), np.array([1, 4, 1000, 0]))
+    np.testing.assert_allclose(low[:2], [0.0, 0.8], atol=1e-12)  # Wilson at z = 1, by hand
+    np.testing.assert_allclose(high[:2], [0.5, 1.0], atol=1e-12)
+    assert high[2] - 0.5 == pytest.approx(np.sqrt(0.25 / 1000), rel=0.01)  # the normal limit
+    assert np.isnan(low[3]) and np.isnan(high[3])  # an empty bin has no interval

@@ -1,6 +1,6 @@
 """What an expert judges a galaxy by, in real headless Chromium: the cutout's scale bar and
-north/east arrows, the "why this galaxy" panel with a percentile, and a spectrum whose lines sit
-at the measured redshift."""
+north/east arrows, the "why this galaxy" panel with a percentile, a spectrum whose lines sit at
+the measured redshift, and the report's coverage curve and counted reliability bins."""
 
 from __future__ import annotations
 
@@ -35,5 +35,11 @@ def test_the_label_page_shows_what_an_expert_needs(browser_site: World, tmp_path
                 break
             shown = browser.pass_galaxy(page, shown)
         text = page.inner_text("body")
+        page.get_by_role("link", name="Reports").click()
+        page.get_by_text("Coverage at every nominal level").first.wait_for(timeout=120_000)
+        page.locator("[data-testid='stImage']").first.wait_for(timeout=120_000)
+        report = page.inner_text("body")
         chromium.close()
     assert MEASURED in text and "(spectroscopic); the model says z = " in text
+    assert "Fraction of known targets inside the central interval" in report  # its caption
+    assert "galaxies in each bin above it and its 68% binomial (Wilson) interval" in report

@@ -65,3 +65,44 @@ def coverage_figure(pits: Pits) -> Figure:
 def _panels(n: int, *, height: float) -> tuple[Figure, list[Axes]]:
     fig, axes = plt.subplots(1, max(n, 1), figsize=(4.6 * max(n, 1), height), squeeze=False)
     return fig, list(axes[0][:n])
+
+
+def binomial_interval(k: np.ndarray, n: np.ndarray, *, z: float = 1.0) -> tuple[np.ndarray, ...]:
+    """Wilson score interval of k successes in n trials at ``z`` sigma (68% by default): (low,
+    high), NaN where n = 0. Unlike k/n +- sqrt(p(1-p)/n) it stays inside [0, 1] and is not
+    zero-width at k = 0 or k = n, which small bins of a reliability diagram hit often."""
+    k, n = np.asarray(k, float), np.asarray(n, float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = k / n
+        centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    return np.where(n > 0, centre - half, np.nan), np.where(n > 0, centre + half, np.nan)
+
+
+def reliability_figure(
+    accuracy: np.ndarray, count: np.ndarray, *, title: str, fontsize: int = 10
+) -> Figure:
+    """Accuracy per equal-width confidence bin as bars, with the bin's galaxy count above it and
+    its 68% binomial (Wilson) interval as an error bar, and the diagonal of calibration."""
+    bins = len(count)
+    edges = np.linspace(0, 1, bins + 1)
+    centres = (edges[:-1] + edges[1:]) / 2
+    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    ax.bar(edges[:-1], np.nan_to_num(accuracy), width=np.diff(edges), align="edge",
+           color="#4c78a8", edgecolor="white", label="accuracy (bar), 68% interval")  # fmt: skip
+    low, high = binomial_interval(np.nan_to_num(accuracy) * count, count)
+    filled = count > 0
+    mid = np.nan_to_num(accuracy)[filled]
+    ax.errorbar(centres[filled], mid, yerr=[mid - low[filled], high[filled] - mid], fmt="none",
+                ecolor="#222", capsize=2, lw=1)  # fmt: skip
+    for x, n in zip(centres[filled], count[filled], strict=True):
+        ax.text(x, 1.01, str(int(n)), ha="center", va="bottom", fontsize=fontsize - 2)
+    ax.plot([0, 1], [0, 1], "--", color="#888", label="perfect calibration")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.08)
+    ax.set_xlabel("confidence (top-class probability)", fontsize=fontsize)
+    ax.set_ylabel("accuracy", fontsize=fontsize)
+    ax.set_title(f"{title} (galaxies per bin above the bars)", fontsize=fontsize)
+    ax.tick_params(labelsize=fontsize - 1)
+    ax.legend(loc="upper left", fontsize=fontsize - 2)
+    return fig

@@ -43,7 +43,11 @@ from app.services.loop.scoring import ACQUISITION
 from app.services.models.admin import VersionRow, versions
 from app.services.models.training import SAMPLES, predict_rows, read_survey, rows_for
 from app.services.models.versions import load_version
-from app.services.reports.calibration_plots import coverage_figure, pit_figure
+from app.services.reports.calibration_plots import (
+    coverage_figure,
+    pit_figure,
+    reliability_figure,
+)
 from app.services.reports.regression_calibration import (
     RegressionCalibration,
     coverage_rows,
@@ -382,15 +386,8 @@ def figures(data: ReportData) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     if len(data.probs):
         rel = data.reliability
-        fig, ax = plt.subplots(figsize=(4.6, 4.2))
-        edges = np.linspace(0, 1, len(rel.count) + 1)
-        ax.bar(edges[:-1], np.nan_to_num(rel.accuracy), width=np.diff(edges), align="edge",
-               color="#4c78a8", edgecolor="white", label="accuracy")  # fmt: skip
-        ax.plot([0, 1], [0, 1], "--", color="#888", label="perfect calibration")
         title = f"{data.classification_task}: ECE {rel.ece:.3f}"
-        ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (top-class probability)",
-               ylabel="accuracy", title=title)  # fmt: skip
-        ax.legend(loc="upper left", fontsize=8)
+        fig = reliability_figure(rel.accuracy, rel.count, title=title)
         out["Reliability diagram"] = _png(fig)
         cm = data.confusion
         fig, ax = plt.subplots(figsize=(5.2, 4.4))
@@ -408,22 +405,27 @@ def figures(data: ReportData) -> dict[str, bytes]:
         out["PIT histogram"] = _png(pit_figure(pits))
         out["Coverage at every nominal level"] = _png(coverage_figure(pits))
     if data.points:
-        fig, (left, right) = plt.subplots(1, 2, figsize=(9.5, 3.6))
-        x = [p.n_labels or 0 for p in data.points]
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+        # by version, oldest first: two versions on the same labels are two points, not a
+        # vertical line; each tick says how many labels that version learnt from
+        order = np.arange(1, len(data.points) + 1)
+        ticks = [f"{p.name}\n{p.n_labels or 0} labels" for p in data.points]
         acc = [np.nan if p.accuracy is None else p.accuracy for p in data.points]
-        left.plot(x, acc, "o-", label="validation accuracy")
-        ctrl = [(p.n_labels or 0, p.control_accuracy) for p in data.points if p.n_control]
+        left.plot(order, acc, "o-", label="validation accuracy")
+        ctrl = [(k, p.control_accuracy) for k, p in zip(order, data.points, strict=True)
+                if p.n_control]  # fmt: skip
         if ctrl:
             left.plot(*zip(*ctrl, strict=True), "s", color="#e45756",
-                      label="random-control labels (prequential)")  # fmt: skip
-        for xi, yi, p in zip(x, acc, data.points, strict=True):
-            left.annotate(p.name, (xi, yi), fontsize=7, xytext=(4, 4), textcoords="offset points")
-        left.set(xlabel="labels trained on", ylabel="accuracy", title="classification")
+                      label="on random-control labels (prequential)")  # fmt: skip
+        left.set(ylabel="accuracy", title="classification")
         left.legend(fontsize=8)
         nmad = [np.nan if p.sigma_nmad is None else p.sigma_nmad for p in data.points]
-        right.plot(x, nmad, "o-", color="#f58518")
-        right.set(xlabel="labels trained on", ylabel="σ_NMAD", title="redshift")
-        fig.suptitle("Learning curves across model versions")
+        right.plot(order, nmad, "o-", color="#f58518")
+        right.set(ylabel="σ_NMAD", title="redshift")
+        for ax in (left, right):
+            ax.set_xticks(order, ticks, fontsize=8)
+            ax.set_xlim(0.5, len(order) + 0.5)
+        fig.suptitle("Learning curves across model versions (validation split)")
         out["Learning curves"] = _png(fig)
     if len(data.embedding):
         fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.4))
@@ -457,17 +459,19 @@ text-align:right}th{background:#f3f3f3}img{max-width:100%}figure{margin:1.5em 0}
 figcaption{color:#555;font-size:90%}"""
 
 CAPTIONS = {
-    "Reliability diagram": "Accuracy per confidence bin (15 equal-width bins); bars on the "
-    "diagonal are calibrated, below it over-confident.",
+    "Reliability diagram": "Accuracy per confidence bin (15 equal-width bins), with the number of "
+    "validation galaxies in each bin above it and its 68% binomial (Wilson) interval; bars on "
+    "the diagonal are calibrated, below it over-confident. A bin of a few galaxies says little.",
     "Confusion matrix": "Validation galaxies by true (rows) and predicted (columns) class.",
     "PIT histogram": "Probability integral transform of each known target under the predictive "
     "mixture: flat when calibrated, U-shaped when over-confident, humped when under-confident.",
     "Coverage at every nominal level": "Fraction of known targets inside the central interval "
     "of each nominal level (5%, 10%, ..., 95%, and 68%): on the diagonal when calibrated, below "
     "it when over-confident.",
-    "Learning curves": "Validation metrics of each version against the labels it was trained "
-    "on; red squares: accuracy of the version that queued them on random-control labels "
-    "(prequential, unbiased by the model's own picks).",
+    "Learning curves": "Validation metrics of each version, oldest first, with the labels it "
+    "learnt from under its name. Once random-control galaxies have answers, red squares show "
+    "the accuracy of the version that queued them on those labels (prequential, unbiased by the "
+    "model's own picks).",
     "Embedding map": "t-SNE of the fused posterior embedding of up to 2000 galaxies.",
 }
 

@@ -70,10 +70,14 @@ else:
     columns[3].metric("Labeler agreement", "—")
     st.caption("Labeler agreement needs galaxies answered by two labelers (raise the overlap).")
 
-for row in ([t for t in images if t != "Learning curves" and t != "Embedding map"],
-            ["Learning curves"], ["Embedding map"]):  # fmt: skip
-    present = [t for t in row if t in images]
-    for column, title in zip(st.columns(max(len(present), 1)), present, strict=False):
+small = [t for t in images if t not in ("Learning curves", "Embedding map")]
+# two figures a row: four at page width drew their labels too small to read
+for row in (small[i : i + 2] for i in range(0, len(small), 2)):
+    for column, title in zip(st.columns(2, gap="large"), row, strict=False):
         with column:
             st.markdown(f"**{title}**")
             st.image(images[title], caption=report.CAPTIONS.get(title))
+for title in ("Learning curves", "Embedding map"):
+    if title in images:
+        st.markdown(f"**{title}**")
+        st.image(images[title], caption=report.CAPTIONS.get(title))
