@@ -104,5 +104,6 @@ def reliability_figure(
     ax.set_ylabel("accuracy", fontsize=fontsize)
     ax.set_title(f"{title} (galaxies per bin above the bars)", fontsize=fontsize)
     ax.tick_params(labelsize=fontsize - 1)
-    ax.legend(loc="upper left", fontsize=fontsize - 2)
+    # below the axes: at the top it hid the counts of the low-confidence bins
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, fontsize=fontsize - 2)
     return fig
