@@ -20,8 +20,14 @@ from storage.errors import IngestError
 PLAN_KEY = "followup_plan"
 FLASH_KEY = "followup_flash"
 UPLOAD_ROUND_KEY = "followup_upload_round"  # bumped to clear the uploader after an ingest
-DOWNLOADS = {"CSV": (".csv", "text/csv"), "FITS": (".fits", "application/fits")}
-DOWNLOADS |= {"VOTable": (".vot", "application/x-votable+xml")}
+FITS_MIME = "application/fits"
+DOWNLOADS = {  # button -> (suffix, MIME type, layout: app.services.followup.export.LAYOUTS)
+    "CSV": (".csv", "text/csv", "galactive"),
+    "FITS": (".fits", FITS_MIME, "galactive"),
+    "VOTable": (".vot", "application/x-votable+xml", "galactive"),
+    "DESI targets (FITS)": (".fits", FITS_MIME, "desi"),
+    "4MOST catalogue (FITS)": (".fits", FITS_MIME, "4most"),
+}
 
 
 def plan(

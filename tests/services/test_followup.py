@@ -188,8 +188,9 @@ def test_export_round_trips_through_astropy(tmp_path: Path, suffix: str) -> None
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
     table = Table.read(path, format=format_for(path))
     assert table.colnames == [
-        "id", "ra", "dec", "magnitude", "exposure_s", "priority", "expected_gain",
+        "rank", "id", "ra", "dec", "magnitude", "exposure_s", "priority", "expected_gain",
     ]  # fmt: skip
+    assert list(table["rank"]) == [1, 2, 3]  # priority falls as rank rises: the same order
     assert [str(s) for s in table["id"]] == plan.source_id.tolist()
     for column, values in [
         ("ra", plan.ra),
@@ -203,6 +204,38 @@ def test_export_round_trips_through_astropy(tmp_path: Path, suffix: str) -> None
     if suffix != ".csv":
         assert table["ra"].unit == "deg" and table["exposure_s"].unit == "s"
         assert table["magnitude"].unit == "mag"
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".fits", ".vot"])
+def test_desi_layout_orders_by_priority_and_breaks_ties_by_gain_per_hour(
+    tmp_path: Path, suffix: str
+) -> None:
+    plan = _plan()
+    path = write_targets(plan, tmp_path / f"desi{suffix}", layout="desi")
+    table = Table.read(path, format=format_for(path))
+    assert table.colnames == ["TARGETID", "RA", "DEC", "PRIORITY", "SUBPRIORITY",
+                              "NUMOBS_INIT", "OBSCONDITIONS"]  # fmt: skip
+    assert list(table["TARGETID"]) == plan.galaxy_id.tolist()
+    assert list(table["PRIORITY"]) == [3, 2, 1] and list(table["NUMOBS_INIT"]) == [1, 1, 1]
+    sub = np.asarray(table["SUBPRIORITY"], float)
+    assert ((sub >= 0) & (sub < 1)).all() and sub[1] == pytest.approx(4.6 / 7.5)
+    np.testing.assert_allclose(np.asarray(table["RA"], float), plan.ra, rtol=1e-12)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".fits", ".vot"])
+def test_4most_layout_is_a_target_catalogue(tmp_path: Path, suffix: str) -> None:
+    plan = _plan()
+    path = write_targets(plan, tmp_path / f"4most{suffix}", layout="4most")
+    table = Table.read(path, format=format_for(path))
+    for column in ("NAME", "RA", "DEC", "PMRA", "PMDEC", "EPOCH", "RESOLUTION", "SUBSURVEY",
+                   "TEMPLATE", "RULESET", "EXTENT_FLAG", "MAG_TYPE", "MAG", "MAG_ERR",
+                   "REDDENING", "REDSHIFT_ESTIMATE"):  # fmt: skip
+        assert column in table.colnames
+    assert [str(s) for s in table["NAME"]] == plan.source_id.tolist()
+    assert {str(s) for s in table["MAG_TYPE"]} == {"SDSS_r_AB"}
+    np.testing.assert_allclose(np.asarray(table["MAG"], float), plan.mag, rtol=1e-12)
+    with pytest.raises(ValueError, match="unknown target-list layout 'lsst'"):
+        write_targets(plan, tmp_path / "x.fits", layout="lsst")
 
 
 def test_export_refuses_an_unknown_format(tmp_path: Path) -> None:

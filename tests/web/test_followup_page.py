@@ -99,7 +99,13 @@ def test_a_labeler_plans_and_sees_targets_sky_and_downloads(app_settings: Settin
     assert len(at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")) == 1  # the sky
     assert "targets from mock-v2" in messages(at, "caption")
     labels = {b.label for b in at.get("download_button")}
-    assert labels == {"Download CSV", "Download FITS", "Download VOTable"}
+    assert labels == {
+        "Download CSV",
+        "Download FITS",
+        "Download VOTable",
+        "Download DESI targets (FITS)",
+        "Download 4MOST catalogue (FITS)",
+    }
     keys = {b.key for b in at.button}
     assert not {"save_queue", "mark_observed", "ingest_spectra"} & keys
     assert not at.get("file_uploader") and not at.multiselect
@@ -113,6 +119,11 @@ def test_export_bytes_are_readable_target_lists(app_settings: Settings) -> None:
         table = Table.read(io.BytesIO(followup_admin.export_bytes(result, suffix)), format=fmt)
         assert list(table["id"].astype(str)) == list(result.source_id)
         assert np.allclose(table["exposure_s"], result.exposure_s)
+    buttons = {b.label for b in at.get("download_button")}
+    assert {"Download DESI targets (FITS)", "Download 4MOST catalogue (FITS)"} <= buttons
+    for layout, first in (("desi", "TARGETID"), ("4most", "NAME")):
+        data = followup_admin.export_bytes(result, ".fits", layout=layout)
+        assert Table.read(io.BytesIO(data), format="fits").colnames[0] == first
 
 
 def test_a_fiber_budget_caps_the_targets(app_settings: Settings) -> None:

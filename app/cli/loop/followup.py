@@ -11,7 +11,7 @@ import typer
 
 from app.cli.common import bar, fail, ready
 from app.cli.models.train import set_threads
-from app.services.followup.export import format_for, write_targets
+from app.services.followup.export import LAYOUTS, format_for, write_targets
 from app.services.followup.plan import plan_followup
 from app.services.followup.plan import save_queue as save_plan
 from bayes.followup import SNModel
@@ -68,6 +68,12 @@ def plan(
     out: Path | None = typer.Option(
         None, "--out", help="Write the targets: .csv, .fits or .vot/.xml (VOTable)."
     ),
+    layout: str = typer.Option(
+        "galactive",
+        "--layout",
+        help="Columns of --out: galactive, desi (fibre-assignment targets) or 4most (a target "
+        "catalogue for its exposure-time calculator).",
+    ),
     save_queue: bool = typer.Option(
         False, "--save-queue", help="Replace the pending follow-up queue with this plan."
     ),
@@ -86,6 +92,8 @@ def plan(
             format_for(out)
         except ValueError as err:
             raise typer.BadParameter(str(err), param_hint="--out") from err
+    if layout not in LAYOUTS:
+        raise typer.BadParameter(f"unknown layout {layout!r}; use one of {LAYOUTS}")
     sn = sn_model(snr, overhead, max_exposure)
     set_threads(threads)
     settings = ready(ctx)
@@ -106,7 +114,7 @@ def plan(
             f"{result.gain_per_hour[i]:.2f} nats/h"
         )
     if out is not None:
-        write_targets(result, out)
+        write_targets(result, out, layout=layout)
         typer.echo(f"targets written to {out}")
     if save_queue:
         engine = settings.engine()

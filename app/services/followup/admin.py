@@ -57,10 +57,11 @@ def regression_tasks(session: Session, survey: str) -> list[str]:
     return sorted(names, key=lambda n: n != "redshift")
 
 
-def export_bytes(plan: FollowupPlan, suffix: str) -> bytes:
-    """The plan's target list in the format of ``suffix`` (.csv, .fits, .vot), as bytes."""
+def export_bytes(plan: FollowupPlan, suffix: str, *, layout: str = "galactive") -> bytes:
+    """The plan's target list in the format of ``suffix`` (.csv, .fits, .vot) and ``layout``
+    (``app.services.followup.export.LAYOUTS``), as bytes."""
     with tempfile.TemporaryDirectory(prefix="galactive-targets-") as tmp:
-        path = write_targets(plan, Path(tmp) / f"targets{suffix}")
+        path = write_targets(plan, Path(tmp) / f"targets{suffix}", layout=layout)
         return path.read_bytes()
 
 

@@ -58,13 +58,14 @@ if plan is not None and (plan.survey, plan.task) == (survey, task):
     if len(plan):
         st.vega_lite_chart(spec=followup_flow.sky_spec(plan), width="stretch")
     with st.container(horizontal=True):
-        for name, (suffix, mime) in DOWNLOADS.items():
+        for name, (suffix, mime, layout) in DOWNLOADS.items():
+            tag = "" if layout == "galactive" else f"_{layout}"
             st.download_button(
                 f"Download {name}",
-                data=followup_admin.export_bytes(plan, suffix),
-                file_name=f"targets_{plan.survey}_{plan.task}{suffix}",
+                data=followup_admin.export_bytes(plan, suffix, layout=layout),
+                file_name=f"targets_{plan.survey}_{plan.task}{tag}{suffix}",
                 mime=mime,
-                key=f"download_{suffix[1:]}",
+                key=f"download{tag}_{suffix[1:]}",
             )
         if user.is_admin:
             st.button(
