@@ -15,6 +15,8 @@ from tests.worker.conftest import World
 pytestmark = pytest.mark.slow
 
 MEASURED = "Lines at the measured redshift z = "
+EXPORTS = ("Download CSV", "Download FITS", "Download VOTable", "Download DESI targets (FITS)",
+           "Download 4MOST catalogue (FITS)")  # fmt: skip
 
 
 def test_the_label_page_shows_what_an_expert_needs(browser_site: World, tmp_path: Path) -> None:
@@ -43,3 +45,34 @@ def test_the_label_page_shows_what_an_expert_needs(browser_site: World, tmp_path
     assert MEASURED in text and "(spectroscopic); the model says z = " in text
     assert "Fraction of known targets inside the central interval" in report  # its caption
     assert "galaxies in each bin above it and its 68% binomial (Wilson) interval" in report
+
+
+def test_follow_up_downloads_read_back_with_astropy(browser_site: World, tmp_path: Path) -> None:
+    from astropy.table import Table
+    from playwright.sync_api import sync_playwright
+
+    settings = browser_site.copy(tmp_path)
+    formats = {".csv": "ascii.csv", ".fits": "fits", ".vot": "votable"}
+    tables = {}
+    with browser.served(settings, tmp_path / "serve.log") as url, sync_playwright() as p:
+        chromium = browser.launch(p)
+        page = chromium.new_page(viewport={"width": 1400, "height": 1700})
+        browser.sign_in(page, url, "ada", PASSWORDS["ada"])
+        page.get_by_role("link", name="Follow-up").click()
+        page.get_by_role("button", name="Plan").click()
+        page.get_by_role("button", name="Download CSV").wait_for(timeout=120_000)
+        for name in EXPORTS:
+            with page.expect_download() as download:
+                page.get_by_role("button", name=name, exact=True).click()
+            saved = tmp_path / download.value.suggested_filename
+            download.value.save_as(saved)
+            tables[name] = Table.read(saved, format=formats[saved.suffix])
+        chromium.close()
+    plain = [tables[f"Download {f}"] for f in ("CSV", "FITS", "VOTable")]
+    assert all(len(t) == len(plain[0]) > 0 and list(t["rank"]) == list(range(1, len(t) + 1))
+               for t in plain)  # fmt: skip
+    assert list(tables["Download DESI targets (FITS)"]["PRIORITY"]) == list(
+        range(len(plain[0]), 0, -1)
+    )
+    names_4most = [str(n) for n in tables["Download 4MOST catalogue (FITS)"]["NAME"]]
+    assert names_4most == [str(i) for i in plain[0]["id"]]
