@@ -1,16 +1,23 @@
 """What an expert judges a galaxy by, in real headless Chromium: the cutout's scale bar and
 north/east arrows, the "why this galaxy" panel with a percentile, a spectrum whose lines sit at
-the measured redshift, and the report's coverage curve and counted reliability bins."""
+the measured redshift, the report's coverage curve and counted reliability bins, follow-up
+downloads astropy reads, and a first model that shows up without a reload when its job ends."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
 
+from app.config import resolve
+from app.services.auth import add_user
+from app.worker import WorkerOptions, run_worker
+from storage.db import session_scope
+from tests.databases import Databases
 from tests.web import browser
 from tests.web.conftest import PASSWORDS
-from tests.worker.conftest import World
+from tests.worker.conftest import World, galactive
 
 pytestmark = pytest.mark.slow
 
@@ -76,3 +83,32 @@ def test_follow_up_downloads_read_back_with_astropy(browser_site: World, tmp_pat
     )
     names_4most = [str(n) for n in tables["Download 4MOST catalogue (FITS)"]["NAME"]]
     assert names_4most == [str(i) for i in plain[0]["id"]]
+
+
+def test_the_first_model_appears_by_itself_when_its_job_ends(
+    backend_dbs: Databases, tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    settings = resolve(backend_dbs.migrated(), tmp_path / "home")
+    galactive(settings, "mock", "--n", "40", "--seed", "5", "--workers", "1",
+              "--spectra-fraction", "0.3")  # fmt: skip
+    galactive(settings, "train", "--background", "--epochs", "1", "--min-steps", "0")
+    engine = settings.engine()
+    with session_scope(engine) as session:
+        add_user(session, "ada", "admin", PASSWORDS["ada"])
+    engine.dispose()
+    with browser.served(settings, tmp_path / "serve.log") as url, sync_playwright() as p:
+        chromium = browser.launch(p)
+        page = chromium.new_page(viewport={"width": 1400, "height": 1200})
+        page.goto(url)
+        page.get_by_role("textbox", name="User name").fill("ada")
+        page.get_by_role("textbox", name="Password").fill(PASSWORDS["ada"])
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_text("The first model of mock is queued (job 1)").wait_for(timeout=60_000)
+        worker = threading.Thread(target=run_worker, args=(settings, WorkerOptions(once=True)))
+        worker.start()
+        worker.join(timeout=300)
+        heading = browser.wait_for_galaxy(page, timeout=60.0)  # no reload: the page polls
+        chromium.close()
+    assert heading.endswith("· morphology")
