@@ -93,7 +93,11 @@ def sign_in(page: Page, url: str, name: str, password: str) -> None:
 def settled_error(page: Page, *, timeout: float = 30.0) -> str:
     """The error a form submission showed, once the rerun it started has finished (the
     script's status widget is gone and nothing on the page is stale)."""
-    page.wait_for_timeout(200)  # the rerun starts
+    started = time.monotonic() + 2.0  # the rerun starts (later on a loaded machine)
+    while time.monotonic() < started:
+        if page.locator("[data-testid='stStatusWidget'], [data-stale='true']").count():
+            break
+        time.sleep(0.02)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         running = page.locator("[data-testid='stStatusWidget']").count()

@@ -4,10 +4,12 @@ carry markdown, in real headless Chromium through ``galactive serve`` (docs/secu
 from __future__ import annotations
 
 import http.client
+import time
 import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -127,6 +129,18 @@ def test_ten_wrong_passwords_hold_the_right_one_back(browser_site: World, tmp_pa
     assert signed_in == 0  # the right password waited its turn
 
 
+def session_cookies(context: Any, *, timeout: float = 30.0) -> list[dict]:
+    """The session cookies of a browser context, once there is one (the sign-in's redirect to
+    /galactive/session sets it, after the page has already drawn)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [c for c in context.cookies() if c["name"] == COOKIE]
+        if found:
+            return found
+        time.sleep(0.1)
+    return []
+
+
 def test_reload_and_deep_links_keep_the_user_and_sign_out_revokes(
     browser_site: World, tmp_path: Path
 ) -> None:
@@ -144,7 +158,8 @@ def test_reload_and_deep_links_keep_the_user_and_sign_out_revokes(
         page.get_by_role("button", name="Sign in").click()
         page.get_by_role("heading", name="Models").wait_for(timeout=60_000)
         assert page.url.rstrip("/").endswith("/models")
-        (cookie,) = [c for c in context.cookies() if c["name"] == COOKIE]
+        # the page can show before the redirect that sets the cookie has come back
+        (cookie,) = session_cookies(context)
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
         page.reload()  # F5: still signed in, still on Models
         page.get_by_role("heading", name="Models").wait_for(timeout=60_000)
