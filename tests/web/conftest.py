@@ -44,6 +44,22 @@ def build_site(dbs: Databases, home: Path) -> World:
     return World(dbs, settings)
 
 
+def build_waiting_site(dbs: Databases, home: Path) -> World:
+    """Mock survey and users as build_site, but only a queued first-model job: no model yet,
+    no worker has run."""
+    torch.set_num_threads(1)
+    settings = resolve(dbs.migrated(), home)
+    galactive(settings, "mock", "--n", "40", "--seed", "5", "--workers", "1",
+              "--spectra-fraction", "0.3")  # fmt: skip
+    galactive(settings, "train", "--background", "--epochs", "1", "--min-steps", "0")
+    engine = settings.engine()
+    with session_scope(engine) as session:
+        add_user(session, "ada", "admin", PASSWORDS["ada"])
+        add_user(session, "bob", "labeler", PASSWORDS["bob"])
+    engine.dispose()
+    return World(dbs, settings)
+
+
 @pytest.fixture(scope="module")
 def site(backend_dbs: Databases, tmp_path_factory: pytest.TempPathFactory) -> World:
     """The template survey of this module and backend."""

@@ -10,14 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from app.config import resolve
-from app.services.auth import add_user
 from app.worker import WorkerOptions, run_worker
-from storage.db import session_scope
 from tests.databases import Databases
 from tests.web import browser
-from tests.web.conftest import PASSWORDS
-from tests.worker.conftest import World, galactive
+from tests.web.conftest import PASSWORDS, build_waiting_site
+from tests.worker.conftest import World
 
 pytestmark = pytest.mark.slow
 
@@ -90,14 +87,7 @@ def test_the_first_model_appears_by_itself_when_its_job_ends(
 ) -> None:
     from playwright.sync_api import sync_playwright
 
-    settings = resolve(backend_dbs.migrated(), tmp_path / "home")
-    galactive(settings, "mock", "--n", "40", "--seed", "5", "--workers", "1",
-              "--spectra-fraction", "0.3")  # fmt: skip
-    galactive(settings, "train", "--background", "--epochs", "1", "--min-steps", "0")
-    engine = settings.engine()
-    with session_scope(engine) as session:
-        add_user(session, "ada", "admin", PASSWORDS["ada"])
-    engine.dispose()
+    settings = build_waiting_site(backend_dbs, tmp_path / "home").template
     with browser.served(settings, tmp_path / "serve.log") as url, sync_playwright() as p:
         chromium = browser.launch(p)
         page = chromium.new_page(viewport={"width": 1400, "height": 1200})

@@ -4,36 +4,24 @@ come back as themselves once the worker's job has activated it (SQLite and Postg
 from __future__ import annotations
 
 import pytest
-import torch
 from sqlalchemy import update
 from streamlit.testing.v1 import AppTest
 
-from app.config import Settings, resolve
-from app.services.auth import add_user
+from app.config import Settings
 from app.worker import WorkerOptions, run_worker
 from storage.db import session_scope
 from storage.models import Job
 from tests.databases import Databases
-from tests.web.conftest import PASSWORDS
+from tests.web.conftest import build_waiting_site
 from tests.web.markdown import shown
 from tests.web.test_pages import open_page
-from tests.worker.conftest import World, galactive
+from tests.worker.conftest import World
 
 
 @pytest.fixture(scope="module")
 def site(backend_dbs: Databases, tmp_path_factory: pytest.TempPathFactory) -> World:
     """40 mock galaxies, two users and a queued first-model job; no worker has run."""
-    torch.set_num_threads(1)
-    settings = resolve(backend_dbs.migrated(), tmp_path_factory.mktemp("first"))
-    galactive(settings, "mock", "--n", "40", "--seed", "5", "--workers", "1",
-              "--spectra-fraction", "0.3")  # fmt: skip
-    galactive(settings, "train", "--background", "--epochs", "1", "--min-steps", "0")
-    engine = settings.engine()
-    with session_scope(engine) as session:
-        add_user(session, "ada", "admin", PASSWORDS["ada"])
-        add_user(session, "bob", "labeler", PASSWORDS["bob"])
-    engine.dispose()
-    return World(backend_dbs, settings)
+    return build_waiting_site(backend_dbs, tmp_path_factory.mktemp("first"))
 
 
 def said(at: AppTest) -> str:
