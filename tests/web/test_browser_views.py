@@ -9,8 +9,12 @@ import threading
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from app.config import Settings
 from app.worker import WorkerOptions, run_worker
+from storage.db import session_scope
+from storage.models import Job, ModelVersion
 from tests.databases import Databases
 from tests.web import browser
 from tests.web.conftest import PASSWORDS, build_waiting_site
@@ -96,9 +100,28 @@ def test_the_first_model_appears_by_itself_when_its_job_ends(
         page.get_by_role("textbox", name="Password").fill(PASSWORDS["ada"])
         page.get_by_role("button", name="Sign in").click()
         page.get_by_text("The first model of mock is queued (job 1)").wait_for(timeout=60_000)
-        worker = threading.Thread(target=run_worker, args=(settings, WorkerOptions(once=True)))
+        done: list[int] = []
+        worker = threading.Thread(
+            target=lambda: done.append(run_worker(settings, WorkerOptions(once=True)))
+        )
         worker.start()
         worker.join(timeout=300)
-        heading = browser.wait_for_galaxy(page, timeout=60.0)  # no reload: the page polls
+        assert done == [1], job_state(settings)  # the job itself succeeded
+        try:
+            heading = browser.wait_for_galaxy(page, timeout=120.0)  # no reload: the page polls
+        except TimeoutError as err:
+            raise AssertionError(f"{job_state(settings)}; page: {page.inner_text('body')}") from err
         chromium.close()
     assert heading.endswith("· morphology")
+
+
+def job_state(settings: Settings) -> list[tuple]:
+    """Every job's (status, message, error) and every version's (name, active, status)."""
+    engine = settings.engine()
+    with session_scope(engine) as session:
+        jobs = session.execute(select(Job.status, Job.message, Job.error)).all()
+        versions = session.execute(
+            select(ModelVersion.name, ModelVersion.is_active, ModelVersion.status)
+        ).all()
+    engine.dispose()
+    return [tuple(j) for j in jobs] + [tuple(v) for v in versions]
