@@ -1,23 +1,16 @@
 """What an expert judges a galaxy by, in real headless Chromium: the cutout's scale bar and
 north/east arrows, the "why this galaxy" panel with a percentile, a spectrum whose lines sit at
 the measured redshift, the report's coverage curve and counted reliability bins, follow-up
-downloads astropy reads, and a first model that shows up without a reload when its job ends."""
+and follow-up downloads astropy reads."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
 
-from app.config import Settings
-from app.worker import WorkerOptions, run_worker
-from storage.db import session_scope
-from storage.models import Job, ModelVersion
-from tests.databases import Databases
 from tests.web import browser
-from tests.web.conftest import PASSWORDS, build_waiting_site
+from tests.web.conftest import PASSWORDS
 from tests.worker.conftest import World
 
 pytestmark = pytest.mark.slow
@@ -84,44 +77,3 @@ def test_follow_up_downloads_read_back_with_astropy(browser_site: World, tmp_pat
     )
     names_4most = [str(n) for n in tables["Download 4MOST catalogue (FITS)"]["NAME"]]
     assert names_4most == [str(i) for i in plain[0]["id"]]
-
-
-def test_the_first_model_appears_by_itself_when_its_job_ends(
-    backend_dbs: Databases, tmp_path: Path
-) -> None:
-    from playwright.sync_api import sync_playwright
-
-    settings = build_waiting_site(backend_dbs, tmp_path / "home").template
-    with browser.served(settings, tmp_path / "serve.log") as url, sync_playwright() as p:
-        chromium = browser.launch(p)
-        page = chromium.new_page(viewport={"width": 1400, "height": 1200})
-        page.goto(url)
-        page.get_by_role("textbox", name="User name").fill("ada")
-        page.get_by_role("textbox", name="Password").fill(PASSWORDS["ada"])
-        page.get_by_role("button", name="Sign in").click()
-        page.get_by_text("The first model of mock is queued (job 1)").wait_for(timeout=60_000)
-        done: list[int] = []
-        worker = threading.Thread(
-            target=lambda: done.append(run_worker(settings, WorkerOptions(once=True)))
-        )
-        worker.start()
-        worker.join(timeout=300)
-        assert done == [1], job_state(settings)  # the job itself succeeded
-        try:
-            heading = browser.wait_for_galaxy(page, timeout=120.0)  # no reload: the page polls
-        except TimeoutError as err:
-            raise AssertionError(f"{job_state(settings)}; page: {page.inner_text('body')}") from err
-        chromium.close()
-    assert heading.endswith("· morphology")
-
-
-def job_state(settings: Settings) -> list[tuple]:
-    """Every job's (status, message, error) and every version's (name, active, status)."""
-    engine = settings.engine()
-    with session_scope(engine) as session:
-        jobs = session.execute(select(Job.status, Job.message, Job.error)).all()
-        versions = session.execute(
-            select(ModelVersion.name, ModelVersion.is_active, ModelVersion.status)
-        ).all()
-    engine.dispose()
-    return [tuple(j) for j in jobs] + [tuple(v) for v in versions]
