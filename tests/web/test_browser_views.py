@@ -1,7 +1,7 @@
 """What an expert judges a galaxy by, in real headless Chromium: the cutout's scale bar and
 north/east arrows, the "why this galaxy" panel with a percentile, a spectrum whose lines sit at
-the measured redshift, the report's coverage curve and counted reliability bins, follow-up
-and follow-up downloads astropy reads."""
+the measured redshift, the report's coverage curve and counted reliability bins, and follow-up
+downloads astropy reads."""
 
 from __future__ import annotations
 
