@@ -27,36 +27,35 @@ from tests.worker.conftest import World, galactive
 PASSWORDS = {"ada": "ada-password", "bob": "bob-password"}  # ada is an admin, bob a labeler
 
 
-def build_site(dbs: Databases, home: Path) -> World:
-    """Mock survey, model, retrain round and users in a new database of ``dbs``."""
+def _survey_and_users(dbs: Databases, home: Path) -> Settings:
+    """40 mock galaxies (30% with spectra) and the users ada (admin) and bob (labeler) in a new
+    database of ``dbs``."""
     torch.set_num_threads(1)
     settings = resolve(dbs.migrated(), home)
     galactive(settings, "mock", "--n", "40", "--seed", "5", "--workers", "1",
               "--spectra-fraction", "0.3")  # fmt: skip
-    galactive(settings, "train", "--epochs", "1", "--min-steps", "0", "--threads", "1")
-    galactive(settings, "retrain", "--epochs", "1")
-    assert run_worker(settings, WorkerOptions(once=True)) == 1
     engine = settings.engine()
     with session_scope(engine) as session:
         add_user(session, "ada", "admin", PASSWORDS["ada"])
         add_user(session, "bob", "labeler", PASSWORDS["bob"])
     engine.dispose()
+    return settings
+
+
+def build_site(dbs: Databases, home: Path) -> World:
+    """Mock survey, model, retrain round and users in a new database of ``dbs``."""
+    settings = _survey_and_users(dbs, home)
+    galactive(settings, "train", "--epochs", "1", "--min-steps", "0", "--threads", "1")
+    galactive(settings, "retrain", "--epochs", "1")
+    assert run_worker(settings, WorkerOptions(once=True)) == 1
     return World(dbs, settings)
 
 
 def build_waiting_site(dbs: Databases, home: Path) -> World:
     """Mock survey and users as build_site, but only a queued first-model job: no model yet,
     no worker has run."""
-    torch.set_num_threads(1)
-    settings = resolve(dbs.migrated(), home)
-    galactive(settings, "mock", "--n", "40", "--seed", "5", "--workers", "1",
-              "--spectra-fraction", "0.3")  # fmt: skip
+    settings = _survey_and_users(dbs, home)
     galactive(settings, "train", "--background", "--epochs", "1", "--min-steps", "0")
-    engine = settings.engine()
-    with session_scope(engine) as session:
-        add_user(session, "ada", "admin", PASSWORDS["ada"])
-        add_user(session, "bob", "labeler", PASSWORDS["bob"])
-    engine.dispose()
     return World(dbs, settings)
 
 
