@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 START_TIMEOUT = 90.0  # seconds for Streamlit to answer its health check
+NAVIGATION_TIMEOUT_MS = 60_000  # a sign-in's redirect on a loaded machine
 
 
 def free_port() -> int:
@@ -84,10 +85,25 @@ def launch(playwright: Playwright) -> Browser:
 def sign_in(page: Page, url: str, name: str, password: str) -> None:
     """Open the app, sign in, and wait for the label page's first galaxy."""
     page.goto(url)
+    submit_sign_in(page, name, password)
+    wait_for_galaxy(page)
+
+
+def submit_sign_in(page: Page, name: str, password: str) -> None:
+    """Sign in on the form this page shows and wait out the round trip that sets the cookie:
+    the page draws once signed in, then the browser goes through the session route and loads
+    the page again. Acting between the two races that navigation (a reload is refused as "not
+    attached to an active page", a download is cancelled)."""
     page.get_by_role("textbox", name="User name").fill(name)
     page.get_by_role("textbox", name="Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    wait_for_galaxy(page)
+    with page.expect_navigation(timeout=NAVIGATION_TIMEOUT_MS):
+        page.get_by_role("button", name="Sign in").click()
+
+
+def sign_out(page: Page) -> None:
+    """Press Sign out and wait out the navigation that clears the cookie."""
+    with page.expect_navigation(timeout=NAVIGATION_TIMEOUT_MS):
+        page.get_by_role("button", name="Sign out").click()
 
 
 def settled_error(page: Page, *, timeout: float = 30.0) -> str:

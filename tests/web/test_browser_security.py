@@ -4,12 +4,10 @@ carry markdown, in real headless Chromium through ``galactive serve`` (docs/secu
 from __future__ import annotations
 
 import http.client
-import time
 import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -129,18 +127,6 @@ def test_ten_wrong_passwords_hold_the_right_one_back(browser_site: World, tmp_pa
     assert signed_in == 0  # the right password waited its turn
 
 
-def session_cookies(context: Any, *, timeout: float = 30.0) -> list[dict]:
-    """The session cookies of a browser context, once there is one (the sign-in's redirect to
-    /galactive/session sets it, after the page has already drawn)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = [c for c in context.cookies() if c["name"] == COOKIE]
-        if found:
-            return found
-        time.sleep(0.1)
-    return []
-
-
 def test_reload_and_deep_links_keep_the_user_and_sign_out_revokes(
     browser_site: World, tmp_path: Path
 ) -> None:
@@ -153,13 +139,10 @@ def test_reload_and_deep_links_keep_the_user_and_sign_out_revokes(
         page = context.new_page()
         # a bookmark to the Models page asks for sign-in there, then shows that page
         page.goto(f"{url}/models")
-        page.get_by_role("textbox", name="User name").fill("ada")
-        page.get_by_role("textbox", name="Password").fill(PASSWORDS["ada"])
-        page.get_by_role("button", name="Sign in").click()
+        browser.submit_sign_in(page, "ada", PASSWORDS["ada"])
         page.get_by_role("heading", name="Models").wait_for(timeout=60_000)
         assert page.url.rstrip("/").endswith("/models")
-        # the page can show before the redirect that sets the cookie has come back
-        (cookie,) = session_cookies(context)
+        (cookie,) = [c for c in context.cookies() if c["name"] == COOKIE]
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
         page.reload()  # F5: still signed in, still on Models
         page.get_by_role("heading", name="Models").wait_for(timeout=60_000)
@@ -167,7 +150,7 @@ def test_reload_and_deep_links_keep_the_user_and_sign_out_revokes(
         other.goto(f"{url}/reports")
         other.get_by_role("heading", name="Uncertainty report").wait_for(timeout=60_000)
         other.close()
-        page.get_by_role("button", name="Sign out").click()
+        browser.sign_out(page)
         page.get_by_role("button", name="Sign in").wait_for(timeout=60_000)
         assert not [c for c in context.cookies() if c["name"] == COOKIE]
         # the old cookie, replayed by another browser, signs no one in: revoked on the server

@@ -2,6 +2,8 @@
 plan), their sky positions and downloads; saving the queue, marking targets observed and
 ingesting returned spectra are for admins."""
 
+from functools import partial
+
 import streamlit as st
 
 from app.services.followup import admin as followup_admin
@@ -62,7 +64,10 @@ if plan is not None and (plan.survey, plan.task) == (survey, task):
             tag = "" if layout == "galactive" else f"_{layout}"
             st.download_button(
                 f"Download {name}",
-                data=followup_admin.export_bytes(plan, suffix, layout=layout),
+                # built on click, and no rerun: a rerun would rebuild every file and could
+                # drop the one the browser is still fetching
+                data=partial(followup_admin.export_bytes, plan, suffix, layout=layout),
+                on_click="ignore",
                 file_name=f"targets_{plan.survey}_{plan.task}{tag}{suffix}",
                 mime=mime,
                 key=f"download{tag}_{suffix[1:]}",

@@ -50,6 +50,7 @@ st.download_button(
     file_name=f"galactive_report_{data.survey}_{data.version}.html",
     mime="text/html",
     key="download_report",
+    on_click="ignore",
     type="primary",
 )
 columns = st.columns(4)
