@@ -176,21 +176,27 @@ def latest_retrain(session: Session, survey: str) -> JobView | None:
 
 
 def first_model_jobs(session: Session) -> dict[str, JobView]:
-    """{survey: its newest retrain job} for surveys with no active version whose job is queued
-    or running: the first model a page is waiting for."""
+    """{survey: its newest retrain job} for surveys whose first model a job is fitting now:
+    queued or running, and either the job that fits the first model (``train --background``)
+    or any job of a survey with no active version yet. The survey stays waiting until that
+    job ends, not when its version is activated: the job builds the queues after that."""
     waiting: dict[str, JobView] = {}
     active = select(ModelVersion.survey_id).where(ModelVersion.is_active.is_(True))
     with_model = set(session.scalars(select(Survey.name).where(Survey.id.in_(active))))
     recent = session.scalars(
         select(Job).where(Job.kind == KIND).order_by(Job.id.desc()).limit(RECENT_JOBS)
     )
+    others: dict[str, JobView] = {}
     for found in recent:
-        survey = (found.params or {}).get("survey")
-        if survey in with_model or survey in waiting or survey is None:
+        params = found.params or {}
+        survey = params.get("survey")
+        if survey is None or found.status not in ("queued", "running"):
             continue
-        if found.status in ("queued", "running"):
-            waiting[survey] = _job_view(found)
-    return waiting
+        if "first" in params:
+            waiting.setdefault(survey, _job_view(found))
+        elif survey not in with_model:
+            others.setdefault(survey, _job_view(found))
+    return {**others, **waiting}
 
 
 def label_queue_top(session: Session, survey: str, *, n: int = 10) -> list[QueueRow]:
