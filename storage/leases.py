@@ -110,6 +110,23 @@ def current_lease(session: Session, *, task_id: int, user_id: int, now: datetime
     ).first()
 
 
+def open_leases(
+    session: Session, *, task_id: int, user_id: int, now: datetime, limit: int
+) -> list[Lease]:
+    """This user's open, unexpired leases in the task, oldest first (an undo reopens the
+    oldest, so its galaxy leads), at most ``limit``: the galaxies held in front of them."""
+    return list(
+        session.scalars(
+            select(Lease)
+            .join(QueueItem, QueueItem.id == Lease.queue_item_id)
+            .where(QueueItem.task_id == task_id, QueueItem.queue == "label")
+            .where(Lease.user_id == user_id, Lease.status == "open", Lease.expires_at > now)
+            .order_by(Lease.id)
+            .limit(limit)
+        )
+    )
+
+
 def expire_stale(session: Session, *, user_id: int, now: datetime) -> int:
     """Mark this user's open leases past their expiry ``expired``; how many.
 

@@ -1,7 +1,8 @@
 """The web app as an ASGI application (``galactive serve`` runs it with uvicorn): Streamlit's
 ``st.App`` on ``main.py``, behind :class:`app.web.guard.Guard`, with its options set here
 (under uvicorn, Streamlit reads neither ``streamlit run`` flags nor STREAMLIT_* variables),
-and the two routes that set and clear the sign-in cookie (:mod:`app.services.web_sessions`)."""
+the two routes that set and clear the sign-in cookie (:mod:`app.services.web_sessions`) and
+the one that takes the label page's keys (:mod:`app.web.label_api`)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,13 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import RedirectResponse
+from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route
 from streamlit.web import bootstrap
 
 from app.config import resolve
 from app.services import web_sessions
+from app.web import label_api
 from app.web.guard import Guard
 from app.web.options import OPTIONS
 from app.web.session import COOKIE, SESSION_ROUTE, SIGN_OUT_ROUTE, safe_path
@@ -64,9 +66,35 @@ async def end_session(request: Request) -> RedirectResponse:
     return response
 
 
+async def label_keys(request: Request) -> JSONResponse:
+    """Apply a label page's keys and answer with its deck (:mod:`app.web.label_api`)."""
+    length = request.headers.get("content-length")
+    why = label_api.refused(
+        origin=request.headers.get("origin"), host=request.headers.get("host"),
+        content_type=request.headers.get("content-type"),
+        size=int(length) if length and length.isdigit() else None,
+    )  # fmt: skip
+    if why is not None:
+        return JSONResponse({"error": why[1]}, status_code=why[0])
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > label_api.MAX_BODY:
+            return JSONResponse({"error": "too large"}, status_code=413)
+    settings = resolve()
+    status, reply = await run_in_threadpool(
+        label_api.answer, settings, _engine(settings.db_url), request.cookies.get(COOKIE), body
+    )
+    return JSONResponse(reply, status_code=status)
+
+
 bootstrap.load_config_options(OPTIONS)
 app = st.App(
     MAIN,
-    routes=[Route(SESSION_ROUTE, start_session), Route(SIGN_OUT_ROUTE, end_session)],
+    routes=[
+        Route(SESSION_ROUTE, start_session),
+        Route(SIGN_OUT_ROUTE, end_session),
+        Route(label_api.LABEL_ROUTE, label_keys, methods=["POST"]),
+    ],
     middleware=[Middleware(Guard)],
 )

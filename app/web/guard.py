@@ -15,10 +15,11 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # What the app's own pages need (Streamlit's scripts and inline styles, Vega's compiled
-# expressions, images as data: and blob: URLs) and nothing from other origins: a name that
+# expressions, the label deck's module, which Streamlit loads from a blob: URL the page
+# itself made, images as data: and blob: URLs) and nothing from other origins: a name that
 # slipped through as markdown still could not fetch an outside image. No framing at all.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
+    "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:; "
     "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "
     "connect-src 'self' ws: wss:; worker-src 'self' blob:; frame-src 'self' blob: data:; "
     "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"

@@ -1,9 +1,17 @@
-"""What the label page does on a click, apart from Streamlit, over ``app.services.loop.labeling``.
+"""What the label page does with a labeler's keys, apart from Streamlit, over
+``app.services.loop.labeling``. Its messages are plain text: the deck shows them as text,
+never as markdown or HTML.
 
-``state`` is ``st.session_state`` in the app (a dict in tests). It holds the galaxy shown
-(``Shown``: its lease and the idempotency key made when it was first shown, so a double click
-or a resent click counts once), a one-line message about the last action, and when that
-action started, so the page can log how long the server took to show the next galaxy.
+``state`` is ``st.session_state`` in the app (a dict in tests). It holds the galaxies leased
+to the labeler in the order the page shows them (``Shown``: a lease and the idempotency key
+made when it was first held, so a resent key counts once), the highest key press applied
+from each browser page, a few one-line messages about the last actions, and when the last
+action started, so the page can log how long the server took.
+
+Keys travel as events ``{page, seq, lease, key, comment}``: the browser numbers them per page
+load and names the lease of the galaxy it showed when the key was pressed, so keys pressed
+faster than the server answers are applied in order to the galaxy they were meant for, each
+once; a key for a galaxy no longer held is refused with a message.
 """
 
 from __future__ import annotations
@@ -11,9 +19,8 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -23,16 +30,20 @@ from sqlalchemy.orm import Session
 from app.services.data.class_names import display_name, display_names
 from app.services.loop import labeling
 from app.services.models.versions import version_name
+from app.web import keys
 from app.web.posterior import GalaxyPosterior
-from app.web.text import plain
 from bayes import acquisition
 from storage.leases import LeaseError
 
-SHOWN_KEY = "shown"
+HELD_KEY = "held"
+APPLIED_KEY = "keys_applied"
 FLASH_KEY = "flash"
 STARTED_KEY = "action_started"
 LATENCY_KEY = "last_latency_ms"
 MAX_OVERLAP = 10
+HELD = 8  # the galaxy shown and seven drawn ahead in the browser
+MESSAGES = 3  # the latest action messages shown
+MAX_COMMENT = 2000  # characters
 log = logging.getLogger("galactive.web")
 
 
@@ -57,11 +68,23 @@ class TaskChoice:
 
 @dataclass(frozen=True)
 class Shown:
-    """The galaxy in front of the labeler in a task, and the key every submission on it uses."""
+    """A galaxy held for the labeler in a task, and the key every submission on it uses."""
 
     task: TaskChoice
     assignment: labeling.Assignment
     idempotency_key: str
+
+
+@dataclass(frozen=True)
+class KeyEvent:
+    """One key press from the browser: its page load, its number there, the lease of the
+    galaxy shown when it was pressed (none for undo) and the comment typed for that galaxy."""
+
+    page: str
+    seq: int
+    key: str
+    lease: int | None
+    comment: str
 
 
 def classification_tasks(session: Session) -> list[TaskChoice]:
@@ -74,26 +97,105 @@ def allowed_overlap(role: str, requested: int) -> int:
     return min(max(int(requested), 1), MAX_OVERLAP) if role == "admin" else 1
 
 
-def shown(
-    state: MutableMapping[str, Any], db: Engine, user_id: int, task: TaskChoice, *, overlap: int
-) -> Shown | None:
-    """The galaxy this labeler sees in ``task``, leasing the next one when none is shown (or
-    the lease on the one shown ran out); None when the queue has nothing left for them."""
-    current = state.get(SHOWN_KEY)
-    if current is not None and current.task.id == task.id:
-        if current.assignment.expires_at > datetime.now(UTC):
-            return current
-        state[FLASH_KEY] = (
-            "warning",
-            f"your hold on {plain(current.assignment.source_id)} ran out; here is the next galaxy",
+def held(
+    state: MutableMapping[str, Any],
+    db: Engine,
+    user_id: int,
+    task: TaskChoice,
+    *,
+    overlap: int,
+    size: int = HELD,
+) -> list[Shown]:
+    """The galaxies held for this labeler in ``task``, in the order to show them, topped up
+    from the queue; empty when the queue has nothing left for them. A galaxy whose hold ran
+    out before its key came is named in a message."""
+    before = [s for s in state.get(HELD_KEY, []) if s.task.id == task.id]
+    kept = {s.assignment.lease_id: s for s in before}
+    assignments = labeling.held(db, user_id, task.id, size=size, overlap=overlap)
+    now = [kept.get(a.lease_id) or Shown(task, a, uuid.uuid4().hex) for a in assignments]
+    leases = {a.lease_id for a in assignments}
+    for lost in (s for s in before if s.assignment.lease_id not in leases):
+        notify(state, "warning", f"your hold on {lost.assignment.source_id} ran out")
+    state[HELD_KEY] = now
+    return now
+
+
+def nothing_left(task: TaskChoice) -> str:
+    """What the deck says when the queue has nothing left for this labeler."""
+    return (
+        f"Nothing left for you to label in {task.title}. The queue is rebuilt after each "
+        "retrain; check again later."
+    )
+
+
+def parse_events(raw: Any, *, limit: int = 1000) -> list[KeyEvent]:
+    """The well-formed key events of what the browser sent, by page and number; anything
+    else is dropped (the browser is not trusted, and a key it sends must name a known key)."""
+    if not isinstance(raw, Sequence) or isinstance(raw, str | bytes):
+        return []
+    found = []
+    for item in list(raw)[:limit]:
+        if not isinstance(item, Mapping):
+            continue
+        page, seq, key = item.get("page"), item.get("seq"), item.get("key")
+        lease, comment = item.get("lease"), item.get("comment") or ""
+        if not (isinstance(page, str) and 0 < len(page) <= 64 and isinstance(seq, int)):
+            continue
+        if not isinstance(key, str) or key not in keys.ALL_KEYS or not isinstance(comment, str):
+            continue
+        if lease is not None and not isinstance(lease, int):
+            continue
+        found.append(KeyEvent(page, seq, key, lease, comment))
+    return sorted(found, key=lambda e: (e.page, e.seq))
+
+
+def apply_keys(
+    state: MutableMapping[str, Any],
+    db: Engine,
+    user_id: int,
+    task: TaskChoice,
+    events: Sequence[KeyEvent],
+) -> int:
+    """Apply, in order, the key presses not applied before (per page, by number) to the
+    galaxies they were pressed on; how many were new. A key for a galaxy no longer held
+    (its hold ran out, or it was already answered) is refused with a message."""
+    applied = state.setdefault(APPLIED_KEY, {})
+    new = [e for e in events if e.seq > applied.get(e.page, 0)]
+    for event in new:
+        applied[event.page] = event.seq
+        state[STARTED_KEY] = time.perf_counter()
+        if event.key == keys.UNDO:
+            undo(state, db, user_id, task)
+            continue
+        current = next(
+            (s for s in state.get(HELD_KEY, []) if s.assignment.lease_id == event.lease), None
         )
-    assignment = labeling.next_galaxy(db, user_id, task.id, overlap=overlap)
-    if assignment is None:
-        state.pop(SHOWN_KEY, None)
-        return None
-    current = Shown(task, assignment, uuid.uuid4().hex)
-    state[SHOWN_KEY] = current
-    return current
+        if current is None or current.task.id != task.id:
+            notify(state, "warning", f"key {event.key} was for a galaxy no longer yours: ignored")
+            continue
+        if len(event.comment) > MAX_COMMENT:
+            notify(
+                state,
+                "warning",
+                f"{current.assignment.source_id} was not saved: the comment is longer "
+                f"than {MAX_COMMENT} characters",
+            )
+            continue
+        if event.key == keys.NEXT:
+            leave(state, db, user_id, current)
+        elif event.key in (keys.UNSURE, keys.SKIP):
+            status = "unsure" if event.key == keys.UNSURE else "skip"
+            submit(state, db, user_id, current, status=status, comment=event.comment)
+        else:
+            index = keys.CLASS_KEYS.index(event.key)
+            if index >= len(task.classes):
+                notify(state, "warning", f"key {event.key} names no class of {task.name}")
+                continue
+            submit(
+                state, db, user_id, current, status="answer", class_index=index,
+                comment=event.comment,
+            )  # fmt: skip
+    return len(new)
 
 
 def submit(
@@ -104,17 +206,14 @@ def submit(
     *,
     status: str,
     class_index: int | None = None,
-    comment_key: str | None = None,
+    comment: str = "",
 ) -> None:
-    """Record an answer, unsure or skip for the galaxy ``current`` and move on to the next.
+    """Record an answer, unsure or skip for the held galaxy ``current``; it is no longer held.
 
-    The comment is read from ``state[comment_key]`` (the comment box). A lease that expired
-    or was taken meanwhile is reported, and the next galaxy is shown; a second press on a
-    galaxy no longer shown (a double click) changes nothing, in the database or on the page.
+    A lease that expired or was taken meanwhile is reported; a second submission on a
+    galaxy no longer held changes nothing, in the database or on the page.
     """
-    state[STARTED_KEY] = time.perf_counter()
-    comment = (state.get(comment_key) or "").strip() if comment_key else ""
-    source = plain(current.assignment.source_id)
+    source = current.assignment.source_id
     try:
         labeling.submit(
             db,
@@ -123,49 +222,56 @@ def submit(
             status=status,
             idempotency_key=current.idempotency_key,
             class_index=class_index,
-            comment=comment or None,
+            comment=comment.strip() or None,
         )
     except (LeaseError, PermissionError, ValueError) as err:
-        if state.get(SHOWN_KEY) == current:
-            _finish(
-                state,
-                current,
-                "warning",
-                f"{source} was not saved ({plain(err)}); here is the next",
-            )
+        if _release(state, current):
+            notify(state, "warning", f"{source} was not saved ({err})")
         return
-    if state.get(SHOWN_KEY) != current:
-        return  # a repeat of a press already handled: its first label stands
+    if not _release(state, current):
+        return  # a repeat of a submission already handled: its first label stands
     if status == "answer" and class_index is not None:
-        what = f"labelled {plain(current.task.names[class_index])}"
+        what = f"labelled {current.task.names[class_index]}"
     else:
         what = {"skip": "skipped", "unsure": "marked unsure"}[status]
-    _finish(state, current, "success", f"{source} {what}")
+    notify(state, "success", f"{source} {what}")
 
 
 def leave(state: MutableMapping[str, Any], db: Engine, user_id: int, current: Shown) -> None:
-    """Pass on the galaxy ``current`` without a label: its slot goes to another labeler.
+    """Pass on the held galaxy ``current`` without a label: its slot goes to another labeler.
 
-    A late second press on a galaxy no longer shown changes nothing.
+    A late second pass on a galaxy no longer held changes nothing.
     """
-    state[STARTED_KEY] = time.perf_counter()
     try:
         labeling.leave(db, user_id, current.assignment.lease_id)
     except (LeaseError, PermissionError, ValueError) as err:
-        if state.get(SHOWN_KEY) == current:
-            _finish(state, current, "warning", f"{plain(err)}; here is the next galaxy")
+        if _release(state, current):
+            notify(state, "warning", str(err))
         return
-    _finish(state, current, "info", f"{plain(current.assignment.source_id)} passed on")
+    if _release(state, current):
+        notify(state, "info", f"{current.assignment.source_id} passed on")
 
 
 def undo(state: MutableMapping[str, Any], db: Engine, user_id: int, task: TaskChoice) -> None:
-    """Retract this labeler's latest label in ``task``; its galaxy is shown again next."""
-    state[STARTED_KEY] = time.perf_counter()
+    """Retract this labeler's latest label in ``task``; its galaxy is held first again."""
     if labeling.undo_last(db, user_id, task.id) is None:
-        state[FLASH_KEY] = ("info", "nothing to undo")
+        notify(state, "info", "nothing to undo")
         return
-    state.pop(SHOWN_KEY, None)  # the reopened lease comes first in next_galaxy
-    state[FLASH_KEY] = ("success", "your last label is undone")
+    notify(state, "success", "your last label is undone")
+
+
+def notify(state: MutableMapping[str, Any], level: str, message: str) -> None:
+    """Add a one-line message about an action; the page shows the latest MESSAGES."""
+    state[FLASH_KEY] = [*state.get(FLASH_KEY, []), (level, message)][-MESSAGES:]
+
+
+def _release(state: MutableMapping[str, Any], current: Shown) -> bool:
+    """Stop holding ``current``; whether it was held."""
+    now = state.get(HELD_KEY, [])
+    if current not in now:
+        return False
+    state[HELD_KEY] = [s for s in now if s != current]
+    return True
 
 
 def finish_timing(state: MutableMapping[str, Any]) -> float | None:
@@ -194,9 +300,9 @@ def reason(
     sampling in one line; and
     the version now ``active`` when another one queued it."""
     name = version_name(session, assignment.model_version_id)
-    by = f"model {plain(name)}" if name is not None else "no model"
+    by = f"model {name}" if name is not None else "no model"
     if active is not None and name is not None and active != name:
-        by += f" ({plain(active)} is active now)"
+        by += f" ({active} is active now)"
     score = assignment.acquisition_score
     rank = "" if percentile is None else f", higher than {percentile:.0%} of the pool"
     value = f"{score:.3g} nats{rank}" if score is not None else "no score"
@@ -224,13 +330,6 @@ def reason(
         "on average."
     )
     return " ".join(parts)
-
-
-def _finish(state: MutableMapping[str, Any], current: Shown, level: str, message: str) -> None:
-    """Stop showing ``current`` (unless a newer galaxy is already shown) and leave a message."""
-    if state.get(SHOWN_KEY) == current:
-        state.pop(SHOWN_KEY)
-    state[FLASH_KEY] = (level, message)
 
 
 def redshift_caption(

@@ -41,6 +41,7 @@ PLOT_PIXELS = 700  # the plot's width assumed when judging whether two names ove
 CHAR_PIXELS = 7.5  # width of one character at LABEL_FONT
 MAX_POINTS = 1500  # plotted samples; wider spectra are averaged in bins (the eye sees no more)
 SMOOTHING = (1, 3, 5, 9, 15)  # boxcar widths in pixels offered (1: none)
+SKETCH_HEIGHT = 220  # px of the label deck's spectrum (PLOT_PIXELS wide)
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 _UNIT_ORDER = {"erg": 0, "J": 0, "W": 0, "s": 1, "cm": 2, "m": 2, "Angstrom": 3, "nm": 3}
 
@@ -213,3 +214,42 @@ def spectrum_spec(
         "height": 320,
         "config": {"axis": {"labelFontSize": LABEL_FONT, "titleFontSize": LABEL_FONT + 1}},
     }
+
+
+def sketch(
+    wave: np.ndarray,
+    flux: np.ndarray,
+    ivar: np.ndarray,
+    *,
+    z: float | None,
+    flux_unit: str,
+    height: int = SKETCH_HEIGHT,
+) -> dict[str, Any] | None:
+    """The spectrum as the label deck draws it in SVG, PLOT_PIXELS by ``height``: the polyline
+    (1st–99th percentile of flux in range), the lines at redshift ``z`` (none if None) and
+    their names, level and merged as in :func:`line_labels`; None without valid samples."""
+    w, f = binned(wave, flux, ivar, max_points=PLOT_PIXELS)
+    if len(w) < 2:
+        return None
+    low, high = np.percentile(f, [1, 99])
+    pad = 0.08 * (high - low) or 1.0
+    low, high = low - pad, high + pad
+    top = LABEL_ROWS[-1] + LABEL_FONT + 4  # the names sit above the plot
+
+    def across(wavelength: np.ndarray | float) -> np.ndarray:
+        return (np.asarray(wavelength) - w[0]) / (w[-1] - w[0]) * PLOT_PIXELS
+
+    x = across(w)
+    y = top + (high - np.clip(f, low, high)) / (high - low) * (height - top)
+    lines = observed_lines(z, float(w[0]), float(w[-1])) if z is not None else []
+    return {
+        "width": PLOT_PIXELS,
+        "height": height,
+        "top": top,
+        "points": " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(x, y, strict=True)),
+        "marks": [{"x": round(float(across(obs)), 1), "colour": LINE_COLOURS[line.kind]}
+                  for line, obs in lines],
+        "names": [{"x": round(float(across(n["wavelength"])), 1), "y": n["top"] + LABEL_FONT,
+                   "text": n["text"]} for n in line_labels(lines, float(w[-1] - w[0]))],
+        "axis": f"observed wavelength {w[0]:.0f}–{w[-1]:.0f} Å; flux in {unit_label(flux_unit)}",
+    }  # fmt: skip

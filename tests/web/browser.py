@@ -27,6 +27,11 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 START_TIMEOUT = 90.0  # seconds for Streamlit to answer its health check
 NAVIGATION_TIMEOUT_MS = 60_000  # a sign-in's redirect on a loaded machine
+DECK = "[data-testid='galactive-deck']"
+DECODED = (  # the deck's image has decoded (an <img> is never drawn empty)
+    "() => { const i = document.querySelector(\"[data-testid='galactive-deck'] .gx-image\");"
+    " return !!i && i.complete && i.naturalWidth > 0; }"
+)
 
 
 def free_port() -> int:
@@ -129,57 +134,45 @@ def settled_error(page: Page, *, timeout: float = 30.0) -> str:
 
 
 def galaxy_heading(page: Page) -> str:
-    """The label page's heading: '<source id> · <task>'."""
-    return page.locator("h3").first.inner_text()
+    """The label deck's heading: '<source id> · <task>'."""
+    return page.locator(f"{DECK} h3").inner_text()
+
+
+def deck_state(page: Page) -> str:
+    """What the deck shows: "ready" (a galaxy), "waiting", "undoing" or "empty"."""
+    return page.locator(DECK).get_attribute("data-state") or ""
 
 
 def wait_for_galaxy(page: Page, *, other_than: str | None = None, timeout: float = 30.0) -> str:
-    """Wait until the label page shows a galaxy (one other than ``other_than``) with its
-    posterior drawn, every element of the run that showed it in place (none stale, so a key
-    press reaches the new galaxy's buttons) and the key listener installed; its heading."""
+    """Wait until the label deck shows a galaxy (one other than ``other_than``) with its
+    image decoded and nothing on the page is stale; the deck's heading."""
+    deadline = time.monotonic() + timeout
+    text = None
+    while time.monotonic() < deadline:
+        if page.locator(DECK).count() and deck_state(page) == "ready":
+            text = galaxy_heading(page)
+            if (
+                text != other_than
+                and "·" in text
+                and page.evaluate(DECODED)
+                and not page.locator("[data-stale='true']").count()
+            ):
+                return text
+        time.sleep(0.05)
+    raise TimeoutError(f"no new galaxy within {timeout} s (still {text!r}, was {other_than!r})")
+
+
+def wait_until(counted: Callable[[], bool], *, timeout: float = 30.0, what: str = "") -> None:
+    """Wait until ``counted()`` holds (read from the database)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        heading = page.locator("h3").first
-        if (
-            heading.count()
-            and (text := heading.inner_text()) != other_than
-            and "·" in text
-            and page.locator("[data-testid='stVegaLiteChart']").count()
-            and not page.locator("[data-stale='true']").count()
-            and page.evaluate("() => typeof window.galactiveKeys === 'function'")
-        ):
-            return text
+        if counted():
+            return
         time.sleep(0.1)
-    raise TimeoutError(f"no new galaxy within {timeout} s (still {other_than!r})")
+    raise TimeoutError(f"not within {timeout} s: {what}")
 
 
-def press_until(
-    page: Page, key: str, counted: Callable[[], bool], *, attempts: int = 3, wait: float = 10.0
-) -> None:
-    """Press ``key`` until the server has counted it (``counted()``, read from the database).
-
-    A key pressed while a rerun is replacing the page's buttons can be lost; pressing again is
-    safe because it happens only after the database shows the first press was not counted.
-    """
-    for _ in range(attempts):
-        page.keyboard.press(key)
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if counted():
-                return
-            time.sleep(0.1)
-    raise TimeoutError(f"key {key!r} not counted after {attempts} presses")
-
-
-def pass_galaxy(page: Page, shown: str, *, attempts: int = 3) -> str:
-    """Press "n" (pass: nothing is written) until a galaxy other than ``shown`` is up; its
-    heading. A press that lands while a rerun replaces the buttons can be lost, and pressing
-    again is harmless: a pass writes nothing."""
-    for _ in range(attempts - 1):
-        page.keyboard.press("n")
-        try:
-            return wait_for_galaxy(page, other_than=shown, timeout=10.0)
-        except TimeoutError:
-            continue
+def pass_galaxy(page: Page, shown: str) -> str:
+    """Press "n" (pass: nothing is written) and wait for the next galaxy; its heading."""
     page.keyboard.press("n")
-    return wait_for_galaxy(page, other_than=shown, timeout=10.0)
+    return wait_for_galaxy(page, other_than=shown)

@@ -31,6 +31,8 @@ def test_the_first_model_appears_by_itself_when_its_job_ends(
     with browser.served(settings, tmp_path / "serve.log") as url, sync_playwright() as p:
         chromium = browser.launch(p)
         page = chromium.new_page(viewport={"width": 1400, "height": 1200})
+        console: list[str] = []
+        page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
         page.goto(url)
         browser.submit_sign_in(page, "ada", PASSWORDS["ada"])
         page.get_by_text("The first model of mock is queued (job 1)").wait_for(timeout=60_000)
@@ -45,7 +47,8 @@ def test_the_first_model_appears_by_itself_when_its_job_ends(
             heading = browser.wait_for_galaxy(page, timeout=120.0)  # no reload: the page polls
         except TimeoutError as err:
             raise AssertionError(
-                f"{job_state(settings)}; page: {page.inner_text('body')!r}; server log: "
+                f"{job_state(settings)}; page: {page.inner_text('body')!r}; console: {console}; "
+                "server log: "
                 f"{(tmp_path / 'serve.log').read_text()[-3000:]}"
             ) from err
         chromium.close()

@@ -14,7 +14,7 @@ from storage.models import Job
 from tests.databases import Databases
 from tests.web.conftest import build_waiting_site
 from tests.web.markdown import shown
-from tests.web.test_pages import open_page
+from tests.web.test_pages import deck, open_page
 from tests.worker.conftest import World
 
 
@@ -52,6 +52,6 @@ def test_progress_shows_the_stage_step_and_eta(app_settings: Settings) -> None:
 def test_when_the_job_ends_the_pages_are_themselves(app_settings: Settings) -> None:
     assert run_worker(app_settings, WorkerOptions(once=True)) == 1
     at = open_page("bob", "views/label.py")
-    assert at.subheader and "first model" not in said(at)  # a galaxy to label
+    assert deck(at)["cards"] and "first model" not in said(at)  # galaxies to label
     at = open_page("ada", "views/models.py")
     assert list(at.dataframe[0].value["version"]) == ["mock-v1"]

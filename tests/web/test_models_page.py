@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from app.config import Settings
 from app.services.models import admin as model_admin
 from app.web import model_flow
+from app.web.label_flow import HELD
 from app.worker import WorkerOptions, run_worker
 from storage.models import Job, ModelVersion, QueueItem
 from tests.web.markdown import shown
@@ -89,8 +90,8 @@ def test_after_the_worker_runs_the_queue_is_rebuilt_by_the_new_version(
     assert versions.value["version"].iloc[0] == "mock-v3"
     top = queue.value
     assert set(top[top["status"] == "waiting"]["model version"]) == {"mock-v3"}
-    # ada's hold (signing in leased her a galaxy) is the only one shown as held
-    assert (top["status"] == "held by a labeler").sum() == 1
+    # ada's holds (signing in leased her the galaxies her deck draws) are the only ones held
+    assert (top["status"] == "held by a labeler").sum() == HELD
     assert "finished" in texts(at) and "mock-v3 active" in texts(at)
 
 

@@ -3,6 +3,7 @@ label page, with what each click writes to the database."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import statistics
@@ -12,9 +13,12 @@ import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
-from app.config import Settings
+from app.config import Settings, resolve
 from app.mock.tasks import MORPHOLOGY_CLASSES
 from app.services.data.class_names import display_name
+from app.web import keys, label_api, label_flow
+from app.web.label_card import Look
+from app.web.label_flow import HELD, KeyEvent
 from storage.db import session_scope
 from storage.labels import current_labels_query
 from storage.models import Galaxy, Label, Lease, ModelVersion, QueueItem, Spectrum, Task, User
@@ -23,6 +27,8 @@ from tests.web.markdown import shown
 
 MAIN = Path(__file__).resolve().parents[2] / "app" / "web" / "main.py"
 SUBMIT = "FormSubmitter:sign_in-Sign in"
+SEQ = itertools.count(1)  # the keys' numbers
+REPLIES: list[dict] = []  # the label route's answers
 
 
 def open_app() -> AppTest:
@@ -45,15 +51,41 @@ def open_page(name: str, page: str) -> AppTest:
     return at
 
 
-def press(at: AppTest, label: str) -> AppTest:
-    """Click the button whose text is ``label`` (e.g. "[2] spiral") and rerun."""
-    (button,) = [b for b in at.button if shown(b.label) == label]
-    return button.click().run()
+def deck(at: AppTest) -> dict:
+    """What the label deck was sent in the last run: cards, buttons, notices, applied keys."""
+    (component,) = [e for e in at.main if getattr(e, "type", None) == "bidi_component"]
+    return json.loads(component.proto.json)
+
+
+def press(at: AppTest, label: str, *, comment: str = "") -> AppTest:
+    """Press the deck's button whose text is ``label`` (e.g. "[2] spiral") on the galaxy it
+    shows, as its browser side sends it to the label route, and rerun the page."""
+    sent = deck(at)
+    (key,) = [b["key"] for b in sent["buttons"] if b["text"] == label]
+    lease = None if key == keys.UNDO else sent["cards"][0]["lease"]
+    request = sent["request"]
+    settings = resolve()
+    engine = settings.engine()
+    with session_scope(engine) as s:
+        (task,) = [t for t in label_flow.classification_tasks(s) if t.id == request["task"]]
+    page = f"apptest-{id(at)}"  # one browser page per AppTest session
+    event = KeyEvent(page, next(SEQ), key, lease, comment)
+    user = at.session_state["user"]
+    REPLIES.append(
+        label_api.apply(settings, engine, user.id, page, task, request["overlap"], [event], Look())
+    )
+    engine.dispose()
+    return at.run()
 
 
 def heading(at: AppTest) -> str:
-    (sub,) = at.subheader
-    return shown(sub.value)
+    """The heading of the galaxy the deck shows."""
+    return deck(at)["cards"][0]["heading"]
+
+
+def notices() -> list[str]:
+    """The messages of the label route's last answer."""
+    return [text for _, text in REPLIES[-1]["notices"]]
 
 
 def rows(settings: Settings, stmt) -> list:
@@ -106,32 +138,40 @@ def test_sign_in_shows_a_galaxy_with_composite_posterior_and_reason(
 ) -> None:
     at = sign_in("ada", PASSWORDS["ada"])
     assert not at.exception
-    assert heading(at).startswith("mock") and heading(at).endswith("· morphology")
-    assert len(at.get("image")) == 2  # the composite and the row of five bands
-    assert len(at.get("vega_lite_chart")) >= 1  # the posterior (and a spectrum if any)
-    captions = shown(" ".join(c.value for c in at.caption))
-    assert "mock-v2: mean and 16–84% range over 32 posterior samples" in captions
-    (reason,) = at.info
-    why = shown(reason.value)
+    sent = deck(at)
+    cards = sent["cards"]
+    assert len(cards) == HELD  # the galaxy shown and the next ones, drawn ahead
+    assert len({c["lease"] for c in cards}) == HELD
+    card = cards[0]
+    assert card["heading"].startswith("mock") and card["heading"].endswith("· morphology")
+    assert card["image"].startswith("data:image/jpeg;base64,") and len(card["bands"]) == 5
+    assert "mock-v2: mean and 16–84% range over 32 posterior samples" in card["model"]
+    assert [b["name"] for b in card["bars"]][:2] == ["elliptical", "spiral"]
+    assert all(0 <= b["low"] <= b["mean"] <= b["high"] <= 1 for b in card["bars"])
+    why = card["why"]
     assert "mock-v2" in why and re.search(r"higher than \d+% of the pool", why)
     assert "power sampling" in why or "random control" in why
-    composite = at.get("image")[0].proto.imgs[0].caption
     # the mock's cutouts are north up, east left, 0.396" pixels: a 25" field, a 5" bar
-    assert composite.endswith("bar 5″; N and E from the cutout's WCS, north up")
+    assert card["image_caption"].endswith("bar 5″; N and E from the cutout's WCS, north up")
     assert [b.label for b in at.sidebar.button] == ["Sign out"]
-    labels = [shown(b.label) for b in at.main.button]
+    labels = [b["text"] for b in sent["buttons"]]
     assert {"[1] elliptical", "[2] spiral", "[6] artifact", "[u] Unsure", "[s] Skip",
             "[n] Next", "[z] Undo"} <= set(labels)  # fmt: skip
     assert at.number_input(key="overlap").value == 1  # admins may change the overlap
+    if card["spectrum"] is not None:  # and the spectrum in detail below the deck
+        source = card["heading"].split(" ·")[0]
+        assert shown(at.expander[0].label) == f"Spectrum of {source} in detail: zoom, smoothing"
+    else:
+        assert card["redshift"] == "No spectrum for this galaxy." and not at.expander
 
 
 def test_spectrum_lines_sit_at_the_measured_redshift(app_settings: Settings) -> None:
     at = sign_in("ada", PASSWORDS["ada"])
     for _ in range(25):  # pass until a galaxy with a spectrum comes up
-        if len(at.get("vega_lite_chart")) == 2:
+        if len(at.get("vega_lite_chart")) == 1:
             break
         at = press(at, "[n] Next")
-    _, spectrum = at.get("vega_lite_chart")  # the posterior, then the spectrum
+    (spectrum,) = at.get("vega_lite_chart")
     source = heading(at).split(" ·")[0]
     ((z,),) = rows(
         app_settings,
@@ -156,13 +196,10 @@ def test_a_class_button_writes_the_label_with_user_version_and_score(
 ) -> None:
     at = sign_in("ada", PASSWORDS["ada"])
     first = heading(at)
-    at.text_input(key=next(t.key for t in at.text_input if t.key.startswith("comment_"))).input(
-        "two arms"
-    )
-    press(at, "[2] spiral")
+    press(at, "[2] spiral", comment="two arms")
     assert not at.exception
     assert heading(at) != first  # the next galaxy is shown
-    assert shown(at.success[0].value) == f"{first.split(' ·')[0]} labelled spiral"
+    assert notices() == [f"{first.split(' ·')[0]} labelled spiral"]
     (label,) = labels_of(app_settings, "ada")
     item = rows(
         app_settings,
@@ -233,13 +270,13 @@ def test_sign_out_returns_to_the_sign_in_form(app_settings: Settings) -> None:
 def test_label_to_next_galaxy_time_of_the_page(
     app_settings: Settings, record_property: pytest.RecordProperty
 ) -> None:
-    """The page's own server time from a class key to the next galaxy (the action, the
-    next lease, the galaxy's arrays and posterior, the charts): 10 labels in a row."""
+    """The page's own server time from a class key to the deck topped up again (the action,
+    the next lease, the new galaxy's arrays, posterior and pictures): 10 labels in a row."""
     at = sign_in("ada", PASSWORDS["ada"])
     times = []
     for k in range(10):
         press(at, f"[{k % 6 + 1}] {display_name(MORPHOLOGY_CLASSES[k % 6])}")
-        times.append(at.session_state["last_latency_ms"])
+        times.append(REPLIES[-1]["server_ms"])
     median = statistics.median(times)
     record_property("submit_to_next_ms", times)
     print(f"submit -> next galaxy: median {median:.0f} ms, max {max(times):.0f} ms")

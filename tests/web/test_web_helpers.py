@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from typer.testing import CliRunner
 
 from app.cli import app
@@ -31,7 +30,7 @@ from app.web.spectrum import (
     unit_label,
 )
 from storage.db import session_scope
-from storage.models import Label, User
+from storage.models import Label, Lease, User
 from tests.web.conftest import PASSWORDS
 from tests.web.markdown import shown
 
@@ -119,14 +118,26 @@ def test_summarize_gives_mean_and_16_84_range_per_class() -> None:
         summarize(probs, ["a", "b"])
 
 
-def test_keys_label_buttons_and_build_the_listener() -> None:
+def test_keys_label_buttons() -> None:
     assert keys.labelled("1", "elliptical") == "[1] elliptical"
     assert keys.labelled(None, "tenth class") == "tenth class"
     assert [keys.class_key(i) for i in (0, 8, 9)] == ["1", "9", None]
-    script = keys.script(["2", "1", "z"])
-    assert '["1", "2", "z"]' in script and "event.repeat" in script and "INPUT" in script
-    with pytest.raises(ValueError, match=r"\['Z', 'ab'\]"):
-        keys.script(["Z", "ab"])
+    assert set("123456789usnz") == keys.ALL_KEYS
+
+
+def test_key_events_from_the_browser_are_checked() -> None:
+    good = {"page": "p", "seq": 2, "key": "3", "lease": 7, "comment": "bar"}
+    bad = [
+        "1", 3, None, {"page": "p", "seq": "2", "key": "3", "lease": 7},
+        {**good, "key": "x"}, {**good, "key": "Z"}, {**good, "lease": "7"},
+        {**good, "page": ""}, {**good, "page": "p" * 65}, {**good, "comment": 5},
+    ]  # fmt: skip
+    events = label_flow.parse_events([*bad, good, {**good, "seq": 1, "key": "z", "lease": None}])
+    assert events == [
+        label_flow.KeyEvent("p", 1, "z", None, "bar"),
+        label_flow.KeyEvent("p", 2, "3", 7, "bar"),
+    ]
+    assert label_flow.parse_events("not a list") == label_flow.parse_events(None) == []
 
 
 def test_only_admins_choose_the_overlap() -> None:
@@ -187,46 +198,97 @@ def test_a_score_is_a_percentile_of_the_pool() -> None:
     assert percentile_of(0.9, pool) == 1.0 and percentile_of(0.3, np.zeros(0)) is None
 
 
-def test_a_second_press_on_the_same_galaxy_counts_once(app_settings: Settings) -> None:
-    engine = app_settings.engine()
+def _task_and_user(engine, name: str) -> tuple[label_flow.TaskChoice, int]:
     with session_scope(engine) as s:
         (task,) = label_flow.classification_tasks(s)
-        ada = s.scalar(select(User.id).where(User.name == "ada"))
-    state: dict = {}
-    first = label_flow.shown(state, engine, ada, task, overlap=1)
-    assert label_flow.shown(state, engine, ada, task, overlap=1) is first  # a rerun keeps it
-    label_flow.submit(state, engine, ada, first, status="answer", class_index=2)
-    second = label_flow.shown(state, engine, ada, task, overlap=1)
-    assert second.assignment.galaxy_id != first.assignment.galaxy_id
-    assert second.idempotency_key != first.idempotency_key
-    # The same press arriving again (a double click, a resent request) changes nothing.
-    state.pop(label_flow.FLASH_KEY)
-    label_flow.submit(state, engine, ada, first, status="answer", class_index=4)
-    label_flow.leave(state, engine, ada, first)
-    assert state[label_flow.SHOWN_KEY] is second and label_flow.FLASH_KEY not in state
+        return task, s.scalar(select(User.id).where(User.name == name))
+
+
+def _expert_labels(engine) -> list[tuple]:
     with session_scope(engine) as s:
-        labels = s.execute(
-            select(Label.galaxy_id, Label.class_index).where(Label.source == "expert")
-        ).all()
-    assert labels == [(first.assignment.galaxy_id, 2)]
+        return [
+            tuple(r)
+            for r in s.execute(
+                select(Label.galaxy_id, Label.status, Label.class_index, Label.comment)
+                .where(Label.source == "expert")
+                .order_by(Label.id)
+            )
+        ]
+
+
+def _key(seq: int, key: str, shown: label_flow.Shown | None, comment: str = ""):
+    lease = shown.assignment.lease_id if shown is not None else None
+    return label_flow.KeyEvent("page", seq, key, lease, comment)
+
+
+def test_keys_faster_than_the_page_land_in_order_on_their_galaxies(
+    app_settings: Settings,
+) -> None:
+    engine = app_settings.engine()
+    task, ada = _task_and_user(engine, "ada")
+    state: dict = {}
+    held = label_flow.held(state, engine, ada, task, overlap=1)
+    assert len(held) == label_flow.HELD
+    assert label_flow.held(state, engine, ada, task, overlap=1) == held  # a rerun keeps them
+    # four keys pressed on four galaxies before the server answered any: one batch
+    burst = [_key(1, "1", held[0], "round"), _key(2, "2", held[1]), _key(3, "n", held[2]),
+             _key(4, "u", held[3])]  # fmt: skip
+    assert label_flow.apply_keys(state, engine, ada, task, burst) == 4
+    gid = [h.assignment.galaxy_id for h in held]
+    assert _expert_labels(engine) == [
+        (gid[0], "answer", 0, "round"), (gid[1], "answer", 1, None), (gid[3], "unsure", None, None)
+    ]  # fmt: skip
+    assert [m for _, m in state[label_flow.FLASH_KEY]] == [
+        f"{held[1].assignment.source_id} labelled spiral",
+        f"{held[2].assignment.source_id} passed on",
+        f"{held[3].assignment.source_id} marked unsure",
+    ]
+    after = label_flow.held(state, engine, ada, task, overlap=1)
+    assert after[:2] == [held[4], held[5]] and len(after) == label_flow.HELD
+    # the browser resends keys until it hears they were applied: they count once
+    assert label_flow.apply_keys(state, engine, ada, task, burst) == 0
+    # a new key for a galaxy already answered is refused, with a message
+    assert label_flow.apply_keys(state, engine, ada, task, [_key(5, "3", held[0])]) == 1
+    assert "no longer yours" in state[label_flow.FLASH_KEY][-1][1]
+    # so is a direct second submission or pass on it (a double click)
+    label_flow.submit(state, engine, ada, held[0], status="answer", class_index=4)
+    label_flow.leave(state, engine, ada, held[0])
+    assert len(_expert_labels(engine)) == 3
     engine.dispose()
 
 
-def test_a_galaxy_whose_lease_ran_out_is_not_kept_on_screen(app_settings: Settings) -> None:
+def test_undo_puts_the_galaxy_back_in_front(app_settings: Settings) -> None:
     engine = app_settings.engine()
-    with session_scope(engine) as s:
-        (task,) = label_flow.classification_tasks(s)
-        bob = s.scalar(select(User.id).where(User.name == "bob"))
+    task, ada = _task_and_user(engine, "ada")
     state: dict = {}
-    first = label_flow.shown(state, engine, bob, task, overlap=1)
-    past = datetime(2000, 1, 1, tzinfo=UTC)
-    state[label_flow.SHOWN_KEY] = replace(
-        first, assignment=replace(first.assignment, expires_at=past)
+    held = label_flow.held(state, engine, ada, task, overlap=1)
+    label_flow.apply_keys(state, engine, ada, task, [_key(1, "1", held[0]), _key(2, "z", None)])
+    assert label_flow.held(state, engine, ada, task, overlap=1)[0].assignment.lease_id == (
+        held[0].assignment.lease_id
     )
-    again = label_flow.shown(state, engine, bob, task, overlap=1)
-    assert again.idempotency_key != first.idempotency_key  # asked the server afresh
-    level, message = state[label_flow.FLASH_KEY]
-    assert level == "warning" and "ran out" in message
+    assert [s for _, s, _, _ in _expert_labels(engine)] == ["answer", "retracted"]
+    engine.dispose()
+
+
+def test_a_galaxy_whose_hold_ran_out_leaves_the_deck_with_a_message(
+    app_settings: Settings,
+) -> None:
+    engine = app_settings.engine()
+    task, bob = _task_and_user(engine, "bob")
+    state: dict = {}
+    first = label_flow.held(state, engine, bob, task, overlap=1)[0]
+    with session_scope(engine) as s:
+        s.execute(
+            update(Lease)
+            .where(Lease.id == first.assignment.lease_id)
+            .values(expires_at=datetime(2000, 1, 1, tzinfo=UTC))
+        )
+    again = label_flow.held(state, engine, bob, task, overlap=1)
+    assert first.assignment.lease_id not in [h.assignment.lease_id for h in again]
+    level, message = state[label_flow.FLASH_KEY][-1]
+    assert level == "warning" and message == f"your hold on {first.assignment.source_id} ran out"
+    assert label_flow.apply_keys(state, engine, bob, task, [_key(1, "1", first)]) == 1
+    assert _expert_labels(engine) == []  # its late key is refused
     engine.dispose()
 
 

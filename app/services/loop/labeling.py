@@ -87,20 +87,57 @@ def next_galaxy(
             lease_seconds=lease_seconds,
             overlap=overlap,
         )
-        if lease is None:
-            return None
-        item = session.get_one(QueueItem, lease.queue_item_id)
-        galaxy = session.get_one(Galaxy, item.galaxy_id)
-        return Assignment(
-            queue_item_id=item.id,
-            galaxy_id=galaxy.id,
-            source_id=galaxy.source_id,
-            lease_id=lease.id,
-            expires_at=lease.expires_at,
-            model_version_id=item.model_version_id,
-            acquisition=item.acquisition,
-            acquisition_score=item.acquisition_score,
-        )
+        return None if lease is None else _assignment(session, lease)
+
+
+def held(
+    engine: Engine,
+    user_id: int,
+    task_id: int,
+    *,
+    size: int,
+    overlap: int = 1,
+    lease_seconds: float = LEASE_SECONDS,
+    now: datetime | None = None,
+) -> list[Assignment]:
+    """Up to ``size`` galaxies leased to this labeler in the task, in the order to show them:
+    their open leases oldest first (an undone galaxy leads), topped up from the queue. The
+    page draws the next ones before they are asked for, so a fast labeler never waits."""
+    if size < 1:
+        raise ValueError(f"size must be at least 1, got {size}")
+    now = now or datetime.now(UTC)
+    with session_scope(engine) as session:
+        leases.begin_write(session)
+        leases.expire_stale(session, user_id=user_id, now=now)
+        found = leases.open_leases(session, task_id=task_id, user_id=user_id, now=now, limit=size)
+        while len(found) < size:
+            lease = leases.lease_next(
+                session,
+                task_id=task_id,
+                user_id=user_id,
+                now=now,
+                lease_seconds=lease_seconds,
+                overlap=overlap,
+            )
+            if lease is None:
+                break
+            found.append(lease)
+        return [_assignment(session, lease) for lease in found]
+
+
+def _assignment(session: Session, lease: Lease) -> Assignment:
+    item = session.get_one(QueueItem, lease.queue_item_id)
+    galaxy = session.get_one(Galaxy, item.galaxy_id)
+    return Assignment(
+        queue_item_id=item.id,
+        galaxy_id=galaxy.id,
+        source_id=galaxy.source_id,
+        lease_id=lease.id,
+        expires_at=lease.expires_at,
+        model_version_id=item.model_version_id,
+        acquisition=item.acquisition,
+        acquisition_score=item.acquisition_score,
+    )
 
 
 def submit(
