@@ -249,7 +249,14 @@ def sketch(
         "points": " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(x, y, strict=True)),
         "marks": [{"x": round(float(across(obs)), 1), "colour": LINE_COLOURS[line.kind]}
                   for line, obs in lines],
-        "names": [{"x": round(float(across(n["wavelength"])), 1), "y": n["top"] + LABEL_FONT,
-                   "text": n["text"]} for n in line_labels(lines, float(w[-1] - w[0]))],
-        "axis": f"observed wavelength {w[0]:.0f}–{w[-1]:.0f} Å; flux in {unit_label(flux_unit)}",
+        "names": [{"x": _inside(float(across(n["wavelength"])), n["text"]),
+                   "y": n["top"] + LABEL_FONT, "text": n["text"]}
+                  for n in line_labels(lines, float(w[-1] - w[0]))],
+        "axis": f"Observed wavelength {w[0]:.0f}–{w[-1]:.0f} Å; flux in {unit_label(flux_unit)}",
     }  # fmt: skip
+
+
+def _inside(x: float, text: str) -> float:
+    """``x`` moved so a name centred there stays inside the PLOT_PIXELS-wide plot."""
+    half = len(text) * CHAR_PIXELS / 2
+    return round(min(max(x, half), PLOT_PIXELS - half), 1)

@@ -57,8 +57,8 @@ def main() -> None:
         page.set_viewport_size({"width": 1400, "height": 1500})
         browser.sign_in(page, url, args.user, password)
         shown = browser.galaxy_heading(page)
-        for _ in range(MAX_PASSES):
-            if page.locator("[data-testid='stVegaLiteChart']").count() >= 2:
+        for _ in range(MAX_PASSES):  # a galaxy with a spectrum, for the picture
+            if page.locator(f"{browser.DECK} .gx-spectrum-svg").count():
                 break
             shown = browser.pass_galaxy(page, shown)
         time.sleep(1.0)  # let the charts finish drawing

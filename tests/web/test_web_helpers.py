@@ -29,6 +29,7 @@ from app.web.spectrum import (
     spectrum_spec,
     unit_label,
 )
+from app.web.spectrum import sketch as spectrum_sketch
 from storage.db import session_scope
 from storage.models import Label, Lease, User
 from tests.web.conftest import PASSWORDS
@@ -463,3 +464,17 @@ def test_follow_up_queue_shows_whole_seconds() -> None:
     ]
     exposures = followup_flow.queue_frame(items)["exposure (s)"]
     assert exposures[0] == 19 and np.isnan(exposures[1])  # no exposure known: blank
+
+
+def test_the_deck_spectrum_sketch_marks_lines_at_z_and_keeps_names_inside() -> None:
+    wave = np.linspace(3800.0, 9200.0, 3000)
+    flux = 1.0 + np.sin(wave / 300.0)
+    sketch = spectrum_sketch(wave, flux, np.ones_like(wave), z=0.03, flux_unit="arbitrary")
+    width = sketch["width"]
+    x = [float(p.split(",")[0]) for p in sketch["points"].split()]
+    assert x[0] == 0 and x[-1] == width and len(x) <= width
+    halpha = 6564.6 * 1.03  # H-alpha at z = 0.03 sits where the plot says
+    assert any(abs(m["x"] - (halpha - 3800) / 5400 * width) < 2 for m in sketch["marks"])
+    assert all(len(n["text"]) * 3.75 <= n["x"] <= width - len(n["text"]) * 3.75
+               for n in sketch["names"])  # fmt: skip
+    assert spectrum_sketch(wave[:1], flux[:1], np.ones(1), z=None, flux_unit="") is None
