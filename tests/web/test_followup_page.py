@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.config import Settings
 from app.services.followup import admin as followup_admin
+from app.services.followup.night import SITES
 from app.web import followup_flow
 from storage.errors import IngestError
 from storage.models import Galaxy, Ingest, QueueItem, Spectrum
@@ -98,6 +99,12 @@ def test_a_labeler_plans_and_sees_targets_sky_and_downloads(app_settings: Settin
     assert hours <= 2.0 + 1e-6
     assert len(at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")) == 1  # the sky
     assert "targets from mock-v2" in messages(at, "caption")
+    # tonight at the default site: the dark hours and how high each target gets
+    assert f"{next(iter(SITES))}, night of " in messages(at, "caption")
+    assert "targets rise above 30° (airmass below 2)" in messages(at, "caption")
+    up = table["hours above 30°"]
+    assert ((up >= 0) & (up <= 14)).all()
+    assert (table["best airmass"].dropna() >= 1.0).all()
     labels = {b.label for b in at.get("download_button")}
     assert labels == {
         "Download CSV",

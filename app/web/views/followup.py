@@ -2,13 +2,15 @@
 plan), their sky positions and downloads; saving the queue, marking targets observed and
 ingesting returned spectra are for admins."""
 
+import datetime as dt
 from functools import partial
 
 import streamlit as st
 
 from app.services.followup import admin as followup_admin
+from app.services.followup.night import SITES
 from app.web import followup_flow, session
-from app.web.followup_flow import DOWNLOADS, FLASH_KEY, PLAN_KEY, UPLOAD_ROUND_KEY
+from app.web.followup_flow import DOWNLOADS, FLASH_KEY, NIGHT_KEY, PLAN_KEY, UPLOAD_ROUND_KEY
 from app.web.text import plain
 from bayes.followup import SNModel
 from storage.db import session_scope
@@ -42,12 +44,16 @@ with st.form("plan_form"):
     overhead = columns[3].number_input(
         "Overhead per target (s)", min_value=0.0, value=SNModel.overhead_s, key="overhead"
     )
+    where = st.columns(4)
+    site = where[0].selectbox("Site", list(SITES), key="site")
+    date = where[1].date_input("Night of (local evening)", value=dt.datetime.now(dt.UTC).date(),
+                               key="night")  # fmt: skip
     pressed = st.form_submit_button("Plan", type="primary")
 if pressed:
     with st.spinner("Predicting every galaxy without a spectrum…"):
         followup_flow.plan(
             state, settings, survey, task, budget=budget, amount=amount, snr=snr,
-            overhead_s=overhead,
+            overhead_s=overhead, site=site, date=date,
         )  # fmt: skip
     if flash := state.pop(FLASH_KEY, None):
         getattr(st, flash[0])(flash[1])
@@ -56,7 +62,10 @@ plan = state.get(PLAN_KEY)
 if plan is not None and (plan.survey, plan.task) == (survey, task):
     st.subheader("Ranked targets")
     st.caption(followup_flow.plan_summary(plan))
-    st.dataframe(followup_flow.plan_frame(plan), hide_index=True, width="stretch", height=300)
+    tonight, seen = state.get(NIGHT_KEY) or (None, None)
+    if tonight is not None:
+        st.caption(followup_flow.night_summary(tonight, seen))
+    st.dataframe(followup_flow.plan_frame(plan, seen), hide_index=True, width="stretch", height=300)
     if len(plan):
         st.vega_lite_chart(spec=followup_flow.sky_spec(plan), width="stretch")
     with st.container(horizontal=True):
