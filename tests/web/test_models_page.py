@@ -13,7 +13,7 @@ from app.services.models import admin as model_admin
 from app.web import model_flow
 from app.web.label_flow import HELD
 from app.worker import WorkerOptions, run_worker
-from storage.models import Job, ModelVersion, QueueItem
+from storage.models import Galaxy, Job, Lease, ModelVersion, QueueItem
 from tests.web.markdown import shown
 from tests.web.test_pages import open_app, open_page, rows, user_id
 from tests.worker.conftest import World
@@ -91,7 +91,20 @@ def test_after_the_worker_runs_the_queue_is_rebuilt_by_the_new_version(
     top = queue.value
     assert set(top[top["status"] == "waiting"]["model version"]) == {"mock-v3"}
     # ada's holds (signing in leased her the galaxies her deck draws) are the only ones held
-    assert 1 <= (top["status"] == "held by a labeler").sum() <= HELD
+    held_by_ada = {
+        r[0]
+        for r in rows(
+            app_settings,
+            select(Galaxy.source_id)
+            .join(QueueItem, QueueItem.galaxy_id == Galaxy.id)
+            .join(Lease, Lease.queue_item_id == QueueItem.id)
+            .where(Lease.user_id == user_id(app_settings, "ada"), Lease.status == "open"),
+        )
+    }
+    assert len(held_by_ada) == HELD
+    assert set(top[top["status"] == "held by a labeler"]["galaxy"]) == held_by_ada & set(
+        top["galaxy"]
+    )
     assert "finished" in texts(at) and "mock-v3 active" in texts(at)
 
 
