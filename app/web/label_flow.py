@@ -39,7 +39,6 @@ HELD_KEY = "held"
 APPLIED_KEY = "keys_applied"
 FLASH_KEY = "flash"
 STARTED_KEY = "action_started"
-LATENCY_KEY = "last_latency_ms"
 MAX_OVERLAP = 10
 HELD = 8  # the galaxy shown and seven drawn ahead in the browser
 MESSAGES = 3  # the latest action messages shown
@@ -281,7 +280,6 @@ def finish_timing(state: MutableMapping[str, Any]) -> float | None:
     if started is None:
         return None
     ms = (time.perf_counter() - started) * 1000
-    state[LATENCY_KEY] = ms
     log.info("action to next galaxy: %.1f ms", ms)
     return ms
 
