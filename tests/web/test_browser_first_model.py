@@ -22,6 +22,9 @@ pytestmark = pytest.mark.slow
 WORKER_TIMEOUT = 300  # seconds for one epoch of the 40-galaxy mock, scoring and queues
 
 
+# the embedded default only: the job and its polling run on both backends in
+# tests/worker/test_first_model.py; here it is the page, 35 s of a worker fit per backend
+@pytest.mark.parametrize("backend_dbs", ["sqlite"], indirect=True)
 def test_the_first_model_appears_by_itself_when_its_job_ends(
     backend_dbs: Databases, tmp_path: Path
 ) -> None:
