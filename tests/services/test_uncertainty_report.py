@@ -95,6 +95,7 @@ def report_data(**changes: object) -> ur.ReportData:
                 ur.VersionPoint("mock-v2", 30, 0.6, 0.05, 0.04, 0.66, 0.55, 20)),
         embedding=rng.normal(size=(40, 2)), embedding_bald=rng.uniform(size=40),
         embedding_class=rng.integers(0, 3, 40),
+        embedding_ids=np.array([f"g{k}" for k in range(40)]),
         agreement=ur.Agreement("Cohen's κ", 0.4, 12, 2, 0.7),
     )  # fmt: skip
     return ur.ReportData(**{**fields, **changes})

@@ -3,8 +3,10 @@ calibration, coverage, figures and agreement, and the whole report as one HTML d
 
 from __future__ import annotations
 
+import json
 import re
 
+import pyarrow as pa
 import pytest
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
@@ -27,6 +29,11 @@ def site(shared_site: World) -> World:
 
 def open_reports(name: str) -> AppTest:
     return open_page(name, PAGE)
+
+
+def table(chart: object) -> list[dict]:
+    """The rows Streamlit moved out of a chart's spec (top-level data travels as Arrow)."""
+    return pa.ipc.open_stream(chart.proto.data.data).read_all().to_pylist()
 
 
 def metrics(at: AppTest) -> dict[str, str]:
@@ -65,8 +72,17 @@ def test_any_signed_in_user_sees_the_report(app_settings: Settings, name: str) -
     assert 0 <= float(shown["68% coverage (redshift)"]) <= 1
     assert 0 <= float(shown["95% coverage (redshift)"]) <= 1
     assert shown["Labeler agreement"] == "—"
-    # reliability, confusion, PIT, coverage at every level, learning curves, embedding
-    assert len(at.get("image")) == 6
+    # confusion and PIT as images; reliability, coverage at every level, learning curves and
+    # the embedding map interactive, each with the report's numbers in its data
+    assert len(at.get("image")) == 2
+    charts = [json.loads(c.proto.spec) for c in at.get("vega_lite_chart")]
+    assert len(charts) == 4
+    coverage = next(c for c in charts if "observed coverage" in json.dumps(c))
+    levels = [r["nominal"] for layer in coverage["layer"] for r in layer["data"]["values"]
+              if "task" in r]  # fmt: skip
+    assert len(levels) == 2 * len(set(levels))  # every level, for redshift and sfr
+    (mapped,) = [table(c) for c in at.get("vega_lite_chart") if "params" in c.proto.spec]
+    assert len({r["galaxy"] for r in mapped}) == len(mapped) >= 20  # each galaxy, by its id
     assert [b.proto.label for b in at.get("download_button")] == ["Download the report (HTML)"]
     assert "mock-v2" in unescaped(" ".join(c.value for c in at.caption))
 

@@ -119,6 +119,7 @@ class ReportData:
     embedding: np.ndarray  # (k, 2) t-SNE of posterior embeddings
     embedding_bald: np.ndarray  # (k,)
     embedding_class: np.ndarray  # (k,) predicted class
+    embedding_ids: np.ndarray  # (k,) their source ids
     agreement: Agreement | None
     target_source: str = "labels"  # "truth" or "labels": what the targets above are
 
@@ -369,6 +370,7 @@ def collect(
         embedding=tsne(at_sample.embedding, seed=seed),
         embedding_bald=bald,
         embedding_class=predicted,
+        embedding_ids=np.asarray(data.refs.source_id)[sample],
         agreement=agreement(answers, len(classes)) if classes else None,
         target_source=source,
     )

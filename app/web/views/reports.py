@@ -6,6 +6,7 @@ import streamlit as st
 
 from app.services.loop import labeling
 from app.services.loop.retrain import active_version
+from app.services.reports import charts
 from app.services.reports import uncertainty as report
 from app.services.reports.regression_calibration import headline
 from app.web import session
@@ -71,14 +72,32 @@ else:
     columns[3].metric("Labeler agreement", "—")
     st.caption("Labeler agreement needs galaxies answered by two labelers (raise the overlap).")
 
+# interactive where hovering for exact numbers or zooming helps; PNGs (as in the HTML) elsewhere
+interactive = {}
+if len(data.probs):
+    interactive["Reliability diagram"] = charts.reliability_chart(data.reliability)
+if data.regressions:
+    interactive["Coverage at every nominal level"] = charts.coverage_chart(data.regressions)
 small = [t for t in images if t not in ("Learning curves", "Embedding map")]
 # two figures a row: four at page width drew their labels too small to read
 for row in (small[i : i + 2] for i in range(0, len(small), 2)):
     for column, title in zip(st.columns(2, gap="large"), row, strict=False):
         with column:
             st.markdown(f"**{title}**")
-            st.image(images[title], caption=report.CAPTIONS.get(title))
-for title in ("Learning curves", "Embedding map"):
-    if title in images:
-        st.markdown(f"**{title}**")
-        st.image(images[title], caption=report.CAPTIONS.get(title))
+            if title in interactive:
+                st.vega_lite_chart(spec=interactive[title], width="stretch")
+                st.caption(report.CAPTIONS.get(title, ""))
+            else:
+                st.image(images[title], caption=report.CAPTIONS.get(title))
+if data.points:
+    st.markdown("**Learning curves**")
+    st.vega_lite_chart(spec=charts.learning_chart(data.points))
+    st.caption(report.CAPTIONS["Learning curves"])
+if len(data.embedding):
+    st.markdown("**Embedding map**")
+    colour = st.segmented_control(
+        "Colour by", ("BALD", "predicted class"), default="BALD", key="map_colour"
+    )
+    st.vega_lite_chart(spec=charts.embedding_chart(data, colour=colour or "BALD"), width="stretch")
+    hint = "Hover a galaxy for its id; drag and scroll to zoom."
+    st.caption(f"{report.CAPTIONS['Embedding map']} {hint}")
