@@ -13,14 +13,13 @@ from sqlalchemy import Engine
 from app.config import Settings
 from app.services.followup import admin as followup_admin
 from app.services.followup.admin import FollowupItem
-from app.services.followup.night import LOW_DEG, Night, Visibility, night, visibility
+from app.services.followup.night import LOW_DEG, night
 from app.services.followup.plan import FollowupPlan, plan_followup
 from app.web.text import plain
 from bayes.followup import SNModel
 from storage.errors import IngestError
 
 PLAN_KEY = "followup_plan"
-NIGHT_KEY = "followup_night"  # (Night, Visibility) of the plan's targets
 FLASH_KEY = "followup_flash"
 UPLOAD_ROUND_KEY = "followup_upload_round"  # bumped to clear the uploader after an ingest
 FITS_MIME = "application/fits"
@@ -45,36 +44,24 @@ def plan(
     overhead_s: float,
     site: str | None = None,
     date: dt.date | None = None,
+    above_only: bool = True,
 ) -> None:
     """Plan tonight's targets under a budget of ``amount`` hours or fibers (``budget``) and keep
-    the plan in ``state`` (read-only: any signed-in user may plan), with the night at ``site``
-    starting on ``date`` and how high each target gets in it; a bad input is reported."""
-    state.pop(NIGHT_KEY, None)
+    the plan in ``state`` (read-only: any signed-in user may plan), for the night at ``site``
+    starting on ``date`` (with ``above_only``, only galaxies that rise above LOW_DEG in it);
+    a bad input is reported."""
     try:
+        tonight = night(site, date) if site is not None and date is not None else None
         sn = SNModel(snr_target=snr, overhead_s=overhead_s)
         hours = float(amount) if budget == "hours" else None
         fibers = int(amount) if budget == "fibers" else None
-        result = plan_followup(
-            settings, survey, task=task, sn_model=sn, budget_hours=hours, budget_fibers=fibers
-        )
-        state[PLAN_KEY] = result
-        if site is not None and date is not None:
-            tonight = night(site, date)
-            state[NIGHT_KEY] = (tonight, visibility(result.ra, result.dec, tonight))
+        state[PLAN_KEY] = plan_followup(
+            settings, survey, task=task, sn_model=sn, budget_hours=hours, budget_fibers=fibers,
+            tonight=tonight, above_only=above_only,
+        )  # fmt: skip
     except ValueError as err:
         state.pop(PLAN_KEY, None)
         state[FLASH_KEY] = ("error", f"No plan: {plain(err)}.")
-
-
-def night_summary(tonight: Night, seen: Visibility) -> str:
-    """The night and how many targets rise high enough in it."""
-    up = int((seen.hours_up > 0).sum())
-    never = len(seen.hours_up) - up
-    tail = f"; {never} never do" if never else ""
-    return (
-        f"{tonight.describe()}. {up} of {len(seen.hours_up)} targets rise above {LOW_DEG:g}° "
-        f"(airmass below 2) in it{tail}."
-    )
 
 
 def plan_summary(result: FollowupPlan) -> str:
@@ -89,9 +76,9 @@ def plan_summary(result: FollowupPlan) -> str:
     )
 
 
-def plan_frame(result: FollowupPlan, seen: Visibility | None = None) -> pd.DataFrame:
+def plan_frame(result: FollowupPlan) -> pd.DataFrame:
     """The ranked targets: galaxy, position, magnitude, exposure, gain and gain per hour, and
-    with ``seen`` the best airmass in the night and the hours above LOW_DEG."""
+    for a plan made for a night the best airmass in it and the hours above LOW_DEG."""
     frame = pd.DataFrame(
         {
             "rank": range(1, len(result) + 1),
@@ -104,9 +91,9 @@ def plan_frame(result: FollowupPlan, seen: Visibility | None = None) -> pd.DataF
             "gain per hour (nats/h)": result.gain_per_hour,
         }
     )
-    if seen is not None:
-        frame["best airmass"] = seen.best_airmass.round(2)
-        frame[f"hours above {LOW_DEG:g}°"] = seen.hours_up.round(1)
+    if result.best_airmass is not None and result.hours_up is not None:
+        frame["best airmass"] = result.best_airmass.round(2)
+        frame[f"hours above {LOW_DEG:g}°"] = result.hours_up.round(1)
     return frame
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,8 @@ from typer.testing import CliRunner
 from app.cli import app
 from app.config import Settings
 from app.mock.survey import generate_survey
-from app.services.followup.export import format_for, write_targets
+from app.services.followup.export import format_for, targets_table, write_targets
+from app.services.followup.night import LOW_DEG, SITES, night
 from app.services.followup.plan import FollowupPlan, plan_followup, save_queue
 from app.services.loop.scoring import PoolPosterior, score_pool
 from app.services.models.training import train
@@ -122,6 +125,25 @@ def test_the_scoring_pass_posterior_gives_the_same_plan(settings: Settings) -> N
     assert not PoolPosterior().covers(pool.galaxy_id, "redshift")
 
 
+def test_a_plan_for_a_night_leaves_out_galaxies_that_never_rise(settings: Settings) -> None:
+    # from Paranal (latitude -24.6) a galaxy north of Dec +35.4 never climbs above 30 degrees;
+    # in May the mock's RA 8-16 h is up in the dark, so the others can be planned
+    tonight = night("Cerro Paranal (4MOST, VISTA)", dt.date(2026, 5, 15))
+    never = 90.0 - LOW_DEG + SITES["Cerro Paranal (4MOST, VISTA)"][0]
+    sn = SNModel(snr_target=8.0)
+    anyway = plan_followup(settings, "mock", sn_model=sn, k=4, tonight=tonight, above_only=False)
+    plain = plan_followup(settings, "mock", sn_model=sn, k=4)
+    np.testing.assert_array_equal(anyway.galaxy_id, plain.galaxy_id)  # the night ranks nothing
+    assert anyway.n_below == 0 and (anyway.hours_up[anyway.dec > never] == 0).all()
+    assert (anyway.dec > never).sum() >= 2, "the mock's Dec 0-60 puts some targets up north"
+    seen = plan_followup(settings, "mock", sn_model=sn, k=4, tonight=tonight)
+    assert len(seen) and (seen.hours_up > 0).all() and (seen.dec < never).all()
+    assert seen.n_below >= (anyway.dec > never).sum()
+    assert np.isfinite(seen.best_airmass).all() and (seen.best_airmass < 2.0).all()
+    north = set(anyway.galaxy_id[anyway.dec > never])
+    assert seen.night == tonight and not set(seen.galaxy_id) & north
+
+
 def test_bad_requests_name_what_is_wrong(settings: Settings) -> None:
     with pytest.raises(ValueError, match="no survey named 'nope'"):
         plan_followup(settings, "nope", budget_hours=1.0)
@@ -143,6 +165,13 @@ def test_cli_plans_exports_and_evaluates(settings: Settings, tmp_path: Path) -> 
     assert "follow-up queue for redshift" in result.output and out.exists()
     bad = runner.invoke(app, [*base, "plan", "--budget-hours", "1", "--out", "x.txt"])
     assert bad.exit_code == 2 and "'.txt'" in bad.output
+    site = ["--site", "Cerro Paranal (4MOST, VISTA)", "--night", "2026-12-06"]
+    result = runner.invoke(app, [*base, "plan", "--budget-hours", "3", "--k", "4", *site])
+    assert result.exit_code == 0, result.output
+    assert "Cerro Paranal (4MOST, VISTA), night of 2026-12-06: dark" in result.output
+    assert "never rise above 30° that night were not planned" in result.output
+    nowhere = runner.invoke(app, [*base, "plan", "--budget-hours", "1", "--site", "Nowhere"])
+    assert nowhere.exit_code == 2 and "known: Apache Point" in nowhere.output
     none = runner.invoke(app, [*base, "plan"])
     assert none.exit_code == 2 and "--budget-hours" in none.output
     plot = tmp_path / "gain.png"
@@ -204,6 +233,21 @@ def test_export_round_trips_through_astropy(tmp_path: Path, suffix: str) -> None
     if suffix != ".csv":
         assert table["ra"].unit == "deg" and table["exposure_s"].unit == "s"
         assert table["magnitude"].unit == "mag"
+
+
+def test_a_plan_for_a_night_exports_airmass_and_hours_up(tmp_path: Path) -> None:
+    tonight = night("Apache Point (SDSS)", dt.date(2026, 12, 6))
+    plan = dataclasses.replace(
+        _plan(), night=tonight, best_airmass=np.array([1.1, 1.8, np.nan]),
+        hours_up=np.array([6.5, 1.25, 0.0]),
+    )  # fmt: skip
+    path = write_targets(plan, tmp_path / "targets.fits")
+    table = Table.read(path)
+    assert table.colnames[-2:] == ["best_airmass", "hours_up"] and table["hours_up"].unit == "h"
+    np.testing.assert_array_equal(table["hours_up"], plan.hours_up)
+    assert (table.meta["SITE"], table.meta["NIGHT"]) == ("Apache Point (SDSS)", "2026-12-06")
+    assert table.meta["DARKFROM"] == f"{tonight.start:%Y-%m-%dT%H:%M}Z"
+    assert "best_airmass" not in targets_table(_plan()).colnames  # no night, no such columns
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".fits", ".vot"])

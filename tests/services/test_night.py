@@ -37,6 +37,8 @@ def test_a_target_at_the_zenith_and_one_that_never_rises() -> None:
     assert seen.best_airmass[0] == pytest.approx(1.0, abs=0.01)
     assert seen.hours_up[0] > 5.0  # above 30° for hours around its transit
     assert np.isnan(seen.best_airmass[1]) and seen.hours_up[1] == 0
+    nowhere = visibility(np.array([np.nan]), np.array([np.nan]), tonight)  # no position
+    assert np.isnan(nowhere.best_airmass[0]) and nowhere.hours_up[0] == 0
     empty = visibility(np.zeros(0), np.zeros(0), tonight)
     assert len(empty.best_airmass) == len(empty.hours_up) == 0
 

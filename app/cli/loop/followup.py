@@ -4,6 +4,7 @@ followup-evaluate`` measures the planner against random)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -12,6 +13,7 @@ import typer
 from app.cli.common import bar, fail, ready
 from app.cli.models.train import set_threads
 from app.services.followup.export import LAYOUTS, format_for, write_targets
+from app.services.followup.night import LOW_DEG, SITES, night
 from app.services.followup.plan import plan_followup
 from app.services.followup.plan import save_queue as save_plan
 from bayes.followup import SNModel
@@ -77,6 +79,20 @@ def plan(
     save_queue: bool = typer.Option(
         False, "--save-queue", help="Replace the pending follow-up queue with this plan."
     ),
+    site: str | None = typer.Option(
+        None, "--site", help=f"Observatory, for the night's airmasses: {', '.join(SITES)}."
+    ),
+    night_of: datetime | None = typer.Option(
+        None,
+        "--night",
+        formats=["%Y-%m-%d"],
+        help="Local evening the night starts on (default: today, UTC), with --site.",
+    ),
+    keep_low: bool = typer.Option(
+        False,
+        "--keep-low",
+        help=f"With --site, also plan galaxies that never rise above {LOW_DEG:g}° that night.",
+    ),
     threads: int | None = typer.Option(
         None,
         "--threads",
@@ -95,11 +111,18 @@ def plan(
     if layout not in LAYOUTS:
         raise typer.BadParameter(f"unknown layout {layout!r}; use one of {LAYOUTS}")
     sn = sn_model(snr, overhead, max_exposure)
+    tonight = None
+    if site is not None:
+        try:
+            tonight = night(site, (night_of or datetime.now(UTC)).date())
+        except ValueError as err:
+            raise typer.BadParameter(str(err), param_hint="--site") from err
     set_threads(threads)
     settings = ready(ctx)
     result = with_progress(
         f"follow-up {survey}: predict", plan_followup, settings, survey, version_id=version,
         task=task, sn_model=sn, budget_hours=budget_hours, budget_fibers=budget_fibers, k=k,
+        tonight=tonight, above_only=not keep_low,
     )  # fmt: skip
     typer.echo(
         f"plan from {result.model_version}: {len(result)} of {result.n_candidates} galaxies "
@@ -107,6 +130,8 @@ def plan(
         f"{result.n_no_gain} with no expected gain), "
         f"{result.hours:.2f} h, expected gain {result.expected_gain.sum():.2f} nats"
     )
+    if tonight is not None:
+        typer.echo(result.night_summary())
     for i in range(min(len(result), 5)):
         typer.echo(
             f"  {result.source_id[i]}  ra {result.ra[i]:.5f}  dec {result.dec[i]:+.5f}  "

@@ -2,13 +2,14 @@
 
 Three layouts. ``galactive``: rank (1 first), id (the survey's source id), ra, dec (deg),
 magnitude (AB, r), exposure_s (s), priority (higher first, as fibre assigners read it) and
-expected_gain (nats). ``desi``: the target columns DESI's fibre assignment reads (TARGETID,
-RA, DEC, PRIORITY, SUBPRIORITY, NUMOBS_INIT, OBSCONDITIONS). ``4most``: the columns of a 4MOST
-target catalogue, the exposure-time calculator's input (NAME, RA, DEC, proper motion and epoch,
-RESOLUTION, MAG_TYPE, MAG, MAG_ERR, REDDENING, the redshift estimate...), with the fields only
-the survey team can fill (SUBSURVEY, TEMPLATE, RULESET) left for them. FITS and VOTable carry
-units and descriptions. A file is written next to its destination and renamed into place, so
-a reader never sees half a list.
+expected_gain (nats), and for a plan made for a night best_airmass and hours_up. ``desi``: the
+target columns DESI's fibre assignment reads (TARGETID, RA, DEC, PRIORITY, SUBPRIORITY,
+NUMOBS_INIT, OBSCONDITIONS). ``4most``: the columns of a 4MOST target catalogue, the
+exposure-time calculator's input (NAME, RA, DEC, proper motion and epoch, RESOLUTION, MAG_TYPE, MAG,
+MAG_ERR, REDDENING, the redshift estimate...), with the fields only the survey team can fill
+(SUBSURVEY, TEMPLATE, RULESET) left for them. FITS and VOTable carry units and descriptions.
+A file is written next to its destination and renamed into place, so a reader never sees half
+a list.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ COLUMNS = {  # name -> (unit, description)
     "exposure_s": ("s", "exposure to reach the target S/N per pixel (overhead excluded)"),
     "priority": (None, "observing priority, higher first"),
     "expected_gain": (None, "expected information gain about the task, nats"),
+}
+NIGHT_COLUMNS = {  # with a night only
+    "best_airmass": (None, "lowest airmass during the night's dark hours (empty: never rises)"),
+    "hours_up": ("h", "dark hours the target spends above 30 degrees altitude"),
 }
 
 
@@ -71,6 +76,15 @@ def targets_table(plan: FollowupPlan, layout: str = "galactive") -> Table:
             "LAYOUT": layout,
         }
     )
+    if plan.night is not None:  # FITS keeps strings under 69 characters: the parts apart
+        table.meta.update(
+            {
+                "SITE": plan.night.site,
+                "NIGHT": plan.night.date.isoformat(),
+                "DARKFROM": f"{plan.night.start:%Y-%m-%dT%H:%M}Z",
+                "DARKTO": f"{plan.night.end:%Y-%m-%dT%H:%M}Z",
+            }
+        )
     return table
 
 
@@ -88,7 +102,11 @@ def _galactive(plan: FollowupPlan, n: int) -> Columns:
         "priority": plan.priority,
         "expected_gain": plan.expected_gain,
     }
-    return {name: (values[name], *COLUMNS[name]) for name in COLUMNS}
+    columns = {name: (values[name], *COLUMNS[name]) for name in COLUMNS}
+    if plan.best_airmass is not None and plan.hours_up is not None:
+        columns["best_airmass"] = (plan.best_airmass, *NIGHT_COLUMNS["best_airmass"])
+        columns["hours_up"] = (plan.hours_up, *NIGHT_COLUMNS["hours_up"])
+    return columns
 
 
 def _desi(plan: FollowupPlan, n: int) -> Columns:

@@ -90,15 +90,21 @@ def night(site: str, date: dt.date) -> Night:
 
 
 def visibility(ra: np.ndarray, dec: np.ndarray, tonight: Night) -> Visibility:
-    """How high targets at (``ra``, ``dec``) degrees (n,) get during ``tonight``."""
-    if len(ra) == 0:
-        return Visibility(np.zeros(0), np.zeros(0))
+    """How high targets at (``ra``, ``dec``) degrees (n,) get during ``tonight``; a target
+    without a position never rises."""
+    ra, dec = np.asarray(ra, float), np.asarray(dec, float)
+    best, hours_up = np.full(len(ra), np.nan), np.zeros(len(ra))
+    placed = np.isfinite(ra) & np.isfinite(dec)
+    if not placed.any():
+        return Visibility(best, hours_up)
     hours = np.linspace(0.0, tonight.hours, TARGET_STEPS)
     times = Time(tonight.start) + hours * u.h
     frame = AltAz(obstime=times[None, :], location=location(tonight.site))
-    altitude = SkyCoord(ra=ra * u.deg, dec=dec * u.deg)[:, None].transform_to(frame).alt.deg
+    sky = SkyCoord(ra=ra[placed] * u.deg, dec=dec[placed] * u.deg)
+    altitude = sky[:, None].transform_to(frame).alt.deg
     highest = altitude.max(1)
     zenith = np.radians(90.0 - highest)
-    best = np.where(highest > 0, 1.0 / np.cos(zenith), np.nan)
+    best[placed] = np.where(highest > 0, 1.0 / np.cos(zenith), np.nan)
     step = tonight.hours / (TARGET_STEPS - 1)
-    return Visibility(best_airmass=best, hours_up=(altitude > LOW_DEG).sum(1) * step)
+    hours_up[placed] = (altitude > LOW_DEG).sum(1) * step
+    return Visibility(best_airmass=best, hours_up=hours_up)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.services.data.arrays import ModalityRefs, SurveyRefs, stream_arrays, survey_refs
+from app.services.followup.night import LOW_DEG, Night, visibility
 from app.services.loop.scoring import PoolPosterior
 from app.services.models.training import SAMPLES
 from app.services.models.versions import LoadedVersion, load_model_version
@@ -50,7 +51,9 @@ class FollowupPlan:
     expected_gain: nats about the task (log(1+z) for redshift); gain_per_hour: nats per hour of
     exposure + overhead. n_candidates: galaxies without a spectrum that were ranked;
     n_excluded: of those, too faint or with no r magnitude; n_no_gain: of the rest, those a
-    spectrum is not expected to teach anything (never planned).
+    spectrum is not expected to teach anything (never planned). With a night: its dark hours,
+    each target's best airmass and hours above LOW_DEG in it, and n_below: candidates left out
+    because they never rise above LOW_DEG that night.
     """
 
     survey: str
@@ -73,6 +76,10 @@ class FollowupPlan:
     n_candidates: int
     n_excluded: int
     n_no_gain: int
+    night: Night | None = None
+    best_airmass: np.ndarray | None = None
+    hours_up: np.ndarray | None = None
+    n_below: int = 0
 
     def __len__(self) -> int:
         return len(self.galaxy_id)
@@ -81,6 +88,24 @@ class FollowupPlan:
     def hours(self) -> float:
         """Telescope hours the plan spends: exposures plus per-target overhead."""
         return float((self.exposure_s.sum() + len(self) * self.sn_model.overhead_s) / 3600.0)
+
+    def night_summary(self) -> str:
+        """The night, how many targets rise above LOW_DEG in it and how many galaxies were
+        left out for never doing so ("" for a plan made without a night)."""
+        if self.night is None or self.hours_up is None:
+            return ""
+        up = int((self.hours_up > 0).sum())
+        never = f"; {len(self) - up} never do" if up < len(self) else ""
+        left = (
+            f" {self.n_below} galaxies that never rise above {LOW_DEG:g}° that night were not "
+            "planned."
+            if self.n_below
+            else ""
+        )
+        return (
+            f"{self.night.describe()}. {up} of {len(self)} targets rise above {LOW_DEG:g}° "
+            f"(airmass below 2) in it{never}.{left}"
+        )
 
 
 @dataclass(frozen=True)
@@ -276,6 +301,8 @@ def plan_followup(
     progress: Progress | None = None,
     pool: PoolPosterior | None = None,
     held: Held | None = None,
+    tonight: Night | None = None,
+    above_only: bool = True,
 ) -> FollowupPlan:
     """Rank ``survey``'s galaxies without spectra by expected gain per hour; fill the budget.
 
@@ -284,7 +311,9 @@ def plan_followup(
     gives; k and magnitude_weight tune that estimate (bayes.followup.neighbour_variance).
     pool: the scoring pass's posterior of this version (a retrain round's), used instead of
     predicting the candidates again when it covers the survey. held: the round's engine,
-    references and loaded version (:class:`Held`).
+    references and loaded version (:class:`Held`). tonight: the night to observe in; each
+    target's airmass and hours up in it are kept, and with ``above_only`` the galaxies that
+    never rise above LOW_DEG in it are not planned.
     """
     sn = sn_model or SNModel()
     inputs = planning_inputs(settings, survey, task, version_id, held=held)
@@ -306,6 +335,11 @@ def plan_followup(
     )
     cost = sn.cost_s(cols.mag[candidates])
     ok = np.isfinite(cost)
+    seen, n_below = None, 0
+    if tonight is not None:
+        seen = visibility(cols.ra[candidates], cols.dec[candidates], tonight)
+        below = ok & (seen.hours_up <= 0) if above_only else np.zeros(len(ok), bool)
+        n_below, ok = int(below.sum()), ok & ~below
     costed = candidates[ok]
     gain = np.zeros(len(costed))
     if len(costed):
@@ -342,6 +376,10 @@ def plan_followup(
         n_candidates=len(candidates),
         n_excluded=int((~ok).sum()),
         n_no_gain=int((gain <= 0).sum()),
+        night=tonight,
+        best_airmass=seen.best_airmass[ok][chosen] if seen is not None else None,
+        hours_up=seen.hours_up[ok][chosen] if seen is not None else None,
+        n_below=n_below,
     )
 
 

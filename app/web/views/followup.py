@@ -8,9 +8,9 @@ from functools import partial
 import streamlit as st
 
 from app.services.followup import admin as followup_admin
-from app.services.followup.night import SITES
+from app.services.followup.night import LOW_DEG, SITES
 from app.web import followup_flow, session
-from app.web.followup_flow import DOWNLOADS, FLASH_KEY, NIGHT_KEY, PLAN_KEY, UPLOAD_ROUND_KEY
+from app.web.followup_flow import DOWNLOADS, FLASH_KEY, PLAN_KEY, UPLOAD_ROUND_KEY
 from app.web.text import plain
 from bayes.followup import SNModel
 from storage.db import session_scope
@@ -48,12 +48,16 @@ with st.form("plan_form"):
     site = where[0].selectbox("Site", list(SITES), key="site")
     date = where[1].date_input("Night of (local evening)", value=dt.datetime.now(dt.UTC).date(),
                                key="night")  # fmt: skip
+    above_only = where[2].checkbox(
+        f"Only galaxies above {LOW_DEG:g}° that night", value=True, key="above_only",
+        help="Leave out galaxies that never rise above airmass 2 in the night's dark hours.",
+    )  # fmt: skip
     pressed = st.form_submit_button("Plan", type="primary")
 if pressed:
     with st.spinner("Predicting every galaxy without a spectrum…"):
         followup_flow.plan(
             state, settings, survey, task, budget=budget, amount=amount, snr=snr,
-            overhead_s=overhead, site=site, date=date,
+            overhead_s=overhead, site=site, date=date, above_only=above_only,
         )  # fmt: skip
     if flash := state.pop(FLASH_KEY, None):
         getattr(st, flash[0])(flash[1])
@@ -62,10 +66,9 @@ plan = state.get(PLAN_KEY)
 if plan is not None and (plan.survey, plan.task) == (survey, task):
     st.subheader("Ranked targets")
     st.caption(followup_flow.plan_summary(plan))
-    tonight, seen = state.get(NIGHT_KEY) or (None, None)
-    if tonight is not None:
-        st.caption(followup_flow.night_summary(tonight, seen))
-    st.dataframe(followup_flow.plan_frame(plan, seen), hide_index=True, width="stretch", height=300)
+    if words := plan.night_summary():
+        st.caption(words)
+    st.dataframe(followup_flow.plan_frame(plan), hide_index=True, width="stretch", height=300)
     if len(plan):
         st.vega_lite_chart(spec=followup_flow.sky_spec(plan), width="stretch")
     with st.container(horizontal=True):
