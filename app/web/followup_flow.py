@@ -85,10 +85,10 @@ def plan_frame(result: FollowupPlan) -> pd.DataFrame:
             "galaxy": result.source_id,
             "ra (°)": result.ra,
             "dec (°)": result.dec,
-            "r (mag)": result.mag,
+            "r (mag)": result.mag.round(2),
             "exposure (s)": result.exposure_s.round(0),
-            "expected gain (nats)": result.expected_gain,
-            "gain per hour (nats/h)": result.gain_per_hour,
+            "expected gain (nats)": result.expected_gain.round(3),
+            "gain per hour (nats/h)": result.gain_per_hour.round(2),
         }
     )
     if result.best_airmass is not None and result.hours_up is not None:

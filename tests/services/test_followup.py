@@ -139,6 +139,7 @@ def test_a_plan_for_a_night_leaves_out_galaxies_that_never_rise(settings: Settin
     seen = plan_followup(settings, "mock", sn_model=sn, k=4, tonight=tonight)
     assert len(seen) and (seen.hours_up > 0).all() and (seen.dec < never).all()
     assert seen.n_below >= (anyway.dec > never).sum()
+    assert seen.n_excluded == anyway.n_excluded  # too faint is counted apart from never up
     assert np.isfinite(seen.best_airmass).all() and (seen.best_airmass < 2.0).all()
     north = set(anyway.galaxy_id[anyway.dec > never])
     assert seen.night == tonight and not set(seen.galaxy_id) & north

@@ -71,7 +71,7 @@ def main() -> None:
         page.locator("[data-testid='stVegaLiteChart']").first.wait_for(timeout=PAGE_TIMEOUT_MS)
         time.sleep(1.5)
         page.screenshot(path=str(args.out / "app_followup.png"))
-        page.set_viewport_size({"width": 1400, "height": 2000})
+        page.set_viewport_size({"width": 1400, "height": 2700})  # the map is last
         open_page(page, "Reports", "[data-testid='stImage']")
         page.screenshot(path=str(args.out / "app_reports.png"))
         chromium.close()

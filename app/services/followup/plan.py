@@ -334,7 +334,8 @@ def plan_followup(
         version, store, refs, reference, cols.mag[reference], task, progress=progress
     )
     cost = sn.cost_s(cols.mag[candidates])
-    ok = np.isfinite(cost)
+    priced = np.isfinite(cost)
+    ok = priced.copy()
     seen, n_below = None, 0
     if tonight is not None:
         seen = visibility(cols.ra[candidates], cols.dec[candidates], tonight)
@@ -374,7 +375,7 @@ def plan_followup(
         expected_gain=gain[chosen],
         gain_per_hour=gain_per_hour(gain[chosen], cost[ok][chosen]),
         n_candidates=len(candidates),
-        n_excluded=int((~ok).sum()),
+        n_excluded=int((~priced).sum()),
         n_no_gain=int((gain <= 0).sum()),
         night=tonight,
         best_airmass=seen.best_airmass[ok][chosen] if seen is not None else None,

@@ -26,6 +26,11 @@ DIAGONAL = {
     },
 }
 UNIT = {"domain": [0, 1]}
+LEARNING_CAPTION = (
+    "Validation metrics of each version, oldest first; hover a point for the labels it learnt "
+    "from. Once random-control galaxies have answers, a second line shows the accuracy of the "
+    "version that queued them on those labels (prequential, unbiased by the model's own picks)."
+)
 
 
 def _q(field: str, title: str, **more: Any) -> dict[str, Any]:
@@ -101,6 +106,7 @@ def reliability_chart(rel: Reliability) -> Spec:
                 "encoding": {
                     "x": x, "x2": {"field": "to"},
                     "y": _q("accuracy", "accuracy", scale={"domain": [0, 1.08]}),
+                    "y2": {"datum": 0},
                     "tooltip": tooltip,
                 },
             },
@@ -129,8 +135,8 @@ def reliability_chart(rel: Reliability) -> Spec:
 
 def learning_chart(points: Sequence[VersionPoint]) -> Spec:
     """Each version's validation accuracy and σ_NMAD (oldest first, a panel per metric, each on
-    its own scale), and its prequential accuracy on random-control labels where it has some;
-    the tooltip names the version and the labels it learnt from."""
+    its own scale from zero), and its prequential accuracy on random-control labels where it has
+    some; the tooltip names the version and the labels it learnt from."""
     rows = []
     for order, p in enumerate(points, start=1):
         base = {"order": order, "version": p.name, "labels": p.n_labels or 0}
@@ -150,8 +156,9 @@ def learning_chart(points: Sequence[VersionPoint]) -> Spec:
             "height": 260,
             "mark": {"type": "line", "point": True},
             "encoding": {
-                "x": _q("order", "version, oldest first", axis={"tickMinStep": 1}),
-                "y": _q("value", None, scale={"zero": False}),
+                "x": {"field": "version", "type": "ordinal", "sort": {"field": "order"},
+                      "title": "version, oldest first", "axis": {"labelAngle": 0}},
+                "y": _q("value", None, axis={"format": ".3~f"}),
                 "color": {"field": "on", "type": "nominal", "title": None},
                 "tooltip": [
                     {"field": "version"}, _q("labels", "labels learnt from"),

@@ -44,7 +44,7 @@ with st.form("plan_form"):
     overhead = columns[3].number_input(
         "Overhead per target (s)", min_value=0.0, value=SNModel.overhead_s, key="overhead"
     )
-    where = st.columns(4)
+    where = st.columns([1, 1, 2])
     site = where[0].selectbox("Site", list(SITES), key="site")
     date = where[1].date_input("Night of (local evening)", value=dt.datetime.now(dt.UTC).date(),
                                key="night")  # fmt: skip

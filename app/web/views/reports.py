@@ -92,7 +92,7 @@ for row in (small[i : i + 2] for i in range(0, len(small), 2)):
 if data.points:
     st.markdown("**Learning curves**")
     st.vega_lite_chart(spec=charts.learning_chart(data.points))
-    st.caption(report.CAPTIONS["Learning curves"])
+    st.caption(charts.LEARNING_CAPTION)  # the PNG's caption speaks of its red squares
 if len(data.embedding):
     st.markdown("**Embedding map**")
     colour = st.segmented_control(
