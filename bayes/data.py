@@ -124,6 +124,12 @@ def asinh_stretch(images: np.ndarray, *, softening: float = 3.0) -> np.ndarray:
     return _asinh32(x).reshape(n, b, h, w)
 
 
+def sky_sigmas(stretched: np.ndarray, *, softening: float = 3.0) -> np.ndarray:
+    """Invert :func:`asinh_stretch` to each pixel's distance from its band's median in sky
+    sigmas (1.4826 MAD), the units artifact screens measure in: softening * sinh(stretched)."""
+    return np.float32(softening) * np.sinh(stretched, dtype=np.float32)
+
+
 def _asinh32(y: np.ndarray) -> np.ndarray:
     """asinh of a float32 array in place, as sign(y) log(|y| + sqrt(y^2 + 1)).
 

@@ -2,8 +2,10 @@
 
 Same fitted feature-fusion trunk for every method, CPU, T posterior samples per galaxy:
 
-* ``galactive``: :func:`bayes.predict.predict`, the trunk once per batch, T head draws at once;
-  ``galactive_nchw`` is the same with the image CNN's channels_last layout switched off.
+* ``galactive``: :func:`bayes.predict.predict`, the trunk once per galaxy (in chunks of
+  ``bayes.predict.TRUNK_CHUNK``), T head draws at once; ``galactive_nchw`` is the same with the
+  image CNN's channels_last layout switched off; ``galactive_stored`` is the same on cutouts
+  already in the network's form, as the product now reads them (stored at ingest, issue 21).
 * ``baal_replicate`` / ``baal_loop`` / ``baal_cached``: the trunk, dropout on its latents and
   point heads at the posterior mean, patched with BaaL's ``MCDropoutModule`` and run by
   ``ModelWrapper.predict_on_batch(data, iterations=T)`` with ``replicate_in_memory`` True or
@@ -14,10 +16,10 @@ Same fitted feature-fusion trunk for every method, CPU, T posterior samples per 
 * ``deterministic``: one forward pass of that network without dropout, the floor;
   ``normalise_only``: just the input normalisation every method pays (not a method).
 
-Every method starts from the same ``GalaxyArrays`` batches and pays the same normalisation
-(:func:`bayes.data.as_tensors`); methods are interleaved within each repeat (these machines are
-shared) and medians are reported. Also: agreement of BALD rankings from T samples with a long-run
-reference (T = ``--reference-samples``) of the same model (Spearman).
+Every method but ``galactive_stored`` starts from the same ``GalaxyArrays`` batches and pays the
+same normalisation (:func:`bayes.data.as_tensors`); methods are interleaved within each repeat
+(these machines are shared) and medians are reported. Also: agreement of BALD rankings from T
+samples with a long-run reference (T = ``--reference-samples``) of the same model (Spearman).
 
     .venv/bin/python -m bench.posterior_throughput --json OUT.json
 """
@@ -166,6 +168,7 @@ def contiguous_images(model: GalaxyModel) -> Iterator[None]:
 
 def methods(
     model: GalaxyModel,
+    pool: GalaxyArrays,
     *,
     samples: int,
     batch_size: int,
@@ -173,7 +176,8 @@ def methods(
     dropout: float,
     trunk_dropout: bool,
 ) -> dict[str, Callable[[GalaxyArrays], object]]:
-    """{name: run(arrays)} for every timed method; each returns its posterior samples.
+    """{name: run(arrays)} for every timed method; each returns its posterior samples
+    (``galactive_stored`` gets ``pool`` already in the network's form).
 
     BaaL's network is the fitted trunk with dropout before the head; with ``trunk_dropout``
     also ``baal_trunkdrop_*``: the same trunk architecture built with dropout in every encoder
@@ -182,6 +186,11 @@ def methods(
 
     def ours(arrays: GalaxyArrays) -> object:
         return model.predict(arrays, samples=samples, batch_size=batch_size)
+
+    stored_pool = pool.stretched()  # what the array store now holds for the network
+
+    def ours_stored(arrays: GalaxyArrays) -> object:
+        return ours(stored_pool if arrays is pool else arrays.stretched())
 
     def ours_nchw(arrays: GalaxyArrays) -> object:
         with contiguous_images(model):
@@ -218,6 +227,7 @@ def methods(
 
     runs = {
         "galactive": ours,
+        "galactive_stored": ours_stored,
         "galactive_nchw": ours_nchw,
         "deterministic": floor,
         "normalise_only": normalise,
@@ -351,6 +361,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
 
     runs = methods(
         model,
+        pool,
         samples=a.samples,
         batch_size=a.batch_size,
         baal_batch_size=a.baal_batch_size,

@@ -96,14 +96,27 @@ class ArrayWriter:
         return self._file is not None
 
     def append_images(
-        self, bands: Sequence[str], pixels: np.ndarray, ivar: np.ndarray | None
+        self,
+        bands: Sequence[str],
+        pixels: np.ndarray,
+        ivar: np.ndarray | None,
+        *,
+        network: np.ndarray | None = None,
     ) -> tuple[str, int]:
-        """Append (N, B, H, W) cutouts; returns the dataset group and the first row."""
+        """Append (N, B, H, W) cutouts, and ``network``, the same cutouts in the form a model
+        reads them when the caller gives it; returns the dataset group and the first row.
+
+        A group holds "network" for all of its rows or none: a writer is one ingest, and its
+        caller passes the form every time or never."""
         _, b, h, w = pixels.shape
         group = f"images/{'-'.join(bands)}_{h}x{w}"
         first = self._append(group, "pixels", pixels.astype(np.float32), (1, b, h, w))
         if ivar is not None:
             self._append(group, "ivar", ivar.astype(np.float32), (1, b, h, w))
+        if network is not None:
+            if network.shape != pixels.shape:
+                raise ValueError(f"network form {network.shape} differs from pixels {pixels.shape}")
+            self._append(group, "network", network.astype(np.float32), (1, b, h, w))
         return group, first
 
     def append_spectra(
@@ -185,7 +198,7 @@ class ArrayStore:
         return _open_readonly(str(self.root / array_file))
 
     def read_rows(self, refs: Sequence[RowRef], name: str) -> np.ndarray:
-        """Stack dataset ``name`` ("pixels", "ivar", "flux") for each ref, in ref order.
+        """Stack dataset ``name`` ("pixels", "ivar", "network", "flux") for each ref, in order.
 
         Rows are read per file and group in sorted order, so a batch of galaxies costs
         one pass over the chunks they occupy.
@@ -216,6 +229,11 @@ class ArrayStore:
             out[np.asarray(positions)[order]] = block
         assert out is not None  # refs is non-empty
         return out
+
+    def holds(self, refs: Sequence[RowRef], name: str) -> bool:
+        """Whether the group of every ref holds dataset ``name`` (e.g. "network")."""
+        sources = {(ref.array_file, ref.dataset) for ref in refs}
+        return all(name in self._open(f)[dataset] for f, dataset in sources)
 
     def read_spectrum(self, ref: SpanRef) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One spectrum's (wavelength Å, flux, ivar), each (L,)."""

@@ -71,19 +71,23 @@ def ingest(
     source: str,
     on_existing: OnExisting = "error",
     progress: Callable[[int], None] | None = None,
+    prepare_images: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> IngestSummary:
     """Write ``bundles`` into ``survey`` (created if new) as one ingest.
 
     on_existing: what a galaxy record whose id the survey already has means — an error
     ("error", for catalogs that introduce galaxies) or a reference to that galaxy
     ("match", for images and spectra of known galaxies). ``progress`` is called with the
-    number of galaxies in each finished chunk.
+    number of galaxies in each finished chunk. prepare_images: (N, B, H, W) cutouts -> the
+    same in the form a model reads them, stored beside the pixels so that no scoring pass
+    computes it again (the caller's: storage does not know the model).
     """
     sweep(engine, store)  # what an ingest killed earlier left behind
     writer = store.writer()
     try:
         with session_scope(engine) as session:
-            run = _Run(session, writer, survey, kind=kind, source=source, on_existing=on_existing)
+            run = _Run(session, writer, survey, kind=kind, source=source, on_existing=on_existing,
+                       prepare_images=prepare_images)  # fmt: skip
             for bundle in bundles:
                 n = run.write(bundle)
                 if progress is not None:
@@ -110,9 +114,11 @@ class _Run:
         kind: str,
         source: str,
         on_existing: OnExisting,
+        prepare_images: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> None:
         self.session = session
         self.writer = writer
+        self.prepare_images = prepare_images
         self.on_existing = on_existing
         self.survey = session.scalar(select(Survey).where(Survey.name == survey))
         if self.survey is None:
@@ -295,7 +301,10 @@ class _Run:
         if not new.any():
             return
         ivar = None if ivar is None else ivar[new]
-        dataset, first = self.writer.append_images(records.bands, pixels[new], ivar)
+        prepared = None if self.prepare_images is None else self.prepare_images(pixels[new])
+        dataset, first = self.writer.append_images(
+            records.bands, pixels[new], ivar, network=prepared
+        )
         _, _, h, w = records.pixels.shape
         kept = [(gid, c) for gid, c, keep in zip(galaxy_ids, sums, new, strict=True) if keep]
         self.session.execute(

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from app.cli import app
 from app.config import Settings, resolve
+from app.services.data.arrays import load_arrays
 from app.services.models.metrics import posterior_metrics
 from app.services.models.training import (
     ArrayCache,
@@ -235,7 +236,8 @@ def test_the_evaluation_cache_is_stretched_once_and_fits_alike(home: Path) -> No
     store = settings.store()
     cache = training_cache(store, data)
     assert cache.arrays.images_stretched
-    raw = ArrayCache.load(store, data.refs, cache.idx)
+    # pixels, as a survey ingested before the network form was stored is read
+    raw = ArrayCache(cache.idx, load_arrays(store, data.refs, cache.idx))
     assert not raw.arrays.images_stretched
     config = ModelConfig(tasks=data.tasks, modalities=("image",), epochs=2)
     # The stretch is per cutout, so stretching once or at every minibatch feeds the same pixels.

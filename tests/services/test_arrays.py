@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from app.cli import app
-from app.config import resolve
-from app.services.data.arrays import load_arrays, stream_arrays, survey_refs
+from app.config import Settings, resolve
+from app.mock.survey import generate_survey
+from app.services.data.arrays import NETWORK_IMAGES, load_arrays, stream_arrays, survey_refs
 from app.services.data.targets import load_targets, task_configs
+from bayes.config import ModelConfig
+from bayes.data import as_tensors
+from bayes.model import GalaxyModel
 from storage.db import session_scope
+from storage.ingest.writer import ingest
 
 
 @pytest.fixture(scope="module")
@@ -69,3 +76,42 @@ def test_truth_targets_and_tasks(survey) -> None:
     assert morph.dtype == np.int64 and morph.min() >= 0 and morph.max() < 6
     assert np.all((targets.values["redshift"] > 0) & (targets.values["redshift"] < 0.45))
     assert targets.n_labels == 3 * len(refs) and targets.label_watermark is None
+
+
+def test_the_network_form_is_stored_at_ingest_and_gives_the_same_posterior(survey) -> None:
+    settings, refs, targets, tasks = survey
+    store, idx = settings.store(), np.arange(len(refs))
+    raw = load_arrays(store, refs, idx)  # as for display
+    net = load_arrays(store, refs, idx, network=True)  # as for the model: no stretch to do
+    assert net.images_stretched and not raw.images_stretched
+    np.testing.assert_array_equal(net.images, NETWORK_IMAGES(raw.images))
+    seen = [as_tensors(a, n_bands=5, n_phot=5).image for a in (net, raw)]
+    np.testing.assert_array_equal(*seen)
+    config = ModelConfig(tasks=tasks, epochs=1, seed=0)
+    model = GalaxyModel(config).fit(raw, targets.values)
+    a, b = model.predict(raw, seed=3), model.predict(net, seed=3)
+    for task in a.probs:
+        np.testing.assert_array_equal(a.probs[task], b.probs[task])
+    for task in a.draws:
+        np.testing.assert_array_equal(a.draws[task], b.draws[task])
+
+
+def test_cutouts_ingested_without_the_network_form_are_read_as_pixels(
+    db_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(home=tmp_path, db_url=db_url)
+    bundles = list(generate_survey(6, seed=4, workers=1))
+    engine = settings.engine()
+    ingest(engine, settings.store(), "new", bundles, kind="mock", source="t",
+           prepare_images=NETWORK_IMAGES)  # fmt: skip
+    ingest(engine, settings.store(), "old", bundles, kind="mock", source="t")  # before the form
+    with session_scope(engine) as session:
+        new, old = survey_refs(session, "new"), survey_refs(session, "old")
+    engine.dispose()
+    store, idx = settings.store(), np.arange(6)
+    assert load_arrays(store, new, idx, network=True).images_stretched
+    pixels = load_arrays(store, old, idx, network=True)
+    assert not pixels.images_stretched  # stretched when predicted, as before
+    np.testing.assert_array_equal(pixels.images, load_arrays(store, new, idx).images)
+    one_each = [*new.image.rows(idx[:1]), *old.image.rows(idx[:1])]
+    assert store.holds(one_each[:1], "network") and not store.holds(one_each, "network")

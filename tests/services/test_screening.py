@@ -82,6 +82,8 @@ def test_screen_recall_on_the_mock_artifacts() -> None:
         has_photometry=np.ones(n, bool),
     )  # fmt: skip
     both = screen(arrays, modalities=("image", "photometry"))
+    # cutouts in the network's form, as scoring reads them, are screened back in sky sigmas
+    assert (screen(arrays.stretched(), modalities=("image", "photometry")) == both).all()
     phot = screen(arrays, modalities=("photometry",))
     assert artifact.sum() >= 10
     assert both[artifact].mean() >= 0.8 and both[~artifact].mean() <= 0.1

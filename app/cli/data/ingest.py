@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from app.cli.common import bar, fail, ready, reported_errors
+from app.services.data.arrays import NETWORK_IMAGES
 from storage.ingest.records import Bundle, TaskSpec
 from storage.ingest.writer import OnExisting, ingest
 
@@ -41,6 +42,7 @@ def _run(
             source=" ".join(str(p) for p in sources),
             on_existing=on_existing,
             progress=advance,
+            prepare_images=NETWORK_IMAGES,
         )
     engine.dispose()
     typer.echo(f"survey {summary.survey!r}: ingest {summary.ingest_id}, {summary.counts}")

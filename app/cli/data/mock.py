@@ -6,6 +6,7 @@ import typer
 from sqlalchemy import Engine, select
 
 from app.cli.common import bar, ready, reported_errors
+from app.services.data.arrays import NETWORK_IMAGES
 from storage.db import session_scope
 from storage.ingest.writer import ingest
 from storage.models import Survey, User
@@ -62,6 +63,7 @@ def mock(
             source=f"galactive mock --n {n} --seed {seed} --spectra-fraction {spectra_fraction}"
             f" --expert-labels {expert_labels}",
             progress=advance,
+            prepare_images=NETWORK_IMAGES,
         )
     engine.dispose()
     typer.echo(f"survey {summary.survey!r}: ingest {summary.ingest_id}, {summary.counts}")

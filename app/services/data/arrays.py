@@ -15,9 +15,14 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
-from bayes.data import GalaxyArrays
+from bayes.data import GalaxyArrays, asinh_stretch
 from storage.arrays import ArrayStore, RowRef, SpanRef
 from storage.models import Galaxy, ImageCutout, Ingest, Photometry, Spectrum, Survey
+
+# The form the network reads cutouts in, computed once at ingest and stored beside the pixels
+# (``storage.ingest.writer.ingest(prepare_images=...)``): the per-band median, MAD and asinh
+# were half of a scoring pass's time (docs/benchmarks.md, issue 21).
+NETWORK_IMAGES = asinh_stretch
 
 
 @dataclass(frozen=True)
@@ -146,15 +151,25 @@ def _modality(rows: list[tuple[str | None, str | None, int | None, int | None]])
     return ModalityRefs(tuple(sources), source, start, length)
 
 
-def load_arrays(store: ArrayStore, refs: SurveyRefs, idx: np.ndarray) -> GalaxyArrays:
+def load_arrays(
+    store: ArrayStore, refs: SurveyRefs, idx: np.ndarray, *, network: bool = False
+) -> GalaxyArrays:
     """The galaxies at positions ``idx`` (n,) as GalaxyArrays; spectra padded to the longest.
 
     Images (n, B, H, W) float32 and photometry (n, P) come from ``read_rows`` (one pass per
-    file); spectra are (n, L) float32 with ivar = 0 padding. Absent rows are zero.
+    file); spectra are (n, L) float32 with ivar = 0 padding. Absent rows are zero. With
+    ``network``, cutouts come in the form the network reads (NETWORK_IMAGES, flagged
+    ``images_stretched``) when every one was stored so at ingest, else as pixels, as for
+    display.
     """
     idx = np.asarray(idx, dtype=np.int64)
     n = len(idx)
-    images, has_image = _rows(store, refs.image, idx, ("pixels",), np.float32)
+    shown = idx[refs.image.present[idx]]
+    _, first = np.unique(refs.image.source[shown], return_index=True)  # one row per file
+    stored = network and len(shown) > 0 and store.holds(refs.image.rows(shown[first]), "network")
+    images, has_image = _rows(
+        store, refs.image, idx, ("network" if stored else "pixels",), np.float32
+    )
     phot, has_phot = _rows(store, refs.photometry, idx, ("flux", "ivar"), np.float64)
     has_spec = refs.spectrum.present[idx]
     wave = flux = ivar = None
@@ -175,6 +190,7 @@ def load_arrays(store: ArrayStore, refs: SurveyRefs, idx: np.ndarray) -> GalaxyA
         phot_flux=phot[0] if phot else None,
         phot_ivar=phot[1] if phot else None,
         has_photometry=has_phot,
+        images_stretched=bool(stored),
     )
 
 
@@ -196,10 +212,16 @@ def _rows(
 
 
 def stream_arrays(
-    store: ArrayStore, refs: SurveyRefs, idx: np.ndarray, *, batch_size: int = 512
+    store: ArrayStore,
+    refs: SurveyRefs,
+    idx: np.ndarray,
+    *,
+    batch_size: int = 512,
+    network: bool = False,
 ) -> Iterator[GalaxyArrays]:
-    """GalaxyArrays of ``batch_size`` galaxies at a time, in the order of ``idx``."""
+    """GalaxyArrays of ``batch_size`` galaxies at a time, in the order of ``idx`` (``network``:
+    see :func:`load_arrays`)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     for start in range(0, len(idx), batch_size):
-        yield load_arrays(store, refs, idx[start : start + batch_size])
+        yield load_arrays(store, refs, idx[start : start + batch_size], network=network)

@@ -256,7 +256,7 @@ def predict(
     """``training.predict_rows`` that also advances ``progress`` after every batch."""
 
     def batches() -> Iterator[GalaxyArrays]:
-        for batch in stream_arrays(store, refs, idx, batch_size=512):
+        for batch in stream_arrays(store, refs, idx, batch_size=512, network=True):
             yield batch
             if progress is not None:
                 progress(len(batch))

@@ -137,7 +137,7 @@ def score_chunk(
 ) -> list[dict]:
     """Score rows of the galaxies at ``idx``: read, predict, recalibrate, screen; ``keep``
     holds on to the posterior for the follow-up plan."""
-    arrays = load_arrays(store, refs, idx)
+    arrays = load_arrays(store, refs, idx, network=True)
     posterior = model.predict(arrays, samples=samples, batch_size=512)
     if keep is not None:
         keep.add(refs.galaxy_id, idx, posterior)

@@ -21,7 +21,7 @@ import numpy as np
 from scipy.stats import chi2
 from sklearn.covariance import MinCovDet
 
-from bayes.data import GalaxyArrays, asinh_magnitudes
+from bayes.data import GalaxyArrays, asinh_magnitudes, sky_sigmas
 
 COLOUR_P = 1e-4  # false-flag rate the colour test would have on Gaussian colours
 MAX_FIT = 5000  # galaxies the robust covariance is fitted on
@@ -93,5 +93,7 @@ def screen(arrays: GalaxyArrays, *, modalities: tuple[str, ...], seed: int = 0) 
         flagged[rows] |= colour_outliers(arrays.phot_flux[rows], arrays.phot_ivar[rows], seed=seed)
     if "image" in modalities and arrays.images is not None and present[:, 0].any():
         rows = np.flatnonzero(present[:, 0])
-        flagged[rows] |= image_defects(arrays.images[rows])
+        images = arrays.images[rows]
+        # stored in the network's form: back to sky sigmas, which the tests measure in
+        flagged[rows] |= image_defects(sky_sigmas(images) if arrays.images_stretched else images)
     return flagged

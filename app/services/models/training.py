@@ -85,7 +85,7 @@ class ArrayCache:
     def load(cls, store: ArrayStore, refs: SurveyRefs, idx: np.ndarray) -> ArrayCache:
         """Read the galaxies at ``idx`` (sorted and de-duplicated first)."""
         idx = np.unique(idx)
-        return cls(idx, load_arrays(store, refs, idx))
+        return cls(idx, load_arrays(store, refs, idx, network=True))
 
     def stretched(self) -> ArrayCache:
         """The same galaxies with images normalised once (:meth:`GalaxyArrays.stretched`)."""
@@ -184,7 +184,7 @@ def predict_rows(
 ) -> Posterior:
     """``model``'s posterior (recalibrated for a :class:`CalibratedModel`) of the galaxies at
     ``idx``, streamed from the array store."""
-    batches = stream_arrays(store, refs, idx, batch_size=batch_size)
+    batches = stream_arrays(store, refs, idx, batch_size=batch_size, network=True)
     return model.predict(batches, samples=samples, seed=seed)
 
 
@@ -217,11 +217,13 @@ def fit_calibrated(
         on_plan(config.epochs_for(len(train)))
     values = {t.name: data.targets.values[t.name] for t in config.tasks}
     val = rows_for(data, "validation", config)
-    arrays = load_arrays(store, data.refs, train) if cache is None else cache.take(train)
+    arrays = (
+        load_arrays(store, data.refs, train, network=True) if cache is None else cache.take(train)
+    )
     held_out = (
         cache.take(val)
         if cache is not None and cache.holds(val)
-        else load_arrays(store, data.refs, val)
+        else load_arrays(store, data.refs, val, network=True)
     )
     train_targets, val_targets = subset(values, train), subset(values, val)
     baseline = baseline_predictions(config, arrays, train_targets, held_out, seed=config.seed)
