@@ -19,6 +19,7 @@ import h5py
 import torch
 
 from app.config import Settings, resolve
+from app.services.data.arrays import survey_refs
 from app.services.loop.retrain import active_version
 from app.services.loop.scoring import score_pool
 from bench.common import parser, run_options, survey_options, write_json
@@ -38,13 +39,13 @@ def strip_network_form(home: Path) -> int:
     return removed
 
 
-def one_pass(settings: Settings, version_id: int) -> tuple[int, float]:
-    """Score the pool once: (galaxies, seconds)."""
+def one_pass(settings: Settings, version_id: int) -> float:
+    """Score the pool once (every galaxy, every task); seconds."""
     engine = settings.engine()
     try:
         start = time.perf_counter()
-        n = score_pool(engine, settings.store(), settings.home, version_id)
-        return n, time.perf_counter() - start
+        score_pool(engine, settings.store(), settings.home, version_id)
+        return time.perf_counter() - start
     finally:
         engine.dispose()
 
@@ -70,14 +71,14 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
             if version is None:
                 raise SystemExit(f"{a.survey}: no active model version")
             version_id = version.id
+            galaxies = len(survey_refs(session, a.survey))
         engine.dispose()
         runs = {"network form stored": stored, "pixels only (before)": pixels}
         seconds: dict[str, list[float]] = {k: [] for k in runs}
-        galaxies = 0
         for r in range(a.repeats):
             names = list(runs)[r % 2 :] + list(runs)[: r % 2]
             for name in names:
-                galaxies, s = one_pass(runs[name], version_id)
+                s = one_pass(runs[name], version_id)
                 seconds[name].append(s)
                 print(f"  repeat {r + 1}/{a.repeats} {name:22s} {galaxies / s:8.1f} galaxies/s")
     medians = {k: statistics.median(v) for k, v in seconds.items()}

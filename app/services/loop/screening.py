@@ -54,23 +54,32 @@ def colour_outliers(
     return flagged
 
 
-def image_defects(images: np.ndarray) -> np.ndarray:
+def image_defects(images: np.ndarray, *, in_sigmas: bool = False) -> np.ndarray:
     """(N,) bool: a hot column, an off-centre source far brighter than the core, or a trail.
 
     images: (N, B, H, W) in any linear flux unit; each band is measured in its own sky sigmas
-    (1.4826 MAD), so the thresholds hold for any survey depth.
+    (1.4826 MAD), so the thresholds hold for any survey depth. ``in_sigmas``: the images are
+    already so (distance from the band's median in sky sigmas), as cutouts stored in the
+    network's form give them back: no median to compute again.
     """
     out = np.zeros(len(images), bool)
     for start in range(0, len(images), CHUNK):
-        out[start : start + CHUNK] = _image_block(images[start : start + CHUNK].astype(np.float64))
+        block = images[start : start + CHUNK]
+        out[start : start + CHUNK] = _image_block(
+            block if in_sigmas else _in_sky_sigmas(block.astype(np.float64))
+        )
     return out
 
 
-def _image_block(im: np.ndarray) -> np.ndarray:
-    _, _, h, w = im.shape
+def _in_sky_sigmas(im: np.ndarray) -> np.ndarray:
+    """(N, B, H, W) linear flux -> distance from each band's median in its sky sigmas."""
     med = np.median(im, axis=(2, 3), keepdims=True)
     sigma = 1.4826 * np.median(np.abs(im - med), axis=(2, 3), keepdims=True)
-    z = (im - med) / np.where(sigma > 0, sigma, 1.0)
+    return (im - med) / np.where(sigma > 0, sigma, 1.0)
+
+
+def _image_block(z: np.ndarray) -> np.ndarray:
+    _, _, h, w = z.shape
     column = np.median(z, axis=2)  # (n, B, W)
     neighbours = np.maximum(column[..., :-2], column[..., 2:])
     hot_column = (column[..., 1:-1] - neighbours).max((1, 2)) > COLUMN_SIGMA
@@ -80,7 +89,7 @@ def _image_block(im: np.ndarray) -> np.ndarray:
     wing = np.where(r > WING_RADIUS, z, -np.inf).max((1, 2, 3))
     star = wing / np.maximum(core, 1.0) > PEAK_RATIO
     bright = np.sort(((z > 5) & (r > WING_RADIUS)).sum((2, 3)), axis=1)  # (n, B) ascending
-    trail = bright[:, -1] - bright[:, -2] > ONE_BAND_PIXELS if im.shape[1] > 1 else False
+    trail = bright[:, -1] - bright[:, -2] > ONE_BAND_PIXELS if z.shape[1] > 1 else False
     return hot_column | star | trail
 
 
@@ -95,5 +104,8 @@ def screen(arrays: GalaxyArrays, *, modalities: tuple[str, ...], seed: int = 0) 
         rows = np.flatnonzero(present[:, 0])
         images = arrays.images[rows]
         # stored in the network's form: back to sky sigmas, which the tests measure in
-        flagged[rows] |= image_defects(sky_sigmas(images) if arrays.images_stretched else images)
+        if arrays.images_stretched:
+            flagged[rows] |= image_defects(sky_sigmas(images), in_sigmas=True)
+        else:
+            flagged[rows] |= image_defects(images)
     return flagged
