@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
 from pathlib import Path
 from typing import Any
+
+import torch
 
 
 def parser(doc: str | None) -> argparse.ArgumentParser:
@@ -37,3 +41,22 @@ def write_json(path: str | None, result: dict[str, Any], *, indent: int = 2) -> 
     """Write ``result`` to ``path`` when one was given (``--json``)."""
     if path:
         Path(path).write_text(json.dumps(result, indent=indent))
+
+
+def machine(threads: int) -> dict[str, object]:
+    """What the numbers were measured on."""
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "nproc": os.cpu_count(),
+        "load_average_1min": os.getloadavg()[0],
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": threads,
+    }

@@ -29,7 +29,6 @@ from __future__ import annotations
 import copy
 import json
 import os
-import platform
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -49,7 +48,7 @@ from bayes.layers.fusion import Trunk
 from bayes.layers.heads import combine, expert_outputs
 from bayes.model import GalaxyModel
 from bayes.predict import classification_uncertainty
-from bench.common import parser, write_json
+from bench.common import machine, parser, write_json
 from bench.rank_agreement import bald_agreement
 
 CLASSES = ("elliptical", "spiral", "edge_on", "merger", "irregular", "artifact")
@@ -270,26 +269,6 @@ def time_methods(
     return rates
 
 
-def machine(threads: int) -> dict[str, object]:
-    """What the numbers were measured on."""
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            names = [ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "nproc": os.cpu_count(),
-        "load_average_1min": os.getloadavg()[0],
-        "torch": torch.__version__,
-        "baal": metadata.version("baal"),
-        "python": platform.python_version(),
-        "threads": threads,
-    }
-
-
 def summarise(rates: dict[str, dict[str, list[float]]]) -> dict[str, object]:
     """Medians and spread per method; galactive's ratio to every other method."""
     out: dict[str, object] = {}
@@ -340,7 +319,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
-    info = machine(a.threads)
+    info = machine(a.threads) | {"baal": metadata.version("baal")}
     print(json.dumps(info))
 
     mix = a.spectra_fraction

@@ -22,8 +22,7 @@ from app.config import Settings, resolve
 from app.services.data.arrays import survey_refs
 from app.services.loop.retrain import active_version
 from app.services.loop.scoring import score_pool
-from bench.common import parser, run_options, survey_options, write_json
-from bench.posterior_throughput import machine
+from bench.common import machine, parser, run_options, survey_options, write_json
 from storage.db import session_scope
 
 
