@@ -18,7 +18,8 @@ from app.config import Settings
 from app.mock.survey import generate_survey
 from app.services.followup.export import format_for, targets_table, write_targets
 from app.services.followup.night import LOW_DEG, SITES, night
-from app.services.followup.plan import FollowupPlan, plan_followup, save_queue
+from app.services.followup.plan import FollowupPlan, plan_followup
+from app.services.followup.queue import save_queue
 from app.services.loop.scoring import PoolPosterior, score_pool
 from app.services.models.training import train
 from bayes.followup import SNModel

@@ -15,7 +15,7 @@ from app.cli.models.train import set_threads
 from app.services.followup.export import LAYOUTS, format_for, write_targets
 from app.services.followup.night import LOW_DEG, SITES, night
 from app.services.followup.plan import plan_followup
-from app.services.followup.plan import save_queue as save_plan
+from app.services.followup.queue import save_queue as save_plan
 from bayes.followup import SNModel
 
 T = TypeVar("T")

@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.services.followup.export import write_targets
-from app.services.followup.plan import FollowupPlan, save_queue
+from app.services.followup.plan import FollowupPlan
+from app.services.followup.queue import save_queue
 from app.services.models.admin import require_admin
 from storage.db import session_scope
 from storage.errors import IngestError

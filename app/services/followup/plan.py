@@ -4,7 +4,8 @@ For galaxies without a spectrum, the current (image / photometry) posterior give
 of log(1+z) now; galaxies that have spectra, predicted with and without them, say what a
 spectrum brings to a similar galaxy (``bayes.followup.neighbour_variance``); the exposure comes
 from the r magnitude (``bayes.followup.SNModel``). A greedy fill by gain per hour under the
-budget gives the plan, which can replace the pending follow-up queue.
+budget gives the plan (``app.services.followup.queue`` makes it the pending follow-up queue);
+for a night at a site, only the galaxies that rise high enough in it.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ from bayes.predict import Posterior
 from storage.arrays import ArrayStore
 from storage.db import session_scope
 from storage.models import Galaxy, QueueItem, Task
-from storage.queues import QueueEntry, replace_pending
 
 ACQUISITION = "followup_eig"
 BAND = "r"  # the band SNModel is calibrated in
@@ -382,37 +382,3 @@ def plan_followup(
         hours_up=seen.hours_up[ok][chosen] if seen is not None else None,
         n_below=n_below,
     )
-
-
-def queue_entries(plan: FollowupPlan) -> list[QueueEntry]:
-    """The plan's targets as follow-up queue entries, in plan order."""
-    return [
-        QueueEntry(
-            galaxy_id=int(g),
-            priority=float(p),
-            acquisition=ACQUISITION,
-            acquisition_score=float(r),
-            exposure_s=float(t),
-            expected_gain=float(e),
-        )
-        for g, p, r, t, e in zip(
-            plan.galaxy_id,
-            plan.priority,
-            plan.gain_per_hour,
-            plan.exposure_s,
-            plan.expected_gain,
-            strict=True,
-        )
-    ]
-
-
-def save_queue(engine: Engine, plan: FollowupPlan) -> int:
-    """Replace the task's pending follow-up queue with ``plan``; returns the items queued."""
-    with session_scope(engine) as session:
-        return replace_pending(
-            session,
-            queue="followup",
-            task_id=plan.task_id,
-            model_version_id=plan.model_version_id,
-            entries=queue_entries(plan),
-        )

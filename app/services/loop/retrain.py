@@ -21,7 +21,8 @@ from app.config import Settings
 from app.faults import crash_point
 from app.services.compute import cores, use_threads_for_load
 from app.services.data.arrays import survey_refs
-from app.services.followup.plan import FollowupPlan, Held, plan_followup, queue_entries
+from app.services.followup.plan import FollowupPlan, Held, plan_followup
+from app.services.followup.queue import queue_entries
 from app.services.loop.queues import QUEUE_SIZE, activate
 from app.services.loop.scoring import PoolPosterior, score_pool
 from app.services.models.training import TrainResult, train
