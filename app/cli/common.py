@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 import typer
-from sqlalchemy import inspect
+from sqlalchemy import Engine, inspect
 from tqdm import tqdm
 
 from app.config import Settings, resolve
@@ -69,6 +69,17 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """Print an error to stderr and exit."""
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
+
+
+@contextmanager
+def database(settings: Settings) -> Iterator[Engine]:
+    """An engine on ``settings``' database, disposed however the command ends (a bad-input
+    exit included: an engine left to the garbage collector holds its connections open)."""
+    engine = settings.engine()
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 @contextmanager

@@ -3,6 +3,7 @@ the database and the array store exactly as they were."""
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 from collections.abc import Callable
@@ -392,3 +393,31 @@ def test_a_survey_name_that_could_be_a_path_is_refused(
 def test_an_upload_not_named_as_a_file_is_refused(name: str) -> None:
     with pytest.raises(IngestError, match="not a file name"):
         check_uploads([(name, b"SIMPLE  =")])
+
+
+@pytest.mark.parametrize("backend_dbs", ["postgresql"], indirect=True)
+def test_a_refused_ingest_leaves_no_connection_open(db_url: str, tmp_path: Path) -> None:
+    """Refused three times with the garbage collector off: an engine left to it would keep
+    its pooled connection to the server open (seen as "too many clients" over a corpus)."""
+    bad = tmp_path / "bad.csv"
+    bad.write_text("objid,ra,dec\n1,10,1\n")  # no flux columns for the map
+    args = ("ingest", "catalog", str(bad), "--survey", "s", "--map", CATALOG_MAP)
+    probe = make_engine(db_url)
+    count = text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+    )
+
+    def connections() -> int:
+        with probe.connect() as conn:
+            return int(conn.scalar(count))
+
+    before = connections()
+    gc.disable()
+    try:
+        codes = [_cli(db_url, tmp_path / "home", *args)[0] for _ in range(3)]
+        after = connections()
+    finally:
+        gc.enable()
+        probe.dispose()
+    assert codes == [2, 2, 2] and after == before

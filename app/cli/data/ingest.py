@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from app.cli.common import bar, fail, ready, reported_errors
+from app.cli.common import bar, database, fail, ready, reported_errors
 from app.services.data.arrays import NETWORK_IMAGES
 from storage.ingest.records import Bundle, TaskSpec
 from storage.ingest.writer import OnExisting, ingest
@@ -31,8 +31,11 @@ def _run(
     on_existing: OnExisting,
 ) -> None:
     resolved = ready(ctx)
-    engine = resolved.engine()
-    with reported_errors(), bar(total, f"ingest {kind}", unit) as advance:
+    with (
+        database(resolved) as engine,
+        reported_errors(),
+        bar(total, f"ingest {kind}", unit) as advance,
+    ):
         summary = ingest(
             engine,
             resolved.store(),
@@ -44,7 +47,6 @@ def _run(
             progress=advance,
             prepare_images=NETWORK_IMAGES,
         )
-    engine.dispose()
     typer.echo(f"survey {summary.survey!r}: ingest {summary.ingest_id}, {summary.counts}")
 
 

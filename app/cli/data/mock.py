@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from sqlalchemy import Engine, select
 
-from app.cli.common import bar, ready, reported_errors
+from app.cli.common import bar, database, ready, reported_errors
 from app.services.data.arrays import NETWORK_IMAGES
 from storage.db import session_scope
 from storage.ingest.writer import ingest
@@ -38,34 +38,33 @@ def mock(
     an SDSS-like grid; truth for morphology, redshift and SFR; a simulated expert.
     """
     resolved = ready(ctx)
-    engine = resolved.engine()
-    if skip_existing and _exists(engine, survey):
-        typer.echo(f"survey {survey!r} already exists; skipping")
-        return
-    from app.mock.survey import EXPERT, generate_survey  # GalSim loads only when simulating
+    with database(resolved) as engine:
+        if skip_existing and _exists(engine, survey):
+            typer.echo(f"survey {survey!r} already exists; skipping")
+            return
+        from app.mock.survey import EXPERT, generate_survey  # GalSim loads only when simulating
 
-    if expert_labels > 0:
-        _ensure_user(engine, EXPERT)
-    bundles = generate_survey(
-        n,
-        seed=seed,
-        spectra_fraction=spectra_fraction,
-        workers=workers,
-        expert_fraction=expert_labels,
-    )
-    with reported_errors(), bar(n, f"mock survey {survey!r}") as advance:
-        summary = ingest(
-            engine,
-            resolved.store(),
-            survey,
-            bundles,
-            kind="mock",
-            source=f"galactive mock --n {n} --seed {seed} --spectra-fraction {spectra_fraction}"
-            f" --expert-labels {expert_labels}",
-            progress=advance,
-            prepare_images=NETWORK_IMAGES,
+        if expert_labels > 0:
+            _ensure_user(engine, EXPERT)
+        bundles = generate_survey(
+            n,
+            seed=seed,
+            spectra_fraction=spectra_fraction,
+            workers=workers,
+            expert_fraction=expert_labels,
         )
-    engine.dispose()
+        with reported_errors(), bar(n, f"mock survey {survey!r}") as advance:
+            summary = ingest(
+                engine,
+                resolved.store(),
+                survey,
+                bundles,
+                kind="mock",
+                source=f"galactive mock --n {n} --seed {seed} --spectra-fraction "
+                f"{spectra_fraction} --expert-labels {expert_labels}",
+                progress=advance,
+                prepare_images=NETWORK_IMAGES,
+            )
     typer.echo(f"survey {summary.survey!r}: ingest {summary.ingest_id}, {summary.counts}")
 
 
