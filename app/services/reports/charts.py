@@ -17,14 +17,6 @@ from app.services.reports.regression_calibration import RegressionCalibration
 from app.services.reports.uncertainty import Reliability, ReportData, VersionPoint
 
 Spec = dict[str, Any]
-DIAGONAL = {
-    "data": {"values": [{"x": 0.0, "y": 0.0}, {"x": 1.0, "y": 1.0}]},
-    "mark": {"type": "line", "strokeDash": [4, 4], "color": "#888"},
-    "encoding": {
-        "x": {"field": "x", "type": "quantitative"},
-        "y": {"field": "y", "type": "quantitative"},
-    },
-}
 UNIT = {"domain": [0, 1]}
 LEARNING_CAPTION = (
     "Validation metrics of each version, oldest first; hover a point for the labels it learnt "
@@ -33,8 +25,20 @@ LEARNING_CAPTION = (
 )
 
 
-def _q(field: str, title: str, **more: Any) -> dict[str, Any]:
+def _q(field: str, title: str | None, **more: Any) -> dict[str, Any]:
     return {"field": field, "type": "quantitative", "title": title, **more}
+
+
+def _diagonal() -> Spec:
+    """The dashed line of calibration, a layer of its own (a new dict: specs get edited)."""
+    return {
+        "data": {"values": [{"x": 0.0, "y": 0.0}, {"x": 1.0, "y": 1.0}]},
+        "mark": {"type": "line", "strokeDash": [4, 4], "color": "#888"},
+        "encoding": {
+            "x": {"field": "x", "type": "quantitative"},
+            "y": {"field": "y", "type": "quantitative"},
+        },
+    }
 
 
 def _finite(x: float | None) -> float | None:
@@ -53,7 +57,7 @@ def coverage_chart(items: Sequence[RegressionCalibration]) -> Spec:
     return {
         "height": 360,
         "layer": [
-            DIAGONAL,
+            _diagonal(),
             {
                 "data": {"values": rows},
                 "mark": {"type": "line", "point": True},
@@ -128,7 +132,7 @@ def reliability_chart(rel: Reliability) -> Spec:
                 },
                 "transform": [{"calculate": "(datum.from + datum.to) / 2", "as": "centre"}],
             },
-            DIAGONAL,
+            _diagonal(),
         ],
     }  # fmt: skip
 
