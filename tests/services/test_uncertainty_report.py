@@ -12,6 +12,8 @@ import pytest
 
 from app.services.reports import uncertainty as ur
 from app.services.reports.calibration_plots import binomial_interval
+from app.services.reports.figures import figures
+from app.services.reports.html_report import render_html
 from app.services.reports.regression_calibration import (
     RegressionCalibration,
     headline,
@@ -103,11 +105,11 @@ def report_data(**changes: object) -> ur.ReportData:
 
 def test_the_html_report_is_one_self_contained_file() -> None:
     data = report_data()
-    images = ur.figures(data)
+    images = figures(data)
     assert set(images) == {"Reliability diagram", "Confusion matrix", "PIT histogram",
                            "Coverage at every nominal level", "Learning curves",
                            "Embedding map"}  # fmt: skip
-    page = ur.render_html(data, images)
+    page = render_html(data, images)
     assert page.startswith("<!DOCTYPE html>") and page.endswith("</html>")
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", page, re.I)
     assert "<script" not in page and "<link" not in page and "url(" not in page
@@ -121,7 +123,7 @@ def test_the_html_report_is_one_self_contained_file() -> None:
 
 def test_a_report_without_labels_or_agreement_still_renders() -> None:
     data = report_data(agreement=None, points=(), regressions=())
-    page = ur.render_html(data, ur.figures(data))
+    page = render_html(data, figures(data))
     assert "no galaxy has answers from two labelers yet" in page
     assert "PIT histogram" not in page and page.count("<img") == 3
     assert "CDE loss" not in page and "Interval coverage" not in page
@@ -151,7 +153,7 @@ def test_the_report_shows_coverage_at_every_level_and_the_cde_loss() -> None:
     # pit 0.5 lies inside every central interval, 0.99 only inside those of level >= 0.98.
     reg = RegressionCalibration("redshift", np.array([0.5, 0.5, 0.5, 0.99]), -4.5)
     data = report_data(regressions=(reg,), target_source="truth")
-    page = ur.render_html(data, ur.figures(data))
+    page = render_html(data, figures(data))
     assert "redshift CDE loss (natural units, lower is better)</td><td>-4.5<" in page
     assert "redshift 68% interval coverage</td><td>0.75<" in page
     assert "Interval coverage at every nominal level" in page

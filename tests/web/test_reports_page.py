@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from app.config import Settings
 from app.services.reports import uncertainty as ur
+from app.services.reports.html_report import build_html
 from storage.db import session_scope
 from storage.models import Label, QueueItem, Task
 from tests.web.markdown import shown as unescaped
@@ -106,7 +107,7 @@ def test_anonymous_visitors_cannot_open_the_report(app_settings: Settings) -> No
 
 
 def test_the_download_is_the_self_contained_html(app_settings: Settings) -> None:
-    html = ur.build_html(app_settings, "mock")
+    html = build_html(app_settings, "mock")
     assert html.startswith("<!DOCTYPE html>") and "mock-v2" in html
     assert not re.search(r"""(src|href)\s*=\s*["']?\s*(https?:)?//""", html, re.I)
     assert html.count('src="data:image/png;base64,') == 6

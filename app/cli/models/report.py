@@ -8,7 +8,7 @@ import typer
 
 from app.cli.common import fail, ready
 from app.cli.models.train import set_threads
-from app.services.reports.uncertainty import build_html
+from app.services.reports.html_report import build_html
 
 
 def report(

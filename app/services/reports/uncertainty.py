@@ -1,6 +1,5 @@
-# Over 400 lines: one self-contained HTML report, each figure beside its words.
-"""How far to trust the active model: one self-contained HTML report, for the reports page and
-``galactive report --out FILE``.
+"""How far to trust the active model: what the uncertainty report shows, computed once
+(``ReportData``), for the reports page and ``galactive report --out FILE``.
 
 For a survey's active version, on the validation split (the split its recalibration and stored
 metrics use): the reliability diagram and ECE (classification); for every regression with
@@ -9,50 +8,34 @@ known targets the PIT histogram, coverage at every nominal level and the CDE los
 against the labels each was trained on, with the prequential accuracy on random-control labels
 (the galaxies each version queued uniformly at random, scored against that version's own
 prediction: the unbiased reference); a t-SNE map of posterior embeddings coloured by BALD and by
-predicted class; and labeler agreement (Cohen's κ for two labelers, Fleiss' κ for more). Figures
-are matplotlib (Agg) PNGs inlined as base64: the file needs nothing from the network.
+predicted class; and labeler agreement (Cohen's κ for two labelers, Fleiss' κ for more).
 
-The statistics are pure functions of arrays; ``collect`` reads the database and predicts;
-``render_html`` only formats.
+The statistics are pure functions of arrays; ``collect`` reads the database and predicts. The
+PNG figures are in ``figures``, the interactive charts in ``charts``, the HTML file in
+``html_report``.
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.services.data.class_names import display_names
-from app.services.data.targets import SOURCE_WORDS
 from app.services.loop.queues import CONTROL
 from app.services.loop.retrain import active_version
 from app.services.loop.scoring import ACQUISITION
 from app.services.models.admin import VersionRow, versions
 from app.services.models.training import SAMPLES, predict_rows, read_survey, rows_for
 from app.services.models.versions import load_version
-from app.services.reports.calibration_plots import (
-    coverage_figure,
-    pit_figure,
-    reliability_figure,
-)
 from app.services.reports.regression_calibration import (
     RegressionCalibration,
-    coverage_rows,
     regression_calibration,
-    summary_rows,
 )
 from bayes.acquisition import scores_for
 from bayes.checks import metrics as bm
@@ -374,162 +357,3 @@ def collect(
         agreement=agreement(answers, len(classes)) if classes else None,
         target_source=source,
     )
-
-
-def _png(fig: plt.Figure) -> bytes:
-    out = io.BytesIO()
-    fig.savefig(out, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return out.getvalue()
-
-
-def figures(data: ReportData) -> dict[str, bytes]:
-    """The report's figures as PNG bytes, by title (those the data allows)."""
-    out: dict[str, bytes] = {}
-    if len(data.probs):
-        rel = data.reliability
-        title = f"{data.classification_task}: ECE {rel.ece:.3f}"
-        fig = reliability_figure(rel.accuracy, rel.count, title=title)
-        out["Reliability diagram"] = _png(fig)
-        cm = data.confusion
-        fig, ax = plt.subplots(figsize=(5.2, 4.4))
-        ax.imshow(cm, cmap="Blues")
-        for (i, j), v in np.ndenumerate(cm):
-            ax.text(j, i, str(v), ha="center", va="center",
-                    color="white" if v > cm.max() / 2 else "black", fontsize=8)  # fmt: skip
-        names = display_names(data.classes)
-        ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
-        ax.set_yticks(range(len(names)), names)
-        ax.set(xlabel="predicted", ylabel="true", title=f"{data.classification_task} confusion")
-        out["Confusion matrix"] = _png(fig)
-    if data.regressions:
-        pits = {r.task: {"validation": r.pit} for r in data.regressions}
-        out["PIT histogram"] = _png(pit_figure(pits))
-        out["Coverage at every nominal level"] = _png(coverage_figure(pits))
-    if data.points:
-        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
-        # by version, oldest first: two versions on the same labels are two points, not a
-        # vertical line; each tick says how many labels that version learnt from
-        order = np.arange(1, len(data.points) + 1)
-        ticks = [f"{p.name}\n{p.n_labels or 0} labels" for p in data.points]
-        acc = [np.nan if p.accuracy is None else p.accuracy for p in data.points]
-        left.plot(order, acc, "o-", label="validation accuracy")
-        ctrl = [(k, p.control_accuracy) for k, p in zip(order, data.points, strict=True)
-                if p.n_control]  # fmt: skip
-        if ctrl:
-            left.plot(*zip(*ctrl, strict=True), "s", color="#e45756",
-                      label="on random-control labels (prequential)")  # fmt: skip
-        left.set(ylabel="accuracy", title="classification")
-        left.legend(fontsize=8)
-        nmad = [np.nan if p.sigma_nmad is None else p.sigma_nmad for p in data.points]
-        right.plot(order, nmad, "o-", color="#f58518")
-        right.set(ylabel="σ_NMAD", title="redshift")
-        for ax in (left, right):
-            ax.set_xticks(order, ticks, fontsize=8)
-            ax.set_xlim(0.5, len(order) + 0.5)
-        fig.suptitle("Learning curves across model versions (validation split)")
-        out["Learning curves"] = _png(fig)
-    if len(data.embedding):
-        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4.4))
-        points = left.scatter(*data.embedding.T, c=data.embedding_bald, s=6, cmap="viridis")
-        fig.colorbar(points, ax=left, label="BALD (nats)")
-        left.set(title="t-SNE of posterior embeddings: BALD", xticks=[], yticks=[])
-        for k, name in enumerate(display_names(data.classes)):
-            rows = data.embedding_class == k
-            right.scatter(*data.embedding[rows].T, s=6, label=name)
-        right.set(title="predicted class", xticks=[], yticks=[])
-        if data.classes:
-            right.legend(fontsize=7, markerscale=2)
-        out["Embedding map"] = _png(fig)
-    return out
-
-
-def _table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    def cell(v: object) -> str:
-        if v is None or (isinstance(v, float) and not np.isfinite(v)):
-            return "—"
-        return html.escape(f"{v:.4g}" if isinstance(v, float) else str(v))
-
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{cell(v)}</td>" for v in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-STYLE = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;
-text-align:right}th{background:#f3f3f3}img{max-width:100%}figure{margin:1.5em 0}
-figcaption{color:#555;font-size:90%}"""
-
-CAPTIONS = {
-    "Reliability diagram": "Accuracy per confidence bin (15 equal-width bins), with the number of "
-    "validation galaxies in each bin above it and its 68% binomial (Wilson) interval; bars on "
-    "the diagonal are calibrated, below it over-confident. A bin of a few galaxies says little.",
-    "Confusion matrix": "Validation galaxies by true (rows) and predicted (columns) class.",
-    "PIT histogram": "Probability integral transform of each known target under the predictive "
-    "mixture: flat when calibrated, U-shaped when over-confident, humped when under-confident.",
-    "Coverage at every nominal level": "Fraction of known targets inside the central interval "
-    "of each nominal level (5%, 10%, ..., 95%, and 68%): on the diagonal when calibrated, below "
-    "it when over-confident.",
-    "Learning curves": "Validation metrics of each version, oldest first, with the labels it "
-    "learnt from under its name. Once random-control galaxies have answers, red squares show "
-    "the accuracy of the version that queued them on those labels (prequential, unbiased by the "
-    "model's own picks).",
-    "Embedding map": "t-SNE of the fused posterior embedding of up to 2000 galaxies.",
-}
-
-
-def render_html(data: ReportData, images: dict[str, bytes]) -> str:
-    """The whole report as one HTML document: tables, and ``images`` inline as base64 PNG."""
-    summary = [("survey", data.survey), ("model version", data.version),
-               ("generated (UTC)", f"{data.created:%Y-%m-%d %H:%M}")]  # fmt: skip
-    if len(data.probs):
-        summary += [(f"{data.classification_task} validation galaxies", len(data.labels)),
-                    ("accuracy", float(np.mean(data.probs.argmax(1) == data.labels))),
-                    ("ECE (15 bins)", data.reliability.ece)]  # fmt: skip
-    summary.append(("targets", SOURCE_WORDS.get(data.target_source, data.target_source)))
-    summary += summary_rows(data.regressions)
-    if data.agreement is not None:
-        a = data.agreement
-        summary += [(f"labeler agreement ({a.method})", a.kappa),
-                    ("raw agreement", a.observed),
-                    ("galaxies with several answers", a.n_galaxies),
-                    ("labelers", a.n_labelers)]  # fmt: skip
-    else:
-        summary.append(("labeler agreement", "no galaxy has answers from two labelers yet"))
-    versions_table = _table(
-        ["version", "labels", "accuracy", "ECE", "σ_NMAD", "68% cov.",
-         "random-control accuracy", "control labels"],
-        [(p.name, p.n_labels, p.accuracy, p.ece, p.sigma_nmad, p.coverage_68,
-          p.control_accuracy, p.n_control) for p in data.points],
-    )  # fmt: skip
-    figs = "".join(
-        f"<figure><h2>{html.escape(title)}</h2>"
-        f'<img alt="{html.escape(title)}" src="data:image/png;base64,'
-        f'{base64.b64encode(png).decode()}"/>'
-        f"<figcaption>{html.escape(CAPTIONS.get(title, ''))}</figcaption></figure>"
-        for title, png in images.items()
-    )
-    coverage = (
-        "<h2>Interval coverage at every nominal level</h2>"
-        + _table(["nominal", *(r.task for r in data.regressions)], coverage_rows(data.regressions))
-        if data.regressions
-        else ""
-    )
-    title = f"Galactive uncertainty report: {data.survey} / {data.version}"
-    return (
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1>"
-        + _table(["", ""], summary)
-        + coverage
-        + "<h2>Model versions</h2>"
-        + versions_table
-        + figs
-        + "</body></html>"
-    )
-
-
-def build_html(settings: Settings, survey: str, *, version_id: int | None = None) -> str:
-    """``collect``, draw and render in one call (what ``galactive report`` writes)."""
-    data = collect(settings, survey, version_id=version_id)
-    return render_html(data, figures(data))

@@ -6,8 +6,9 @@ import streamlit as st
 
 from app.services.loop import labeling
 from app.services.loop.retrain import active_version
-from app.services.reports import charts
+from app.services.reports import charts, html_report
 from app.services.reports import uncertainty as report
+from app.services.reports.figures import figures
 from app.services.reports.regression_calibration import headline
 from app.web import session
 from app.web.text import plain
@@ -34,8 +35,8 @@ def built(
 ) -> tuple[report.ReportData, dict[str, bytes], str]:
     """The report of (survey, version), rebuilt when a label or version is added."""
     data = report.collect(settings, survey, version_id=version_id)
-    images = report.figures(data)
-    return data, images, report.render_html(data, images)
+    images = figures(data)
+    return data, images, html_report.render_html(data, images)
 
 
 with st.spinner("Predicting the validation split and mapping the embeddings…"):
@@ -86,9 +87,9 @@ for row in (small[i : i + 2] for i in range(0, len(small), 2)):
             st.markdown(f"**{title}**")
             if title in interactive:
                 st.vega_lite_chart(spec=interactive[title], width="stretch")
-                st.caption(report.CAPTIONS.get(title, ""))
+                st.caption(html_report.CAPTIONS.get(title, ""))
             else:
-                st.image(images[title], caption=report.CAPTIONS.get(title))
+                st.image(images[title], caption=html_report.CAPTIONS.get(title))
 if data.points:
     st.markdown("**Learning curves**")
     st.vega_lite_chart(spec=charts.learning_chart(data.points))
@@ -100,4 +101,4 @@ if len(data.embedding):
     )
     st.vega_lite_chart(spec=charts.embedding_chart(data, colour=colour or "BALD"), width="stretch")
     hint = "Hover a galaxy for its id; drag and scroll to zoom."
-    st.caption(f"{report.CAPTIONS['Embedding map']} {hint}")
+    st.caption(f"{html_report.CAPTIONS['Embedding map']} {hint}")
