@@ -14,8 +14,9 @@ from bayes import checkpoint
 from bayes.calibration import Calibration
 from bayes.config import ModelConfig
 from bayes.data import GalaxyArrays
+from bayes.latents import Latents
 from bayes.model import GalaxyModel
-from bayes.predict import Posterior
+from bayes.predict import Posterior, predict_latents
 
 CALIBRATION_KEY = "calibration"  # where the recalibration lies in the checkpoint's metadata
 
@@ -61,6 +62,13 @@ class CalibratedModel:
     ) -> Posterior:
         """The recalibrated posterior predictive of ``arrays`` (:func:`bayes.predict.predict`)."""
         raw = self.base.predict(arrays, samples=samples, batch_size=batch_size, seed=seed)
+        return self.calibration.apply(raw, self.config.tasks)
+
+    def predict_latents(
+        self, latents: Iterable[Latents], *, samples: int = 32, seed: int = 0
+    ) -> Posterior:
+        """The recalibrated posterior from the trunk's latents: the heads alone."""
+        raw = predict_latents(self.base, latents, samples=samples, seed=seed)
         return self.calibration.apply(raw, self.config.tasks)
 
     def save(self, path: str | Path, *, metadata: Mapping[str, Any] | None = None) -> Path:

@@ -12,11 +12,15 @@ import torch
 
 from bayes import targets as tg
 from bayes.config import ModelConfig
-from bayes.data import GalaxyArrays, as_tensors
+from bayes.data import GalaxyArrays, ModelInputs, as_tensors
 from bayes.inference import svi_train, validation_loss
+from bayes.latents import FrozenTrunk, Latents, encode
 from bayes.layers.fusion import Trunk
 from bayes.layers.heads import HeadParams
 from bayes.predict import Posterior, predict
+
+Update = Literal["warm", "prior", "heads"]
+UPDATES = ("warm", "prior", "heads")
 
 
 def build(
@@ -61,7 +65,7 @@ class GalaxyModel:
         targets: Mapping[str, np.ndarray],
         *,
         init_from: GalaxyModel | None = None,
-        update: Literal["warm", "prior"] = "warm",
+        update: Update = "warm",
         on_epoch: Callable[[int, float], None] | None = None,
         validation: tuple[GalaxyArrays, Mapping[str, np.ndarray]] | None = None,
     ) -> GalaxyModel:
@@ -70,14 +74,18 @@ class GalaxyModel:
         init_from: a fitted model with the same architecture. update="warm" starts trunk and
         posterior from it under the usual N(0, prior_scale) prior (pass all labels);
         update="prior" also makes its posterior the new prior and anchors the trunk at its
-        weights (pass only the new labels: the old ones are in the prior).
+        weights (pass only the new labels: the old ones are in the prior). update="heads"
+        keeps its trunk as it is and refits the heads alone, on the trunk's latents (pass all
+        labels): the pool's latents stay valid (:func:`bayes.latents.trunk_digest`).
         on_epoch(epoch, loss): called after every epoch, e.g. to advance a progress bar.
         validation: held-out (arrays, targets); the weights of the epoch with the lowest
         validation loss are kept (:func:`bayes.inference.svi_train`), ``best_epoch_`` says which.
         """
         cfg = self.config
-        if update not in ("warm", "prior"):
-            raise ValueError(f"update must be 'warm' or 'prior', got {update!r}")
+        if update not in UPDATES:
+            raise ValueError(f"update must be one of {UPDATES}, got {update!r}")
+        if update == "heads" and init_from is None:
+            raise ValueError("update='heads' needs init_from, the model whose trunk it keeps")
         n = len(arrays)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(cfg.seed)  # Pyro samples from the global RNG; keep it local
@@ -109,20 +117,21 @@ class GalaxyModel:
                         learn=False,
                     )
                     anchor, anchor_scale = None, cfg.trunk_prior_scale
-            inputs = as_tensors(arrays, n_bands=self.n_bands_, n_phot=self.n_phot_)
+            inputs = self._inputs(arrays, trunk, update)
             if init_from is None:
                 trunk.fit_scaling(inputs)
+            fitted = FrozenTrunk(trunk) if update == "heads" else trunk
             encoded = tg.encode(cfg.tasks, targets, n, stats)
             validate = None
             if validation is not None and len(validation[0]):
-                val_inputs = as_tensors(validation[0], n_bands=self.n_bands_, n_phot=self.n_phot_)
+                val_inputs = self._inputs(validation[0], trunk, update)
                 val_targets = tg.encode(cfg.tasks, validation[1], len(validation[0]), stats)
 
                 def validate() -> float:
-                    return validation_loss(trunk, posterior, val_inputs, val_targets, config=cfg)
+                    return validation_loss(fitted, posterior, val_inputs, val_targets, config=cfg)
 
             log = svi_train(
-                trunk,
+                fitted,
                 prior,
                 posterior,
                 inputs,
@@ -140,6 +149,13 @@ class GalaxyModel:
         self.best_epoch_ = log.best_epoch
         self.validation_history_ = list(zip(log.checked, log.validation, strict=True))
         return self
+
+    def _inputs(self, arrays: GalaxyArrays, trunk: Trunk, update: Update) -> ModelInputs | Latents:
+        """What the fit feeds its trunk: the arrays as tensors, or for a heads-only update the
+        kept trunk's latents of them."""
+        if update == "heads":
+            return encode(trunk.eval(), arrays, n_bands=self.n_bands_, n_phot=self.n_phot_)
+        return as_tensors(arrays, n_bands=self.n_bands_, n_phot=self.n_phot_)
 
     def predict(
         self,

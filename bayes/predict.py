@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import torch
 
 from bayes import acquisition
 from bayes.config import TaskConfig
-from bayes.data import GalaxyArrays, as_tensors
+from bayes.data import GalaxyArrays
+from bayes.latents import Latents, model_latents
 from bayes.layers.fusion import embedding
 from bayes.layers.heads import combine, expert_outputs
 from bayes.targets import inverse_transform
@@ -24,10 +25,8 @@ from bayes.targets import inverse_transform
 if TYPE_CHECKING:
     from bayes.model import GalaxyModel
 
-Forward = Callable[[GalaxyArrays], tuple[dict[str, torch.Tensor], torch.Tensor]]
-# Galaxies per trunk pass: a chunk's activations stay in cache. On 2 cores, T = 32, predict ran
-# at 1950 galaxies/s with chunks of 64 and 950 with 512 (docs/benchmarks.md, issue 21).
-TRUNK_CHUNK = 64
+Batch = TypeVar("Batch")
+Forward = Callable[[Batch], tuple[dict[str, torch.Tensor], torch.Tensor]]
 STATISTICS = ("AVG", "MEDIAN", "MODE", "P16", "P84", "P2P5", "P97P5", "ENTROPY")
 
 
@@ -126,8 +125,22 @@ def predict(
     """Posterior predictive of a fitted GalaxyModel, streamed over batches.
 
     arrays: all galaxies (cut into ``batch_size`` batches) or an iterable of batches (a stream
-    from storage). The trunk runs once per galaxy, TRUNK_CHUNK galaxies at a time; the T =
+    from storage). The trunk runs once per galaxy (:func:`bayes.latents.encode`); the T =
     ``samples`` head draws are applied to a batch's latents in one vectorised product.
+    """
+    check_fitted(model)
+    return predict_latents(
+        model, model_latents(model, arrays, batch_size=batch_size), samples=samples, seed=seed
+    )
+
+
+def predict_latents(
+    model: GalaxyModel, latents: Iterable[Latents], *, samples: int = 32, seed: int = 0
+) -> Posterior:
+    """The posterior predictive from the trunk's latents, batch by batch: the heads alone.
+
+    Given the latents :func:`predict` would compute (the same batches), the result is the
+    same, draw for draw: a cache of the pool's latents rescores it without the trunk.
     """
     check_fitted(model)
     if samples < 1:
@@ -136,23 +149,18 @@ def predict(
     tasks = model.config.tasks
 
     @torch.inference_mode()
-    def forward(batch: GalaxyArrays) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
-        chunks = [
-            model.trunk_(as_tensors(chunk, n_bands=model.n_bands_, n_phot=model.n_phot_))
-            for chunk in batch.batches(TRUNK_CHUNK)
-        ] or [model.trunk_(as_tensors(batch, n_bands=model.n_bands_, n_phot=model.n_phot_))]
-        latents, mask = (torch.cat(parts) for parts in zip(*chunks, strict=True))
-        params = {t.name: combine(t, expert_outputs(latents, *heads[t.name]), mask) for t in tasks}
-        return params, embedding(latents, mask)
+    def forward(batch: Latents) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        z, mask = batch.latents, batch.mask
+        params = {t.name: combine(t, expert_outputs(z, *heads[t.name]), mask) for t in tasks}
+        return params, embedding(z, mask)
 
-    batches = arrays.batches(batch_size) if isinstance(arrays, GalaxyArrays) else arrays
     return stream_posterior(
-        batches, forward, tasks=tasks, stats=model.target_stats_, rng=np.random.default_rng(seed)
+        latents, forward, tasks=tasks, stats=model.target_stats_, rng=np.random.default_rng(seed)
     )
 
 
 def stream_posterior(
-    batches: Iterable[GalaxyArrays],
+    batches: Iterable[Batch],
     forward: Forward,
     *,
     tasks: tuple[TaskConfig, ...],
