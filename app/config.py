@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from storage.arrays import ArrayStore
 from storage.db import make_engine
+from storage.latents import LatentCache
 
 DEFAULT_HOME = "galactive-data"
 
@@ -30,6 +31,10 @@ class Settings:
 
     def store(self) -> ArrayStore:
         return ArrayStore(self.array_root)
+
+    def latents(self) -> LatentCache:
+        """The trunks' latents of the pool, kept so a heads-only round rescores without them."""
+        return LatentCache(self.home / "latents")
 
 
 def resolve(db: str | None = None, home: str | Path | None = None) -> Settings:

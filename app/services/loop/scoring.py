@@ -23,14 +23,17 @@ from app.services.models.versions import load_version
 from bayes.acquisition import scores_for
 from bayes.calibrated import CalibratedModel
 from bayes.followup import posterior_variance
+from bayes.latents import Latents, model_latents, trunk_digest
 from bayes.predict import Posterior
 from storage.arrays import ArrayStore
 from storage.db import session_scope
+from storage.latents import LatentCache, LatentReader, LatentWriter
 from storage.models import ModelVersion, Score, Survey, Task
 
 ACQUISITION = "bald"  # what Score.value holds: BALD (classification), information gain (regression)
 SCREEN = "screen"  # a row per task for each galaxy the artifact screen flags (value 1)
 CHUNK = 2048  # galaxies read, predicted and screened together
+PREDICT_BATCH = 512  # galaxies per head product within a chunk (the draws depend on it)
 ChunkHook = Callable[[int, int], None]  # (galaxies scored so far, total)
 
 
@@ -124,6 +127,16 @@ def prepare(engine: Engine, version_id: int, *, refs: SurveyRefs | None = None) 
         return ScoringPlan(version_id, version.checkpoint, refs, task_ids)
 
 
+@dataclass
+class ChunkLatents:
+    """A scoring pass's use of the latent cache: ``reader`` holds every galaxy of the pool
+    under the version's trunk (rescore with the heads alone), or ``writer`` keeps the
+    latents the pass computes, for the next version with the same trunk."""
+
+    reader: LatentReader | None = None
+    writer: LatentWriter | None = None
+
+
 def score_chunk(
     model: CalibratedModel,
     store: ArrayStore,
@@ -134,19 +147,35 @@ def score_chunk(
     *,
     samples: int = 32,
     keep: PoolPosterior | None = None,
+    latents: ChunkLatents | None = None,
 ) -> list[dict]:
     """Score rows of the galaxies at ``idx``: read, predict, recalibrate, screen; ``keep``
-    holds on to the posterior for the follow-up plan."""
-    arrays = load_arrays(store, refs, idx, network=True)
-    posterior = model.predict(arrays, samples=samples, batch_size=512)
+    holds on to the posterior for the follow-up plan. With a cache ``reader`` the trunk's
+    latents and the screen's flags are read, not computed: the same rows, from the heads alone
+    (:func:`bayes.predict.predict_latents`)."""
+    ids = refs.galaxy_id[idx]
+    if latents is not None and latents.reader is not None:
+        z, mask, flags = latents.reader.read(ids)
+        batches = list(Latents.from_numpy(z, mask).batches(PREDICT_BATCH))
+    else:
+        arrays = load_arrays(store, refs, idx, network=True)
+        batches = list(model_latents(model.base, arrays, batch_size=PREDICT_BATCH))
+        flags = screen(arrays, modalities=model.config.modalities)
+        if latents is not None and latents.writer is not None:
+            latents.writer.append(
+                ids,
+                np.concatenate([b.latents.numpy() for b in batches]),
+                np.concatenate([b.mask.numpy() for b in batches]),
+                flags,
+            )
+    posterior = model.predict_latents(batches, samples=samples)
     if keep is not None:
         keep.add(refs.galaxy_id, idx, posterior)
-    rows = score_rows(posterior, refs.galaxy_id[idx], task_ids, version_id)
-    flagged = refs.galaxy_id[idx][screen(arrays, modalities=model.config.modalities)]
+    rows = score_rows(posterior, ids, task_ids, version_id)
     rows += [
         {"model_version_id": version_id, "task_id": t, "galaxy_id": int(g),
          "acquisition": SCREEN, "value": 1.0, "mean": None, "std": None}
-        for t in task_ids.values() for g in flagged
+        for t in task_ids.values() for g in ids[flags]
     ]  # fmt: skip
     return rows
 
@@ -170,10 +199,13 @@ def score_pool(
     keep: PoolPosterior | None = None,
     model: CalibratedModel | None = None,
     refs: SurveyRefs | None = None,
+    cache: LatentCache | None = None,
 ) -> int:
     """Write the ``Score`` rows of every galaxy of the version's survey; returns the count.
     ``keep``: filled with the pool's posterior summaries, for the follow-up plan. model, refs:
     the version and its survey's references when the caller holds them (a retrain round).
+    cache: the latent cache; when it holds the whole pool under this version's trunk, the pass
+    runs the heads alone, else it runs the trunk and leaves the pool's latents there.
 
     Rows a previous, interrupted attempt wrote for this version are deleted first. Results
     depend on ``chunk`` (the screen and the regression draws are per chunk), so every path
@@ -181,17 +213,46 @@ def score_pool(
     """
     plan = prepare(engine, version_id, refs=refs)
     model = load_version(home, plan.checkpoint) if model is None else model
+    latents = pool_latents(cache, plan.refs, model)
     total, written = len(plan.refs), 0
-    for start in range(0, total, chunk):
-        idx = np.arange(start, min(start + chunk, total))
-        rows = score_chunk(
-            model, store, plan.refs, idx, plan.task_ids, version_id, samples=samples, keep=keep
-        )
-        insert_scores(engine, rows)
-        written += len(rows)
-        if on_chunk is not None:
-            on_chunk(int(idx[-1]) + 1, total)
+    try:
+        for start in range(0, total, chunk):
+            idx = np.arange(start, min(start + chunk, total))
+            rows = score_chunk(
+                model, store, plan.refs, idx, plan.task_ids, version_id,
+                samples=samples, keep=keep, latents=latents,
+            )  # fmt: skip
+            insert_scores(engine, rows)
+            written += len(rows)
+            if on_chunk is not None:
+                on_chunk(int(idx[-1]) + 1, total)
+    except BaseException:
+        if latents.writer is not None:
+            latents.writer.abort()
+        raise
+    if latents.writer is not None:
+        latents.writer.commit()
     return written
+
+
+def pool_latents(
+    cache: LatentCache | None, refs: SurveyRefs, model: CalibratedModel
+) -> ChunkLatents:
+    """How a pass uses the cache: read the pool's latents if it holds them all, else write."""
+    if cache is None or len(refs) == 0:
+        return ChunkLatents()
+    digest = trunk_digest(model.base)
+    reader = cache.reader(refs.survey_id, digest, refs.galaxy_id)
+    return (
+        ChunkLatents(reader=reader)
+        if reader
+        else ChunkLatents(writer=cache.writer(refs.survey_id, digest))
+    )
+
+
+def heads_only(cache: LatentCache | None, refs: SurveyRefs, model: CalibratedModel) -> bool:
+    """Whether a pass of ``model`` over ``refs`` would run the heads alone."""
+    return pool_latents(cache, refs, model).reader is not None
 
 
 def sorted_scores(session: Session, version_id: int, task_id: int) -> np.ndarray:
