@@ -157,7 +157,7 @@ def test_a_round_holds_its_resources_once(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = world.copy(tmp_path)
-    predicted: list[int] = []  # galaxies per CalibratedModel.predict call
+    predicted: list[int] = []  # galaxies per CalibratedModel.predict(_latents) call
     calls = {"engine": 0, "load": 0, "refs": 0}
     predict, load, engine = CalibratedModel.predict, CalibratedModel.load, Settings.engine
 
@@ -181,7 +181,14 @@ def test_a_round_holds_its_resources_once(
 
         return wrapper
 
+    def counting_latents(self, latents, **kwargs):  # the scoring pass predicts from latents
+        latents = list(latents)
+        predicted.append(sum(len(batch) for batch in latents))
+        return predict_latents(self, latents, **kwargs)
+
+    predict_latents = CalibratedModel.predict_latents
     monkeypatch.setattr(CalibratedModel, "predict", counting_predict)
+    monkeypatch.setattr(CalibratedModel, "predict_latents", counting_latents)
     monkeypatch.setattr(CalibratedModel, "load", counting("load", load))
     refs = arrays_module.survey_refs
     for module in list(sys.modules.values()):  # every module that imported survey_refs by name

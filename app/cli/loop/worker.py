@@ -8,6 +8,7 @@ import typer
 
 from app.cli.common import bar, fail, ready
 from app.services.loop.retrain import request_retrain
+from app.services.loop.rounds import ROUNDS
 from app.worker import WorkerOptions, run_worker
 from bayes.config import WARM_MIN_STEPS
 from storage.db import session_scope
@@ -54,14 +55,24 @@ def retrain(
         min=0,
         help=f"Floor on optimiser steps (default: the active model's, at most {WARM_MIN_STEPS}).",
     ),
+    round_kind: str = typer.Option(
+        "auto",
+        "--round",
+        help="heads: keep the trunk, refit the heads, rescore from cached latents; full: trunk "
+        "and heads; auto: heads-only while the labels since the trunk's fit are few.",
+    ),
     wait: bool = typer.Option(False, "--wait", help="Wait for a worker to finish it."),
 ) -> None:
     """Queue a retrain round (sequential update, scoring, queue rebuild) for the worker."""
+    if round_kind not in ROUNDS:
+        fail(f"--round must be one of {', '.join(ROUNDS)}, got {round_kind!r}")
     settings = ready(ctx)
     engine = settings.engine()
     try:
         with session_scope(engine) as session:
-            job_id = request_retrain(session, survey, epochs=epochs, min_steps=min_steps)
+            job_id = request_retrain(
+                session, survey, epochs=epochs, min_steps=min_steps, round=round_kind
+            )
         typer.echo(f"retrain job {job_id} queued for survey {survey!r}")
         if not wait:
             return

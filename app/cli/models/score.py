@@ -74,8 +74,9 @@ def score(
                     last[0] = done
 
                 n = score_pool(
-                    engine, settings.store(), settings.home, found[0], chunk=chunk, on_chunk=step
-                )
+                    engine, settings.store(), settings.home, found[0], chunk=chunk,
+                    on_chunk=step, cache=settings.latents(),
+                )  # fmt: skip
     finally:
         engine.dispose()
     typer.echo(f"version {found[0]}: {n} score rows in {time.perf_counter() - start:.1f} s")

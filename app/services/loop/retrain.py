@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
@@ -24,13 +24,14 @@ from app.services.data.arrays import survey_refs
 from app.services.followup.plan import FollowupPlan, Held, plan_followup
 from app.services.followup.queue import queue_entries
 from app.services.loop.queues import QUEUE_SIZE, activate
-from app.services.loop.scoring import PoolPosterior, score_pool
+from app.services.loop.rounds import ROUNDS, choose_round, labels_since
+from app.services.loop.scoring import PoolPosterior, heads_only, score_pool
 from app.services.models.training import TrainResult, train
 from app.services.models.versions import LoadedVersion, load_model_version, mark_failed
 from bayes.config import EPOCHS, MIN_STEPS, WARM_EPOCHS, WARM_MIN_STEPS
 from storage import jobs
 from storage.db import session_scope
-from storage.models import Galaxy, Label, ModelVersion, Score, Spectrum, Survey, Task
+from storage.models import Galaxy, ModelVersion, Score, Spectrum, Survey
 from storage.queues import replace_pending
 
 KIND = "retrain"
@@ -53,20 +54,8 @@ def active_version(session: Session, survey: str) -> ModelVersion | None:
 
 
 def new_labels(session: Session, survey: str) -> int:
-    """Labels of ``survey`` its active version has not seen: newer than its label snapshot,
-    or (a version fitted on truth has none) made after it was created."""
-    version = active_version(session, survey)
-    stmt = (
-        select(func.count(Label.id))
-        .join(Task, Task.id == Label.task_id)
-        .join(Survey, Survey.id == Task.survey_id)
-        .where(Survey.name == survey)
-    )
-    if version is not None and version.label_watermark is not None:
-        stmt = stmt.where(Label.id > version.label_watermark)
-    elif version is not None:
-        stmt = stmt.where(Label.created_at > version.created_at)
-    return int(session.scalar(stmt) or 0)
+    """Labels of ``survey`` its active version has not seen (:func:`labels_since`)."""
+    return labels_since(session, survey, active_version(session, survey))
 
 
 def request_retrain(
@@ -76,8 +65,11 @@ def request_retrain(
     epochs: int | None = None,
     min_steps: int | None = None,
     first: dict[str, Any] | None = None,
+    round: str | None = None,
 ) -> int:
     """Queue a retrain of ``survey`` (or return the one already queued or running); its job id.
+
+    round: "heads", "full" or "auto" (default: :func:`app.services.loop.rounds.choose_round`).
 
     first: how to fit the survey's first model when no version is active yet (``source``
     "labels" or "truth", ``split_seed``, ``model``: ModelConfig fields such as fusion and
@@ -90,6 +82,10 @@ def request_retrain(
         params["min_steps"] = min_steps
     if first is not None:
         params["first"] = first
+    if round is not None:
+        if round not in ROUNDS:
+            raise ValueError(f"round must be one of {ROUNDS}, got {round!r}")
+        params["round"] = round
     return jobs.enqueue(session, KIND, params).id
 
 
@@ -115,6 +111,13 @@ def run_retrain(
             trained = _train(settings, engine, survey, params, state, save)
             version_id = trained.version_id
         decision = _decision(engine, version_id)
+        if not decision["activate"] and _round(engine, version_id) == "heads":
+            # Not good enough to activate: the new labels need the trunk too, so fit it now.
+            state["heads_rejected"] = f"{_name(engine, version_id)}: {decision['reason']}"
+            state.pop("version_id")
+            trained = _train(settings, engine, survey, {**params, "round": "full"}, state, save)
+            version_id = trained.version_id
+            decision = _decision(engine, version_id)
         with session_scope(engine) as session:
             name = session.get(ModelVersion, version_id).name
             active = active_version(session, survey)
@@ -131,20 +134,28 @@ def run_retrain(
         # this job started (and a crash interrupted) is.
         fresh = target == version_id or state.get("scoring") == target
         pool = PoolPosterior()  # the round's one pool prediction, kept for the follow-up plan
+        cache = settings.latents()
         if state.get("scored") != target and (fresh or not _has_scores(engine, target)):
             total = SCORE_SHARE
             state["scoring"] = target
+            how = (
+                "heads only, from cached latents"
+                if heads_only(cache, held.refs, held.version.model)
+                else "trunk and heads"
+            )
+            state["scored_with"] = how
 
             began = time.monotonic()
 
             def scored(done: int, n: int) -> None:
                 left = eta(time.monotonic() - began, done, n)
-                save(TRAIN_SHARE + total * done / n, f"scoring: {done}/{n} galaxies, {left}")
+                save(TRAIN_SHARE + total * done / n,
+                     f"scoring ({how}): {done}/{n} galaxies, {left}")  # fmt: skip
                 crash_point("score")
 
             score_pool(
                 engine, settings.store(), settings.home, target, on_chunk=scored, keep=pool,
-                model=held.version.model, refs=held.refs,
+                model=held.version.model, refs=held.refs, cache=cache,
             )  # fmt: skip
             state["scored"] = target
             save(TRAIN_SHARE + SCORE_SHARE, "scores written")
@@ -167,6 +178,7 @@ def run_retrain(
             else:
                 message = (f"{name} not activated: {decision['reason']}; {kept[1]} stays "
                            f"active, its queues re-ranked: {summary}")  # fmt: skip
+            message += f". {round_summary(state)}"
             jobs.finish(session, job_id, worker, message=message)
     finally:
         engine.dispose()
@@ -247,6 +259,8 @@ def _train(
         parent = active_version(session, survey)
         parent_id = parent.id if parent is not None else None
         parent_cfg = parent.config if parent is not None else {}
+        choice = choose_round(session, survey, parent, params.get("round") or "auto")
+    state["round"], state["round_reason"] = choice.kind, choice.reason
     first = (params.get("first") or {}) if parent is None else {}
     model_cfg = parent_cfg.get("model", first.get("model", {}))
     config = {k: _tuples(model_cfg[k]) for k in INHERITED if k in model_cfg}
@@ -263,7 +277,8 @@ def _train(
     def created(version_id: int) -> None:
         state["version_id"] = version_id
         started[0] = time.monotonic()
-        save(0.0, f"training version {version_id} on {_threads(threads, busy)}")
+        kind = "heads-only" if choice.kind == "heads" else "full"
+        save(0.0, f"training version {version_id} ({kind} round) on {_threads(threads, busy)}")
 
     def epoch(done: int, loss: float) -> None:
         n = planned[0]
@@ -287,6 +302,7 @@ def _train(
         epochs=epochs,
         min_steps=floor,
         engine=engine,
+        heads_only=choice.trunk,
         **config,
     )
     save(TRAIN_SHARE, f"trained {result.name}")
@@ -321,6 +337,30 @@ def _decision(engine: Any, version_id: int) -> dict[str, Any]:
     with session_scope(engine) as session:
         metrics = session.get(ModelVersion, version_id).metrics or {}
     return metrics.get("activation") or {"activate": True, "reason": "no decision recorded"}
+
+
+def round_summary(state: dict[str, Any]) -> str:
+    """What the job's round did, in words: which kind and why, and how the pool was scored."""
+    kind = state.get("round")
+    text = {"heads": "Heads-only round", "full": "Full round"}.get(kind, "Round")
+    text += f" ({state['round_reason']})" if state.get("round_reason") else ""
+    if state.get("heads_rejected"):
+        text = f"Heads-only round not enough ({state['heads_rejected']}); {text.lower()}"
+    if state.get("scored_with"):
+        text += f"; pool scored with {state['scored_with']}"
+    return text
+
+
+def _round(engine: Any, version_id: int) -> str:
+    """ "heads" or "full": the kind of round that fitted the version."""
+    with session_scope(engine) as session:
+        config = session.get(ModelVersion, version_id).config or {}
+    return (config.get("round") or {}).get("kind", "full")
+
+
+def _name(engine: Any, version_id: int) -> str:
+    with session_scope(engine) as session:
+        return session.get(ModelVersion, version_id).name
 
 
 def _has_scores(engine: Any, version_id: int) -> bool:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine, select
@@ -45,7 +45,7 @@ from bayes.calibration import fit_calibration
 from bayes.checks.health import MIN_DECIDE, Health
 from bayes.config import ModelConfig, TaskConfig
 from bayes.data import MODALITIES, GalaxyArrays
-from bayes.model import GalaxyModel
+from bayes.model import GalaxyModel, Update
 from bayes.predict import Posterior
 from bayes.targets import known
 from storage.arrays import ArrayStore
@@ -195,7 +195,7 @@ def fit_calibrated(
     *,
     on_epoch: EpochHook | None = None,
     init_from: GalaxyModel | None = None,
-    update: Literal["warm", "prior"] = "warm",
+    update: Update = "warm",
     train_idx: np.ndarray | None = None,
     cache: ArrayCache | None = None,
     on_plan: PlanHook | None = None,
@@ -204,7 +204,8 @@ def fit_calibrated(
     there, and check its health (:mod:`app.services.models.fit_health`).
 
     An unhealthy fit is refitted once from scratch with another seed; if that one is
-    unhealthy too, it comes back with its failed checks, for the caller to reject.
+    unhealthy too, it comes back with its failed checks, for the caller to reject. An
+    unhealthy heads-only update comes back as it is: its caller's remedy is a full round.
     train_idx: the galaxies to fit on (default: every usable training galaxy); cache: arrays
     already loaded for a superset of them (several fits on one survey read it once), and for
     the validation galaxies too if it holds them (else those are read from the store);
@@ -230,7 +231,7 @@ def fit_calibrated(
     fitted = fit_checked(
         config, arrays, train_targets, held_out, val_targets, baseline, init_from, update, on_epoch
     )
-    if not fitted.health.ok:
+    if not fitted.health.ok and update != "heads":
         retry = dataclasses.replace(config, seed=config.seed + RESTART_SEED)
         fitted = fit_checked(
             retry, arrays, train_targets, held_out, val_targets, baseline, None, update, on_epoch
@@ -247,7 +248,7 @@ def fit_checked(
     held_out_targets: dict[str, np.ndarray],
     baseline: dict[str, np.ndarray],
     init_from: GalaxyModel | None,
-    update: Literal["warm", "prior"],
+    update: Update,
     on_epoch: EpochHook | None,
     *,
     select_epoch: bool = True,
@@ -289,6 +290,7 @@ def train(
     on_created: Callable[[int], None] | None = None,
     on_plan: PlanHook | None = None,
     engine: Engine | None = None,
+    heads_only: dict[str, Any] | None = None,
     **config: Any,
 ) -> TrainResult:
     """Fit, recalibrate, save and record a model version of ``survey``.
@@ -298,7 +300,11 @@ def train(
     longer matches (e.g. a task gained its first labels) the fit starts from scratch.
     on_created(version_id): called once the ``training`` row exists, before the fit;
     on_plan(epochs): the epochs the fit will run. engine: the caller's (a retrain round holds
-    one); default: one of its own, disposed of at the end.
+    one); default: one of its own, disposed of at the end. heads_only: a retrain round's
+    record of the trunk it keeps (:mod:`app.services.loop.rounds`): the parent's trunk stays
+    as it is and the heads alone are refitted; without it, or when the parent's architecture
+    no longer matches, trunk and heads are fitted. The version's config records which
+    (``round``).
     """
     own = engine is None
     engine = settings.engine() if own else engine
@@ -310,6 +316,8 @@ def train(
         parent = None
         if previous is not None and previous[1].config.architecture() == cfg.architecture():
             parent = previous[1].base
+        heads = heads_only is not None and parent is not None
+        kept = {**heads_only, "kind": "heads"} if heads else {"kind": "full"}
         with session_scope(engine) as session:
             version = ModelVersion(
                 survey_id=data.refs.survey_id,
@@ -321,6 +329,7 @@ def train(
                     "source": source,
                     "split_seed": split_seed,
                     "owner": process_owner(),
+                    "round": kept,
                 },
             )
             session.add(version)
@@ -336,7 +345,7 @@ def train(
                 cfg,
                 on_epoch=on_epoch,
                 init_from=parent,
-                update="warm",
+                update="heads" if heads else "warm",
                 on_plan=on_plan,
             )
             train_idx = rows_for(data, "train", cfg)
