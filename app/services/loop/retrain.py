@@ -107,8 +107,9 @@ def run_retrain(
             state.pop("version_id")
             version_id = None
         trained = None
-        if version_id is None:
-            trained = _train(settings, engine, survey, params, state, save)
+        if version_id is None:  # after a heads-only version was turned down: a full round
+            again = {**params, "round": "full"} if state.get("heads_rejected") else params
+            trained = _train(settings, engine, survey, again, state, save)
             version_id = trained.version_id
         decision = _decision(engine, version_id)
         if not decision["activate"] and _round(engine, version_id) == "heads":
@@ -305,6 +306,9 @@ def _train(
         heads_only=choice.trunk,
         **config,
     )
+    if choice.kind == "heads" and _round(engine, result.version_id) == "full":
+        state["round"] = "full"
+        state["round_reason"] = "the architecture changed (a task gained labels): no trunk to keep"
     save(TRAIN_SHARE, f"trained {result.name}")
     return result
 
