@@ -151,7 +151,7 @@ def run_retrain(
             def scored(done: int, n: int) -> None:
                 left = eta(time.monotonic() - began, done, n)
                 save(TRAIN_SHARE + total * done / n,
-                     f"scoring ({how}): {done}/{n} galaxies, {left}")  # fmt: skip
+                     f"scoring: {done}/{n} galaxies ({how}), {left}")  # fmt: skip
                 crash_point("score")
 
             score_pool(
@@ -278,8 +278,12 @@ def _train(
     def created(version_id: int) -> None:
         state["version_id"] = version_id
         started[0] = time.monotonic()
-        kind = "heads-only" if choice.kind == "heads" else "full"
-        save(0.0, f"training version {version_id} ({kind} round) on {_threads(threads, busy)}")
+        what = (
+            f"version {version_id} (heads only)"
+            if choice.kind == "heads"
+            else f"version {version_id}"
+        )
+        save(0.0, f"training {what} on {_threads(threads, busy)}")
 
     def epoch(done: int, loss: float) -> None:
         n = planned[0]
