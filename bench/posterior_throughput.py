@@ -3,7 +3,7 @@
 Same fitted feature-fusion trunk for every method, CPU, T posterior samples per galaxy:
 
 * ``galactive``: :func:`bayes.predict.predict`, the trunk once per galaxy (in chunks of
-  ``bayes.predict.TRUNK_CHUNK``), T head draws at once; ``galactive_nchw`` is the same with the
+  ``bayes.latents.TRUNK_CHUNK``), T head draws at once; ``galactive_nchw`` is the same with the
   image CNN's channels_last layout switched off; ``galactive_stored`` is the same on cutouts
   already in the network's form, as the product now reads them (stored at ingest, issue 21).
 * ``baal_replicate`` / ``baal_loop`` / ``baal_cached``: the trunk, dropout on its latents and
@@ -42,6 +42,7 @@ from baal.bayesian.dropout import MCDropoutModule
 from baal.modelwrapper import ModelWrapper, TrainingArgs
 from torch import nn
 
+from app.services.compute import keep_freed_memory
 from bayes.config import ModelConfig, TaskConfig
 from bayes.data import GalaxyArrays, ModelInputs, as_tensors
 from bayes.layers.fusion import Trunk
@@ -314,12 +315,18 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     p.add_argument("--rank-seeds", type=int, default=5)
     p.add_argument("--spectra-fraction", type=float, default=0.1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--plain-malloc", action="store_true",
+        help="leave glibc's malloc as it is (the CLI keeps freed memory for reuse: "
+        "app.services.compute.keep_freed_memory)",
+    )  # fmt: skip
     p.add_argument("--json", help="write the results here")
     a = p.parse_args(argv)
+    kept = False if a.plain_malloc else keep_freed_memory()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     rng = np.random.default_rng(a.seed)
-    info = machine(a.threads) | {"baal": metadata.version("baal")}
+    info = machine(a.threads) | {"baal": metadata.version("baal"), "kept_freed_memory": kept}
     print(json.dumps(info))
 
     mix = a.spectra_fraction

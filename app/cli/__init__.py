@@ -11,6 +11,7 @@ from app.cli.common import State
 from app.cli.data import ingest, mock, status
 from app.cli.loop import followup, worker
 from app.cli.models import experiment, report, score, train
+from app.services.compute import keep_freed_memory
 
 app = typer.Typer(
     name="galactive",
@@ -62,4 +63,5 @@ app.command("report")(report.report)
 
 def main() -> None:
     """Console-script entry point."""
+    keep_freed_memory()  # trunk passes reuse their buffers (app/services/compute.py)
     app()

@@ -1,4 +1,5 @@
-"""Threads for the machine's load: the cores nobody else is running on."""
+"""Threads for the machine's load (the cores nobody else is running on) and malloc kept from
+returning the trunk's buffers to the kernel."""
 
 from pathlib import Path
 
@@ -27,3 +28,13 @@ def test_busy_cores_is_the_median_of_runnable_tasks_less_the_reader(
     monkeypatch.setattr(compute, "LOADAVG", Fake(loadavg))
     loadavg.write_text("")
     assert compute.busy_cores(samples=5, interval=0) == 2  # median 3 runnable, one is us
+
+
+def test_malloc_keeps_freed_memory_on_glibc(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert compute.keep_freed_memory() is True  # these machines run glibc
+
+    def no_glibc(name: str) -> None:
+        raise OSError(f"{name}: cannot open shared object file")
+
+    monkeypatch.setattr(compute.ctypes, "CDLL", no_glibc)
+    assert compute.keep_freed_memory() is False  # elsewhere: nothing changes, no error
