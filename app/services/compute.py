@@ -18,8 +18,9 @@ LOADAVG = Path("/proc/loadavg")
 # glibc's malloc returns a freed block above its mmap threshold, or free heap above its trim
 # threshold, to the kernel, so each trunk pass page-faulted fresh pages for its activations
 # (a 64-galaxy chunk's are ~17 MB): on 2 cores the image encoder ran ~1.8x slower than with
-# the memory kept, a whole scoring pass of the 20k mock 1.12x (docs/benchmarks.md). Fixing both thresholds keeps up to TRIM_THRESHOLD of
-# freed heap for reuse; 32 MiB is the largest mmap threshold 64-bit glibc accepts.
+# the memory kept, a whole scoring pass of the 20k mock 1.12x (docs/benchmarks.md). Fixing
+# both thresholds keeps up to TRIM_THRESHOLD of freed heap for reuse; 32 MiB is the largest
+# mmap threshold 64-bit glibc accepts.
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # mallopt's parameter numbers (malloc.h)
 MMAP_THRESHOLD, TRIM_THRESHOLD = 32 << 20, 256 << 20
 

@@ -39,6 +39,7 @@ def versions_frame(rows: Sequence[VersionRow]) -> pd.DataFrame:
             "n labels": [r.n_labels for r in rows],
             "watermark": [r.label_watermark for r in rows],
             "trained on": [r.source for r in rows],
+            "fit": [r.fit or "" for r in rows],
             "parent": [r.parent or "" for r in rows],
             "healthy": [{True: "yes", False: "no"}.get(r.healthy, "") for r in rows],
             "n validation": [r.n_validation for r in rows],

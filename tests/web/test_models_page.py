@@ -52,6 +52,8 @@ def test_admin_sees_versions_metrics_and_the_queue_top(app_settings: Settings) -
     assert list(table["active"]) == ["●", ""]
     assert table["accuracy"].notna().all() and table["σ_NMAD"].notna().all()
     assert list(table["parent"]) == ["mock-v1", ""]
+    # the retrain round saw no new labels, so it kept mock-v1's trunk; mock-v1 was a full fit
+    assert list(table["fit"]) == ["heads only", "full"]
     top = queue.value
     pending = rows(app_settings, select(QueueItem.id).where(QueueItem.queue == "label"))
     assert len(top) == min(10, len(pending))  # the page shows the queue's first ten

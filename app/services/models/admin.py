@@ -24,6 +24,9 @@ from storage.models import Galaxy, Job, Lease, ModelVersion, QueueItem, Survey, 
 RECENT_JOBS = 50  # retrain jobs looked through for a survey's latest
 
 
+FITS = {"heads": "heads only", "full": "full"}  # a version's round, as the page names it
+
+
 @dataclass(frozen=True)
 class VersionRow:
     """A model version as the models page lists it: training data and validation metrics."""
@@ -46,6 +49,7 @@ class VersionRow:
     healthy: bool | None = None
     decision: str | None = None
     n_validation: int | None = None
+    fit: str | None = None  # "heads only" (the parent's trunk kept) or "full"; None: older
 
 
 @dataclass(frozen=True)
@@ -132,6 +136,7 @@ def versions(session: Session, survey: str) -> list[VersionRow]:
                 n_labels=v.n_labels,
                 label_watermark=v.label_watermark,
                 source=(v.config or {}).get("source"),
+                fit=FITS.get(((v.config or {}).get("round") or {}).get("kind")),
                 accuracy=_metric(m, "morphology", "accuracy"),
                 ece=_metric(m, "morphology", "ece"),
                 sigma_nmad=_metric(m, "redshift", "sigma_nmad"),
