@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -26,7 +27,10 @@ CONFIGS = {
 
 
 def run(home: str, version: int, extra: list[str], chunk: int, partition: int) -> float:
-    """Wall seconds of one ``galactive score`` (1 torch thread per process)."""
+    """Wall seconds of one ``galactive score`` (1 torch thread per process), through the
+    trunk: the latent cache an earlier single-process pass left is removed first (the Dask
+    path does not read it)."""
+    shutil.rmtree(os.path.join(home, "latents"), ignore_errors=True)
     args = [sys.executable, "-c", "from app.cli import main; main()", "--home", home, "score",
             "--version", str(version), "--chunk", str(chunk), "--partition", str(partition),
             *extra]  # fmt: skip

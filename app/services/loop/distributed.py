@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from app.config import Settings
+from app.services.compute import keep_freed_memory
 from app.services.data.arrays import ModalityRefs, SurveyRefs
 from app.services.loop.scoring import CHUNK, insert_scores, prepare, score_chunk
 from app.services.models.versions import load_version
@@ -91,6 +92,7 @@ def score_partition(
     """Run on a worker: the score rows of one partition, chunk by chunk."""
     import torch
 
+    keep_freed_memory()  # a worker process, like the CLI's, reuses the trunk's buffers
     torch.set_num_threads(threads)
     refs = read_partition(Path(path))
     model = load_version(Path(home), checkpoint)
