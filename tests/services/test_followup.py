@@ -52,7 +52,7 @@ def settings(db_url: str, tmp_path: Path, bundles: list[Bundle]) -> Settings:
     engine = resolved.engine()
     ingest(engine, resolved.store(), "mock", bundles, kind="mock", source="test")
     engine.dispose()
-    train(resolved, "mock", epochs=30)
+    train(resolved, "mock", epochs=30, min_steps=0)
     return resolved
 
 

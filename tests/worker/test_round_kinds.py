@@ -1,4 +1,5 @@
-"""Heads-only and full retrain rounds: which one runs, what it keeps, and the fall-back."""
+"""Heads-only and full retrain rounds: which one runs, what it keeps, the fall-back, and the
+step floor every fit of the train service gets."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from app.config import Settings
 from app.services.loop import retrain
 from app.services.loop.retrain import active_version
 from app.services.loop.rounds import HEADS_GROWTH, MAX_HEADS_ROUNDS, choose_round
+from app.services.models import training
 from app.services.models.versions import load_version
 from app.worker import WorkerOptions, run_worker
+from bayes.config import MIN_STEPS
 from bayes.latents import trunk_digest
 from storage.db import session_scope
 from storage.models import Job, ModelVersion
@@ -107,3 +110,22 @@ def test_auto_keeps_the_trunk_while_the_new_labels_are_few(world: World, tmp_pat
         assert choice.kind == "full" and "more than 50% new" in choice.reason, choice
     finally:
         engine.dispose()
+
+
+def test_the_train_service_fits_with_the_product_step_floor(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``train`` without ``min_steps`` fits with MIN_STEPS, not the library's 0 (a caller who
+    forgot it got an undertrained fit that the health check then refused)."""
+    seen = []
+
+    def record(store, data, config, **kwargs):
+        seen.append(config.min_steps)
+        raise RuntimeError("stop before fitting")
+
+    monkeypatch.setattr(training, "fit_calibrated", record)
+    settings = world.copy(tmp_path)
+    for given in ({}, {"min_steps": 5}):
+        with pytest.raises(RuntimeError, match="stop before fitting"):
+            training.train(settings, "mock", source="labels", **given)
+    assert seen == [MIN_STEPS, 5]

@@ -43,7 +43,7 @@ from app.services.models.versions import (
 from bayes.calibrated import CalibratedModel
 from bayes.calibration import fit_calibration
 from bayes.checks.health import MIN_DECIDE, Health
-from bayes.config import ModelConfig, TaskConfig
+from bayes.config import MIN_STEPS, ModelConfig, TaskConfig
 from bayes.data import MODALITIES, GalaxyArrays
 from bayes.model import GalaxyModel, Update
 from bayes.predict import Posterior
@@ -295,7 +295,9 @@ def train(
 ) -> TrainResult:
     """Fit, recalibrate, save and record a model version of ``survey``.
 
-    config: ModelConfig fields (fusion, modalities, epochs, ...); tasks come from the survey.
+    config: ModelConfig fields (fusion, modalities, epochs, ...); tasks come from the survey;
+    ``min_steps`` defaults to the product's floor (MIN_STEPS), not the library's 0 — a fit of
+    1000 mock answers without it gave redshift σ_NMAD 0.0108 against 0.0031 with it.
     parent_id: a version to warm-start from (the sequential update); if its architecture no
     longer matches (e.g. a task gained its first labels) the fit starts from scratch.
     on_created(version_id): called once the ``training`` row exists, before the fit;
@@ -308,6 +310,7 @@ def train(
     """
     own = engine is None
     engine = settings.engine() if own else engine
+    config = {"min_steps": MIN_STEPS, **config}  # the product's floor unless the caller sets one
     try:
         fail_orphans(engine)
         data = read_survey(engine, survey, source=source, split_seed=split_seed)
