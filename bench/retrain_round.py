@@ -73,11 +73,12 @@ def reveal(settings: Any, survey: str, total: int, seed: int) -> int:
         engine.dispose()
 
 
-def timed_round(settings: Any, survey: str) -> dict[str, float]:
-    """One retrain job run to completion by an in-process worker; seconds per stage."""
+def timed_round(settings: Any, survey: str, kind: str | None = None) -> dict[str, float]:
+    """One retrain job (``kind``: "heads", "full", None for auto) run to completion by an
+    in-process worker; seconds per stage."""
     engine = settings.engine()
     with session_scope(engine) as session:
-        request_retrain(session, survey)
+        request_retrain(session, survey, round=kind)
     engine.dispose()
     marks: dict[str, float] = {}
     start = time.perf_counter()

@@ -39,45 +39,24 @@ from sqlalchemy import select
 
 from app.config import resolve
 from app.services.loop.queues import activate
-from app.services.loop.retrain import request_retrain
 from app.services.loop.scoring import ACQUISITION, score_pool
 from app.services.models.training import train
-from app.worker import WorkerOptions, run_worker
 from bayes.config import EPOCHS, MIN_STEPS
+from bench import retrain_round
 from bench.common import machine, write_json
-from bench.retrain_round import STAGES, reveal
+from bench.retrain_round import reveal
 from storage.db import session_scope
 from storage.models import Job, ModelVersion, Score, Task
 
 
 def timed_round(settings: Any, survey: str, kind: str) -> tuple[dict[str, float], str, int]:
     """One retrain job of ``kind`` run to completion: (seconds per stage, message, version)."""
-    engine = settings.engine()
-    with session_scope(engine) as session:
-        request_retrain(session, survey, round=kind)
-    engine.dispose()
-    marks: dict[str, float] = {}
-    start = time.perf_counter()
-
-    def progress(_job: int, _p: float, message: str) -> None:
-        for prefix, stage in STAGES.items():
-            if message.startswith(prefix) and stage not in marks:
-                marks[stage] = time.perf_counter()
-
-    if run_worker(settings, WorkerOptions(once=True, survey=survey), on_progress=progress) != 1:
-        raise RuntimeError("the retrain job did not succeed; see `galactive status`")
-    end = time.perf_counter()
+    stages = retrain_round.timed_round(settings, survey, kind)
     engine = settings.engine()
     with session_scope(engine) as session:
         version = session.scalar(select(ModelVersion.id).where(ModelVersion.is_active))
         message = session.scalars(select(Job.message).order_by(Job.id.desc())).first()
     engine.dispose()
-    stages = {
-        "train": marks["train"] - start,
-        "score": marks["score"] - marks["train"],
-        "plan_and_activate": end - marks["score"],
-        "total": end - start,
-    }
     return stages, message, version
 
 
