@@ -37,6 +37,7 @@ class WorkerOptions:
     retrain_every: int | None = None
     survey: str = "mock"
     once: bool = False  # stop when no job is waiting
+    device: str | None = None  # where jobs fit and score unless they name a device
 
 
 def run_worker(
@@ -63,7 +64,9 @@ def run_worker(
                     return done
                 time.sleep(options.poll)
                 continue
-            done += run_job(settings, job_id, name, options.stale_after, on_progress)
+            done += run_job(
+                settings, job_id, name, options.stale_after, on_progress, device=options.device
+            )
     finally:
         engine.dispose()
 
@@ -74,8 +77,11 @@ def run_job(
     worker: str,
     stale_after: float,
     on_progress: Callable[[int, float, str], None] | None = None,
+    *,
+    device: str | None = None,
 ) -> int:
-    """Run one claimed job with a heartbeat; 1 if it succeeded, else 0 (retried or failed)."""
+    """Run one claimed job with a heartbeat; 1 if it succeeded, else 0 (retried or failed).
+    device: the worker's, for a job that names none."""
     engine = settings.engine()
     with session_scope(engine) as session:
         job = session.get(Job, job_id)
@@ -99,7 +105,7 @@ def run_job(
             on_progress(job_id, progress, message)
 
     try:
-        RUNNERS[kind](settings, job_id, worker, params, report)
+        RUNNERS[kind](settings, job_id, worker, params, report, device=device)
         return 1
     except jobs.JobLostError:
         return 0  # another worker has it now

@@ -29,7 +29,7 @@ def save(model: GalaxyModel, path: str | Path, *, metadata: dict[str, Any] | Non
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
     tensors = {
-        f"{part}.{k}": v.detach().contiguous().clone()
+        f"{part}.{k}": v.detach().cpu().contiguous().clone()
         for part in PARTS
         for k, v in getattr(model, part).state_dict().items()
     }

@@ -213,6 +213,10 @@ class ModelInputs:
         """Rows ``idx`` of every tensor."""
         return ModelInputs(*(t[idx] for t in self.__dict__.values()))
 
+    def to(self, device: torch.device) -> ModelInputs:
+        """Every tensor on ``device`` (a tensor already there is not copied)."""
+        return ModelInputs(*(t.to(device) for t in self.__dict__.values()))
+
 
 def as_tensors(arrays: GalaxyArrays, *, n_bands: int, n_phot: int) -> ModelInputs:
     """Normalise and convert a batch; modalities the arrays lack become zero-size or zero tensors.

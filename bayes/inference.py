@@ -66,7 +66,8 @@ def head_model(
     latents: (B, E, D); mask: (B, E); targets: {task: (values (B, ...), known (B,))}.
     """
     heads = _sample_heads(tasks, prior)
-    with pyro.plate("galaxies", n_total, subsample=torch.arange(latents.shape[0])):
+    batch = torch.arange(latents.shape[0], device=latents.device)
+    with pyro.plate("galaxies", n_total, subsample=batch):
         for t in tasks:
             w, b = heads[t.name]
             params = combine(t, expert_outputs(latents, w[None], b[None]), mask)[:, 0]

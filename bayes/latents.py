@@ -19,14 +19,17 @@ import torch
 from torch import nn
 
 from bayes.data import MODALITIES, GalaxyArrays, as_tensors
+from bayes.device import module_device
 from bayes.layers.fusion import Trunk
 
 if TYPE_CHECKING:
     from bayes.model import GalaxyModel
 
 # Galaxies per trunk pass: a chunk's activations stay in cache. On 2 cores, T = 32, predict ran
-# at 1950 galaxies/s with chunks of 64 and 950 with 512 (docs/benchmarks.md, issue 21).
+# at 1950 galaxies/s with chunks of 64 and 950 with 512 (docs/benchmarks.md, issue 21). A GPU
+# wants large batches instead: there a chunk is GPU_CHUNK galaxies.
 TRUNK_CHUNK = 64
+GPU_CHUNK = 1024
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,11 @@ class Latents:
         present = None if self.present is None else self.present[idx]
         return Latents(self.latents[idx], self.mask[idx], present)
 
+    def to(self, device: torch.device) -> Latents:
+        """Latents and masks on ``device`` (a tensor already there is not copied)."""
+        present = None if self.present is None else self.present.to(device)
+        return Latents(self.latents.to(device), self.mask.to(device), present)
+
     def batches(self, size: int) -> Iterator[Latents]:
         """Consecutive subsets of at most ``size`` galaxies, in order."""
         for start in range(0, len(self), size):
@@ -61,13 +69,15 @@ class Latents:
 
 @torch.inference_mode()
 def encode(trunk: Trunk, arrays: GalaxyArrays, *, n_bands: int, n_phot: int) -> Latents:
-    """The trunk's latents of ``arrays``, TRUNK_CHUNK galaxies per pass (so a galaxy's latent
-    never depends on how the caller batched it)."""
+    """The trunk's latents of ``arrays``, on the CPU, computed on the trunk's device in chunks
+    of a fixed size (so a galaxy's latent never depends on how the caller batched it)."""
+    device = module_device(trunk)
+    size = TRUNK_CHUNK if device.type == "cpu" else GPU_CHUNK
     parts = [
-        trunk(as_tensors(chunk, n_bands=n_bands, n_phot=n_phot))
-        for chunk in arrays.batches(TRUNK_CHUNK)
-    ] or [trunk(as_tensors(arrays, n_bands=n_bands, n_phot=n_phot))]
-    latents, mask = (torch.cat(p) for p in zip(*parts, strict=True))
+        trunk(as_tensors(chunk, n_bands=n_bands, n_phot=n_phot).to(device))
+        for chunk in arrays.batches(size)
+    ] or [trunk(as_tensors(arrays, n_bands=n_bands, n_phot=n_phot).to(device))]
+    latents, mask = (torch.cat(p).cpu() for p in zip(*parts, strict=True))
     return Latents(latents, mask, torch.from_numpy(arrays.present()))
 
 
@@ -102,7 +112,7 @@ class FrozenTrunk(nn.Module):
         """-> latents (N, E, D) and expert mask (N, E), with dropped experts masked."""
         mask = inputs.mask
         if present is not None and self.fusion == "late":
-            always = torch.ones(len(inputs), 1, dtype=torch.bool)
+            always = mask.new_ones(len(inputs), 1)
             mask = mask & torch.cat([always, present[:, self.columns]], 1)
         return inputs.latents, mask
 

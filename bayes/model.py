@@ -13,11 +13,12 @@ import torch
 from bayes import targets as tg
 from bayes.config import ModelConfig
 from bayes.data import GalaxyArrays, ModelInputs, as_tensors
+from bayes.device import resolve_device
 from bayes.inference import svi_train, validation_loss
 from bayes.latents import FrozenTrunk, Latents, encode
 from bayes.layers.fusion import Trunk
 from bayes.layers.heads import HeadParams
-from bayes.predict import Posterior, predict
+from bayes.predict import Posterior, check_fitted, predict
 
 Update = Literal["warm", "prior", "heads"]
 UPDATES = ("warm", "prior", "heads")
@@ -68,6 +69,7 @@ class GalaxyModel:
         update: Update = "warm",
         on_epoch: Callable[[int, float], None] | None = None,
         validation: tuple[GalaxyArrays, Mapping[str, np.ndarray]] | None = None,
+        device: str | torch.device | None = None,
     ) -> GalaxyModel:
         """Fit by SVI on labelled galaxies; targets per task as in :mod:`bayes.targets`.
 
@@ -80,6 +82,8 @@ class GalaxyModel:
         on_epoch(epoch, loss): called after every epoch, e.g. to advance a progress bar.
         validation: held-out (arrays, targets); the weights of the epoch with the lowest
         validation loss are kept (:func:`bayes.inference.svi_train`), ``best_epoch_`` says which.
+        device: where to train (:func:`bayes.device.resolve_device`; default the CPU). The
+        fitted trunk stays there (:meth:`to` moves it); the heads come back to the CPU.
         """
         cfg = self.config
         if update not in UPDATES:
@@ -87,7 +91,8 @@ class GalaxyModel:
         if update == "heads" and init_from is None:
             raise ValueError("update='heads' needs init_from, the model whose trunk it keeps")
         n = len(arrays)
-        with torch.random.fork_rng(devices=[]):
+        dev = resolve_device(device)
+        with torch.random.fork_rng(devices=_rng_devices(dev)):
             torch.manual_seed(cfg.seed)  # Pyro samples from the global RNG; keep it local
             generator = torch.Generator().manual_seed(cfg.seed)
             rng = np.random.default_rng(cfg.seed)
@@ -120,12 +125,17 @@ class GalaxyModel:
             inputs = self._inputs(arrays, trunk, update)
             if init_from is None:
                 trunk.fit_scaling(inputs)
-            fitted = FrozenTrunk(trunk) if update == "heads" else trunk
-            encoded = tg.encode(cfg.tasks, targets, n, stats)
+            trunk, prior, posterior = trunk.to(dev), prior.to(dev), posterior.to(dev)
+            if anchor is not None:
+                anchor = [a.to(dev) for a in anchor]
+            fitted = FrozenTrunk(trunk).to(dev) if update == "heads" else trunk
+            inputs = inputs.to(dev)
+            encoded = _on(tg.encode(cfg.tasks, targets, n, stats), dev)
             validate = None
             if validation is not None and len(validation[0]):
-                val_inputs = self._inputs(validation[0], trunk, update)
+                val_inputs = self._inputs(validation[0], trunk, update).to(dev)
                 val_targets = tg.encode(cfg.tasks, validation[1], len(validation[0]), stats)
+                val_targets = _on(val_targets, dev)
 
                 def validate() -> float:
                     return validation_loss(fitted, posterior, val_inputs, val_targets, config=cfg)
@@ -144,7 +154,7 @@ class GalaxyModel:
                 on_epoch=on_epoch,
                 validate=validate,
             )
-        self.trunk_, self.prior_, self.posterior_ = trunk.eval(), prior, posterior
+        self.trunk_, self.prior_, self.posterior_ = trunk.eval(), prior.cpu(), posterior.cpu()
         self.target_stats_, self.loss_history_ = stats, log.loss
         self.best_epoch_ = log.best_epoch
         self.validation_history_ = list(zip(log.checked, log.validation, strict=True))
@@ -156,6 +166,13 @@ class GalaxyModel:
         if update == "heads":
             return encode(trunk.eval(), arrays, n_bands=self.n_bands_, n_phot=self.n_phot_)
         return as_tensors(arrays, n_bands=self.n_bands_, n_phot=self.n_phot_)
+
+    def to(self, device: str | torch.device | None) -> GalaxyModel:
+        """Run the trunk on ``device`` from now on (predictions, latents); the heads stay on
+        the CPU. Returns self."""
+        check_fitted(self)
+        self.trunk_ = self.trunk_.to(resolve_device(device))
+        return self
 
     def predict(
         self,
@@ -180,6 +197,18 @@ class GalaxyModel:
         from bayes import checkpoint
 
         return checkpoint.load(path)
+
+
+def _rng_devices(device: torch.device) -> list[int]:
+    """The CUDA devices whose RNG a fit on ``device`` seeds, so fork_rng restores them."""
+    if device.type != "cuda":
+        return []
+    return [device.index if device.index is not None else torch.cuda.current_device()]
+
+
+def _on(targets: dict, device: torch.device) -> dict:
+    """Encoded targets {task: (values, known)} on ``device``."""
+    return {k: (y.to(device), ok.to(device)) for k, (y, ok) in targets.items()}
 
 
 def _check_compatible(previous: GalaxyModel, config: ModelConfig) -> None:

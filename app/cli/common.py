@@ -24,6 +24,8 @@ THREADS = typer.Option(
     min=1,
     help="Torch CPU threads (default: the cores no other process is busy on).",
 )
+DEVICE_HELP = "Where the network runs: cpu, cuda, cuda:N, mps, or auto (a GPU if there is one)."
+DEVICE = typer.Option("cpu", "--device", help=DEVICE_HELP)
 
 
 @dataclass
@@ -88,6 +90,17 @@ def reported_errors() -> Iterator[None]:
     try:
         yield
     except (IngestError, FileNotFoundError) as err:
+        fail(str(err))
+
+
+def device_or_fail(name: str | None) -> str:
+    """The device ``name`` stands for here ("cuda" for "auto" on a GPU machine); an error
+    saying what is missing, and exit status 2, if this machine lacks it."""
+    from bayes.device import resolve_device  # imports torch: not for --help
+
+    try:
+        return str(resolve_device(name))
+    except ValueError as err:
         fail(str(err))
 
 

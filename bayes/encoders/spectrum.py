@@ -26,7 +26,9 @@ def wavelength_embedding(
     """
     if dim % 2:
         raise ValueError(f"dim must be even, got {dim}")
-    periods = torch.logspace(math.log10(min_period), math.log10(max_period), dim // 2)
+    periods = torch.logspace(
+        math.log10(min_period), math.log10(max_period), dim // 2, device=log_wave.device
+    )
     phase = 2 * math.pi * log_wave[..., None] / periods
     return torch.cat([torch.sin(phase), torch.cos(phase)], dim=-1)
 

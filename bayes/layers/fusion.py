@@ -29,9 +29,11 @@ def modality_dropout(present: torch.Tensor, p: float, generator: torch.Generator
 
     present: (N, M) bool -> (N, M) bool, never True where ``present`` is False.
     """
-    keep = present & (torch.rand(present.shape, generator=generator) >= p)
+    # drawn from the (CPU) generator whatever the device, so a fit's dropout does not depend on it
+    keep = present & (torch.rand(present.shape, generator=generator).to(present.device) >= p)
     lost = present.any(1) & ~keep.any(1)
-    score = torch.where(present, torch.rand(present.shape, generator=generator), -1.0)
+    draws = torch.rand(present.shape, generator=generator).to(present.device)
+    score = torch.where(present, draws, -1.0)
     rescue = nn.functional.one_hot(score.argmax(1), present.shape[1]).bool()
     return keep | (lost[:, None] & rescue)
 
@@ -49,8 +51,8 @@ def bin_spectra(
     w2 = torch.where(ok, inputs.weight**2, 0.0)
     idx = torch.where(ok, pos, 0)
     n = len(inputs)
-    sum_w = torch.zeros(n, bins).scatter_add_(1, idx, w2)
-    sum_wf = torch.zeros(n, bins).scatter_add_(1, idx, w2 * torch.where(ok, inputs.flux, 0.0))
+    sum_w = w2.new_zeros(n, bins).scatter_add_(1, idx, w2)
+    sum_wf = w2.new_zeros(n, bins).scatter_add_(1, idx, w2 * torch.where(ok, inputs.flux, 0.0))
     snr = sum_w.sqrt()
     return torch.where(sum_w > 0, sum_wf / sum_w.clamp(min=1e-30), 0.0), snr / (1 + snr)
 
@@ -58,7 +60,7 @@ def bin_spectra(
 def _encode_rows(encoder: nn.Module, rows: torch.Tensor, dim: int, *xs: torch.Tensor):
     """Run ``encoder`` only on the rows where ``rows`` (N,) is True; zeros elsewhere -> (N, dim)."""
     idx = rows.nonzero().squeeze(1)
-    out = torch.zeros(rows.shape[0], dim)
+    out = torch.zeros(rows.shape[0], dim, device=rows.device)
     if len(idx) == 0:
         return out
     return out.index_put((idx,), encoder(*(x[idx] for x in xs)))
@@ -140,7 +142,7 @@ class Trunk(nn.Module):
 
     def usable(self, present: torch.Tensor) -> torch.Tensor:
         """(N, 3) modality mask with the modalities this trunk does not use switched off."""
-        used = torch.tensor([self.uses[m] for m in MODALITIES])
+        used = torch.tensor([self.uses[m] for m in MODALITIES], device=present.device)
         return present & used
 
     def forward(
@@ -153,7 +155,7 @@ class Trunk(nn.Module):
         present = self.usable(inputs.present if present is None else present & inputs.present)
         if self.fusion == "early":
             z = self._early(inputs, present)[:, None]
-            mask = torch.ones(len(inputs), 1, dtype=torch.bool)
+            mask = present.new_ones(len(inputs), 1)
         else:
             zs = [
                 self._encode(name, inputs, present[:, MODALITIES.index(name)])
@@ -162,11 +164,11 @@ class Trunk(nn.Module):
             used = present[:, self.columns]
             if self.fusion == "feature":
                 fused = self.fuse(torch.cat([*zs, used.float()], dim=1))
-                z, mask = fused[:, None], torch.ones(len(inputs), 1, dtype=torch.bool)
+                z, mask = fused[:, None], present.new_ones(len(inputs), 1)
             else:
                 pop = self.population.expand(len(inputs), 1, self.dim)
                 z = torch.cat([pop, torch.stack(zs, 1)], 1)
-                mask = torch.cat([torch.ones(len(inputs), 1, dtype=torch.bool), used], 1)
+                mask = torch.cat([present.new_ones(len(inputs), 1), used], 1)
         return self.drop(self.activation(z)), mask
 
     def _encode(self, name: str, inputs: ModelInputs, rows: torch.Tensor) -> torch.Tensor:

@@ -20,7 +20,7 @@ def test_a_failing_job_is_retried_then_failed(
 ) -> None:
     calls: list[dict] = []
 
-    def flaky(settings, job_id, worker, params, report) -> None:
+    def flaky(settings, job_id, worker, params, report, *, device=None) -> None:
         calls.append(dict(params))
         report(0.5, "half way", {**params, "state": {"tries": len(calls)}})
         raise RuntimeError(f"boom {len(calls)}")

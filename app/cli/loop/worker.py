@@ -6,7 +6,7 @@ import time
 
 import typer
 
-from app.cli.common import bar, fail, ready
+from app.cli.common import DEVICE, DEVICE_HELP, bar, device_or_fail, fail, ready
 from app.services.loop.retrain import request_retrain
 from app.services.loop.rounds import ROUNDS
 from app.worker import WorkerOptions, run_worker
@@ -26,11 +26,19 @@ def worker(
         None, "--retrain-every", min=1, help="Queue a retrain after this many new labels."
     ),
     survey: str = typer.Option("mock", "--survey", help="Survey watched by --retrain-every."),
+    device: str = DEVICE,
 ) -> None:
-    """Run retrain jobs from the database: update the model, score the pool, switch, re-queue."""
+    """Run retrain jobs from the database: update the model, score the pool, switch, re-queue.
+    Jobs fit and score on ``--device`` unless they name their own (``retrain --device``)."""
+    device = device_or_fail(device)
     settings = ready(ctx)
     options = WorkerOptions(
-        poll=poll, stale_after=stale_after, retrain_every=retrain_every, survey=survey, once=once
+        poll=poll,
+        stale_after=stale_after,
+        retrain_every=retrain_every,
+        survey=survey,
+        once=once,
+        device=device,
     )
     last: dict[int, float] = {}
 
@@ -62,17 +70,23 @@ def retrain(
         "and heads; auto: heads-only while the labels since the trunk's fit are few.",
     ),
     wait: bool = typer.Option(False, "--wait", help="Wait for a worker to finish it."),
+    device: str | None = typer.Option(
+        None, "--device", help=f"{DEVICE_HELP} Default: the worker's own (`worker --device`)."
+    ),
 ) -> None:
     """Queue a retrain round (sequential update, scoring, queue rebuild) for the worker."""
     if round_kind not in ROUNDS:
         fail(f"--round must be one of {', '.join(ROUNDS)}, got {round_kind!r}")
+    if device is not None:
+        device = device_or_fail(device)
     settings = ready(ctx)
     engine = settings.engine()
     try:
         with session_scope(engine) as session:
             job_id = request_retrain(
-                session, survey, epochs=epochs, min_steps=min_steps, round=round_kind
-            )
+                session, survey, epochs=epochs, min_steps=min_steps, round=round_kind,
+                device=device,
+            )  # fmt: skip
         typer.echo(f"retrain job {job_id} queued for survey {survey!r}")
         if not wait:
             return

@@ -7,7 +7,7 @@ import time
 import typer
 from sqlalchemy import select
 
-from app.cli.common import THREADS, bar, fail, ready
+from app.cli.common import DEVICE, THREADS, bar, device_or_fail, fail, ready
 from app.cli.models.train import set_threads
 from app.services.loop.distributed import score_pool_dask
 from app.services.loop.scoring import CHUNK, score_pool
@@ -32,8 +32,12 @@ def score(
         4 * CHUNK, "--partition", min=1, help="Galaxies per Dask partition (a multiple of --chunk)."
     ),
     threads: int | None = THREADS,
+    device: str = DEVICE,
 ) -> None:
     """Write BALD / information-gain scores and posterior summaries of every galaxy."""
+    device = device_or_fail(device)
+    if (dask or scheduler) and device != "cpu":
+        fail("--device applies to scoring in this process; Dask workers score on their CPUs")
     set_threads(threads)
     settings = ready(ctx)
     engine = settings.engine()
@@ -75,7 +79,7 @@ def score(
 
                 n = score_pool(
                     engine, settings.store(), settings.home, found[0], chunk=chunk,
-                    on_chunk=step, cache=settings.latents(),
+                    on_chunk=step, cache=settings.latents(), device=device,
                 )  # fmt: skip
     finally:
         engine.dispose()

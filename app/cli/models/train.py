@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from app.cli.common import Advance, bar, fail, ready
+from app.cli.common import DEVICE, Advance, bar, device_or_fail, fail, ready
 from app.config import Settings
 from app.services.compute import use_threads_for_load
 from app.services.loop.retrain import active_version, request_retrain
@@ -61,6 +61,7 @@ def train(
         min=1,
         help="Torch CPU threads (default: the cores no other process is busy on).",
     ),
+    device: str = DEVICE,
     skip_if_active: bool = typer.Option(
         False, "--skip-if-active", help="Do nothing if the survey has an active model (scripts)."
     ),
@@ -75,6 +76,7 @@ def train(
     if fusion not in ("early", "feature", "late"):
         raise typer.BadParameter(f"unknown fusion {fusion!r}", param_hint="--fusion")
     names = parse_modalities(modalities)
+    device = device_or_fail(device)
     settings = ready(ctx)
     if (skip_if_active or background) and _has_active(settings, survey):
         if not skip_if_active:
@@ -84,7 +86,9 @@ def train(
     if background:
         first = {"source": "truth" if truth else "labels", "split_seed": split_seed}
         first["model"] = {"fusion": fusion, "modalities": list(names), "seed": seed}
-        job_id = _queue_first(settings, survey, first, epochs=epochs, min_steps=min_steps)
+        job_id = _queue_first(
+            settings, survey, first, epochs=epochs, min_steps=min_steps, device=device
+        )
         typer.echo(f"first-model job {job_id} queued for survey {survey!r}; run `galactive worker`")
         return
     set_threads(threads)
@@ -103,6 +107,7 @@ def train(
                 epochs=epochs,
                 min_steps=min_steps,
                 seed=seed,
+                device=device,
             )
         except ValueError as err:
             fail(str(err))
@@ -122,12 +127,15 @@ def train(
 
 
 def _queue_first(
-    settings: Settings, survey: str, first: dict, *, epochs: int, min_steps: int
+    settings: Settings, survey: str, first: dict, *, epochs: int, min_steps: int, device: str
 ) -> int:
     engine = settings.engine()
+    named = None if device == "cpu" else device  # on the CPU: wherever the worker runs it
     try:
         with session_scope(engine) as session:
-            return request_retrain(session, survey, epochs=epochs, min_steps=min_steps, first=first)
+            return request_retrain(
+                session, survey, epochs=epochs, min_steps=min_steps, first=first, device=named
+            )
     finally:
         engine.dispose()
 

@@ -29,6 +29,7 @@ from app.services.loop.scoring import PoolPosterior, heads_only, score_pool
 from app.services.models.training import TrainResult, train
 from app.services.models.versions import LoadedVersion, load_model_version, mark_failed
 from bayes.config import EPOCHS, MIN_STEPS, WARM_EPOCHS, WARM_MIN_STEPS
+from bayes.device import resolve_device
 from storage import jobs
 from storage.db import session_scope
 from storage.models import Galaxy, ModelVersion, Score, Spectrum, Survey
@@ -66,6 +67,7 @@ def request_retrain(
     min_steps: int | None = None,
     first: dict[str, Any] | None = None,
     round: str | None = None,
+    device: str | None = None,
 ) -> int:
     """Queue a retrain of ``survey`` (or return the one already queued or running); its job id.
 
@@ -74,6 +76,7 @@ def request_retrain(
     first: how to fit the survey's first model when no version is active yet (``source``
     "labels" or "truth", ``split_seed``, ``model``: ModelConfig fields such as fusion and
     modalities); the round then fits from scratch with the product's fit defaults.
+    device: where the round fits and scores (default: the worker's own, ``--device``).
     """
     params: dict[str, Any] = {"survey": survey}
     if epochs is not None:
@@ -86,13 +89,23 @@ def request_retrain(
         if round not in ROUNDS:
             raise ValueError(f"round must be one of {ROUNDS}, got {round!r}")
         params["round"] = round
+    if device is not None:
+        params["device"] = str(resolve_device(device))
     return jobs.enqueue(session, KIND, params).id
 
 
 def run_retrain(
-    settings: Settings, job_id: int, worker: str, params: dict[str, Any], report: Report
+    settings: Settings,
+    job_id: int,
+    worker: str,
+    params: dict[str, Any],
+    report: Report,
+    *,
+    device: str | None = None,
 ) -> None:
-    """Carry out (or resume) retrain job ``job_id``; ``report`` records progress and state."""
+    """Carry out (or resume) retrain job ``job_id``; ``report`` records progress and state.
+    device: where to fit and score, unless the job names one (``request_retrain``)."""
+    device = str(resolve_device(params.get("device") or device))  # before anything is written
     engine = settings.engine()
     try:
         state = dict(params.get("state", {}))
@@ -109,14 +122,15 @@ def run_retrain(
         trained = None
         if version_id is None:  # after a heads-only version was turned down: a full round
             again = {**params, "round": "full"} if state.get("heads_rejected") else params
-            trained = _train(settings, engine, survey, again, state, save)
+            trained = _train(settings, engine, survey, again, state, save, device)
             version_id = trained.version_id
         decision = _decision(engine, version_id)
         if not decision["activate"] and _round(engine, version_id) == "heads":
             # Not good enough to activate: the new labels need the trunk too, so fit it now.
             state["heads_rejected"] = f"{_name(engine, version_id)}: {decision['reason']}"
             state.pop("version_id")
-            trained = _train(settings, engine, survey, {**params, "round": "full"}, state, save)
+            full = {**params, "round": "full"}
+            trained = _train(settings, engine, survey, full, state, save, device)
             version_id = trained.version_id
             decision = _decision(engine, version_id)
         with session_scope(engine) as session:
@@ -156,7 +170,7 @@ def run_retrain(
 
             score_pool(
                 engine, settings.store(), settings.home, target, on_chunk=scored, keep=pool,
-                model=held.version.model, refs=held.refs, cache=cache,
+                model=held.version.model, refs=held.refs, cache=cache, device=device,
             )  # fmt: skip
             state["scored"] = target
             save(TRAIN_SHARE + SCORE_SHARE, "scores written")
@@ -246,6 +260,7 @@ def _train(
     params: dict[str, Any],
     state: dict[str, Any],
     save: Callable[[float, str], None],
+    device: str | None,
 ) -> TrainResult:
     """Fit the round's version, warm-started from the active one, on the round's engine.
 
@@ -283,7 +298,8 @@ def _train(
             if choice.kind == "heads"
             else f"version {version_id}"
         )
-        save(0.0, f"training {what} on {_threads(threads, busy)}")
+        where = _threads(threads, busy) if device in (None, "cpu") else f"device {device}"
+        save(0.0, f"training {what} on {where}")
 
     def epoch(done: int, loss: float) -> None:
         n = planned[0]
@@ -308,6 +324,7 @@ def _train(
         min_steps=floor,
         engine=engine,
         heads_only=choice.trunk,
+        device=device,
         **config,
     )
     if choice.kind == "heads" and _round(engine, result.version_id) == "full":

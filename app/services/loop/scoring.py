@@ -200,12 +200,14 @@ def score_pool(
     model: CalibratedModel | None = None,
     refs: SurveyRefs | None = None,
     cache: LatentCache | None = None,
+    device: str | None = None,
 ) -> int:
     """Write the ``Score`` rows of every galaxy of the version's survey; returns the count.
     ``keep``: filled with the pool's posterior summaries, for the follow-up plan. model, refs:
     the version and its survey's references when the caller holds them (a retrain round).
     cache: the latent cache; when it holds the whole pool under this version's trunk, the pass
     runs the heads alone, else it runs the trunk and leaves the pool's latents there.
+    device: where the trunk runs (default the CPU; the heads always run there).
 
     Rows a previous, interrupted attempt wrote for this version are deleted first. Results
     depend on ``chunk`` (the screen and the regression draws are per chunk), so every path
@@ -213,6 +215,7 @@ def score_pool(
     """
     plan = prepare(engine, version_id, refs=refs)
     model = load_version(home, plan.checkpoint) if model is None else model
+    model.base.to(device)
     latents = pool_latents(cache, plan.refs, model)
     total, written = len(plan.refs), 0
     try:

@@ -199,6 +199,7 @@ def fit_calibrated(
     train_idx: np.ndarray | None = None,
     cache: ArrayCache | None = None,
     on_plan: PlanHook | None = None,
+    device: str | None = None,
 ) -> FittedModel:
     """Fit on the training split, keep its best epoch on the validation split, recalibrate
     there, and check its health (:mod:`app.services.models.fit_health`).
@@ -210,6 +211,7 @@ def fit_calibrated(
     already loaded for a superset of them (several fits on one survey read it once), and for
     the validation galaxies too if it holds them (else those are read from the store);
     on_plan(epochs): told the epochs the fit will run, once ``min_steps`` has raised them.
+    device: where to fit (:func:`bayes.device.resolve_device`; default the CPU).
     """
     train = rows_for(data, "train", config) if train_idx is None else train_idx
     if len(train) == 0:
@@ -229,12 +231,30 @@ def fit_calibrated(
     train_targets, val_targets = subset(values, train), subset(values, val)
     baseline = baseline_predictions(config, arrays, train_targets, held_out, seed=config.seed)
     fitted = fit_checked(
-        config, arrays, train_targets, held_out, val_targets, baseline, init_from, update, on_epoch
+        config,
+        arrays,
+        train_targets,
+        held_out,
+        val_targets,
+        baseline,
+        init_from,
+        update,
+        on_epoch,
+        device=device,
     )
     if not fitted.health.ok and update != "heads":
         retry = dataclasses.replace(config, seed=config.seed + RESTART_SEED)
         fitted = fit_checked(
-            retry, arrays, train_targets, held_out, val_targets, baseline, None, update, on_epoch
+            retry,
+            arrays,
+            train_targets,
+            held_out,
+            val_targets,
+            baseline,
+            None,
+            update,
+            on_epoch,
+            device=device,
         )
         fitted = dataclasses.replace(fitted, restarts=1)
     return dataclasses.replace(fitted, n_train=len(train))
@@ -252,6 +272,7 @@ def fit_checked(
     on_epoch: EpochHook | None,
     *,
     select_epoch: bool = True,
+    device: str | None = None,
 ) -> FittedModel:
     """One fit with its validation-selected epoch, recalibration, metrics and health, from
     arrays in memory (no refit: :func:`fit_calibrated` decides that). select_epoch=False keeps
@@ -264,6 +285,7 @@ def fit_checked(
         update=update,
         on_epoch=on_epoch,
         validation=(held_out, held_out_targets) if select_epoch else None,
+        device=device,
     )
     seconds = time.perf_counter() - start
     raw = model.predict(held_out.batches(VAL_BATCH), samples=SAMPLES)
@@ -291,6 +313,7 @@ def train(
     on_plan: PlanHook | None = None,
     engine: Engine | None = None,
     heads_only: dict[str, Any] | None = None,
+    device: str | None = None,
     **config: Any,
 ) -> TrainResult:
     """Fit, recalibrate, save and record a model version of ``survey``.
@@ -306,7 +329,7 @@ def train(
     record of the trunk it keeps (:mod:`app.services.loop.rounds`): the parent's trunk stays
     as it is and the heads alone are refitted; without it, or when the parent's architecture
     no longer matches, trunk and heads are fitted. The version's config records which
-    (``round``).
+    (``round``). device: where to fit (default the CPU).
     """
     own = engine is None
     engine = settings.engine() if own else engine
@@ -350,6 +373,7 @@ def train(
                 init_from=parent,
                 update="heads" if heads else "warm",
                 on_plan=on_plan,
+                device=device,
             )
             train_idx = rows_for(data, "train", cfg)
             used = {t.name: data.targets.values[t.name][train_idx] for t in cfg.tasks}
