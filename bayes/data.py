@@ -227,7 +227,9 @@ def as_tensors(arrays: GalaxyArrays, *, n_bands: int, n_phot: int) -> ModelInput
     present = arrays.present()
     if arrays.images is not None and n_bands:
         if arrays.images_stretched:
-            image = np.where(present[:, 0, None, None, None], arrays.images, np.float32(0))
+            image = arrays.images.astype(np.float32, copy=False)
+            if not present[:, 0].all():  # zero the absent rows (a copy only then)
+                image = np.where(present[:, 0, None, None, None], image, np.float32(0))
         else:
             image = _stretch_rows(arrays.images, present[:, 0])
         _check_width("images", image.shape[1], n_bands)
@@ -235,18 +237,7 @@ def as_tensors(arrays: GalaxyArrays, *, n_bands: int, n_phot: int) -> ModelInput
         image = np.zeros((n, n_bands, 1, 1), np.float32)
         present[:, 0] = False
     if arrays.flux is not None:
-        wave, flux, ivar = arrays.wavelength, arrays.flux, arrays.ivar
-        with np.errstate(invalid="ignore"):
-            valid = (
-                present[:, 1:2]
-                & (ivar > 0)
-                & np.isfinite(flux)
-                & np.isfinite(ivar)
-                & np.isfinite(wave)
-                & (wave > 0)
-            )
-        flux_n, ivar_n = normalise_spectra(flux, ivar, valid)
-        log_wave = np.where(valid, np.log10(np.where(valid, wave, 1.0)), 0.0).astype(np.float32)
+        log_wave, flux_n, ivar_n, valid = _spectrum_inputs(arrays, present[:, 1])
         present[:, 1] &= valid.any(axis=1)  # a spectrum with no good pixel is no spectrum
     else:
         valid = np.zeros((n, 0), bool)
@@ -278,6 +269,27 @@ def as_tensors(arrays: GalaxyArrays, *, n_bands: int, n_phot: int) -> ModelInput
         pixel_valid=torch.from_numpy(valid),
         phot=torch.from_numpy(phot),
     )
+
+
+def _spectrum_inputs(
+    arrays: GalaxyArrays, has: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """log10 wavelength, normalised flux and ivar (N, L) float32 and valid pixels (N, L) bool,
+    zero (False) on galaxies without a spectrum. Only the rows that have one are computed: in a
+    survey where one galaxy in ten has a spectrum, the rest are padding."""
+    shape = arrays.flux.shape
+    log_wave, flux_n, ivar_n = (np.zeros(shape, np.float32) for _ in range(3))
+    valid = np.zeros(shape, bool)
+    rows = np.flatnonzero(has)
+    if len(rows) == 0:
+        return log_wave, flux_n, ivar_n, valid
+    wave, flux, ivar = arrays.wavelength[rows], arrays.flux[rows], arrays.ivar[rows]
+    with np.errstate(invalid="ignore"):
+        ok = (ivar > 0) & np.isfinite(flux) & np.isfinite(ivar) & np.isfinite(wave) & (wave > 0)
+    flux_n[rows], ivar_n[rows] = normalise_spectra(flux, ivar, ok)
+    log_wave[rows] = np.where(ok, np.log10(np.where(ok, wave, 1.0)), 0.0)
+    valid[rows] = ok
+    return log_wave, flux_n, ivar_n, valid
 
 
 def _stretch_rows(images: np.ndarray, ok: np.ndarray) -> np.ndarray:

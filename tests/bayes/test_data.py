@@ -148,3 +148,31 @@ def test_arrays_stretched_once_give_the_same_tensors():
             as_tensors(b, n_bands=2, n_phot=0).image.numpy(),
         )
     assert np.isfinite(as_tensors(once, n_bands=2, n_phot=0).image.numpy()).all()
+
+
+def test_a_galaxys_tensors_do_not_depend_on_its_batch_mates():
+    # spectra are computed only for the rows that have one, stored images are not copied when
+    # every row has one: neither may change what any galaxy gets
+    rng = np.random.default_rng(5)
+    n, pixels = 6, 40
+    wave = np.where(rng.random((n, pixels)) < 0.1, np.nan, 3800.0 + np.arange(pixels))
+    arrays = GalaxyArrays(
+        images=rng.normal(size=(n, 2, 4, 4)).astype(np.float32),
+        has_image=np.array([True, True, False, True, True, True]),
+        images_stretched=True,
+        wavelength=wave,
+        flux=rng.normal(5.0, 1.0, (n, pixels)),
+        ivar=np.where(rng.random((n, pixels)) < 0.2, 0.0, 1.0),
+        has_spectrum=np.array([True, False, True, False, False, True]),
+        phot_flux=rng.uniform(1.0, 50.0, (n, 2)),
+        phot_ivar=np.ones((n, 2)),
+        has_photometry=np.ones(n, bool),
+    )
+    arrays.ivar[5] = 0.0  # a spectrum without one good pixel
+    batch = as_tensors(arrays, n_bands=2, n_phot=2)
+    for i in range(n):
+        alone = as_tensors(arrays.subset(slice(i, i + 1)), n_bands=2, n_phot=2)
+        for name, value in batch.__dict__.items():
+            np.testing.assert_array_equal(value[i : i + 1].numpy(), getattr(alone, name).numpy())
+    assert batch.present[:, 1].tolist() == [True, False, True, False, False, False]
+    assert batch.flux[[1, 3, 4, 5]].abs().sum() == 0 and not batch.pixel_valid[5].any()
