@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from app.config import resolve
 from app.services.data.arrays import load_arrays, survey_refs
-from app.services.models.training import train
+from app.services.models.new_version import train
 from app.services.models.versions import load_version
 from bayes.calibrated import CalibratedModel
 from bayes.data import GalaxyArrays

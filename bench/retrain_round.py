@@ -35,7 +35,7 @@ from sqlalchemy import insert, select
 from app.config import resolve
 from app.services.loop.queues import activate
 from app.services.loop.retrain import request_retrain
-from app.services.models.training import train
+from app.services.models.new_version import train
 from app.worker import WorkerOptions, run_worker
 from bayes.config import MIN_STEPS
 from bench.common import write_json

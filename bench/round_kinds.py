@@ -40,7 +40,7 @@ from sqlalchemy import select
 from app.config import resolve
 from app.services.loop.queues import activate
 from app.services.loop.scoring import ACQUISITION, score_pool
-from app.services.models.training import train
+from app.services.models.new_version import train
 from bayes.config import EPOCHS, MIN_STEPS
 from bench import retrain_round
 from bench.common import machine, write_json

@@ -21,7 +21,7 @@ from app.services.followup.night import LOW_DEG, SITES, night
 from app.services.followup.plan import FollowupPlan, plan_followup
 from app.services.followup.queue import save_queue
 from app.services.loop.scoring import PoolPosterior, score_pool
-from app.services.models.training import train
+from app.services.models.new_version import train
 from bayes.followup import SNModel
 from research.cli import app as research
 from storage.db import session_scope

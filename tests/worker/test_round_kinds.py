@@ -12,7 +12,7 @@ from app.config import Settings
 from app.services.loop import retrain
 from app.services.loop.retrain import active_version
 from app.services.loop.rounds import HEADS_GROWTH, MAX_HEADS_ROUNDS, choose_round
-from app.services.models import training
+from app.services.models import new_version
 from app.services.models.versions import load_version
 from app.worker import WorkerOptions, run_worker
 from bayes.config import MIN_STEPS
@@ -123,9 +123,9 @@ def test_the_train_service_fits_with_the_product_step_floor(
         seen.append(config.min_steps)
         raise RuntimeError("stop before fitting")
 
-    monkeypatch.setattr(training, "fit_calibrated", record)
+    monkeypatch.setattr(new_version, "fit_calibrated", record)
     settings = world.copy(tmp_path)
     for given in ({}, {"min_steps": 5}):
         with pytest.raises(RuntimeError, match="stop before fitting"):
-            training.train(settings, "mock", source="labels", **given)
+            new_version.train(settings, "mock", source="labels", **given)
     assert seen == [MIN_STEPS, 5]

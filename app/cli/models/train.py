@@ -8,7 +8,7 @@ from app.cli.common import DEVICE, Advance, bar, device_or_fail, fail, ready
 from app.config import Settings
 from app.services.compute import use_threads_for_load
 from app.services.loop.retrain import active_version, request_retrain
-from app.services.models.training import train as train_version
+from app.services.models.new_version import train as train_version
 from bayes.config import EPOCHS, MIN_STEPS
 from bayes.data import MODALITIES
 from storage.db import session_scope

@@ -26,7 +26,7 @@ from app.services.followup.queue import queue_entries
 from app.services.loop.queues import QUEUE_SIZE, activate
 from app.services.loop.rounds import ROUNDS, choose_round, labels_since
 from app.services.loop.scoring import PoolPosterior, heads_only, score_pool
-from app.services.models.training import TrainResult, train
+from app.services.models.new_version import TrainResult, train
 from app.services.models.versions import LoadedVersion, load_model_version, mark_failed
 from bayes.config import EPOCHS, MIN_STEPS, WARM_EPOCHS, WARM_MIN_STEPS
 from bayes.device import resolve_device

@@ -1,12 +1,9 @@
-# Over 400 lines: a version's whole fit, from survey data to the recorded row.
-"""Train a GalaxyModel on a survey, recalibrate it on the validation split, record the version.
+"""Fit a GalaxyModel on a survey's training split, keep its best epoch and recalibrate it on
+the validation split, and check its health; an unhealthy fit is refitted once.
 
-A version's life: a ``training`` row is written first (its id names the checkpoint directory
-``GALACTIVE_HOME/models/<name>/``); after the fit the row becomes ``ready`` with its metrics,
-label watermark and checkpoint, and is made active in the same transaction if the survey has
-no active model. A failed fit leaves the row ``failed``; a fit whose process was killed
-(``kill -9``) leaves it ``training`` until :func:`app.services.models.versions.fail_orphans` finds
-its process gone.
+What a fit reads (:class:`SurveyData`, :func:`read_survey`) and what it gives back
+(:class:`FittedModel`) live here too; recording the fit as a model version is
+:mod:`app.services.models.new_version`.
 """
 
 from __future__ import annotations
@@ -15,42 +12,29 @@ import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from app.config import Settings
 from app.services.data.arrays import SurveyRefs, load_arrays, stream_arrays, survey_refs
 from app.services.data.split import assign_splits
-from app.services.data.targets import Targets, TargetSource, count_known, load_targets, task_configs
+from app.services.data.targets import Targets, TargetSource, load_targets, task_configs
 from app.services.models.fit_health import (
-    Decision,
-    activation_decision,
     assess_fit,
     baseline_predictions,
 )
 from app.services.models.metrics import posterior_metrics
-from app.services.models.versions import (
-    active_id,
-    fail_orphans,
-    load_version,
-    mark_failed,
-    process_owner,
-    switch_active,
-)
 from bayes.calibrated import CalibratedModel
 from bayes.calibration import fit_calibration
 from bayes.checks.health import MIN_DECIDE, Health
-from bayes.config import MIN_STEPS, ModelConfig, TaskConfig
+from bayes.config import ModelConfig, TaskConfig
 from bayes.data import MODALITIES, GalaxyArrays
 from bayes.model import GalaxyModel, Update
 from bayes.predict import Posterior
 from bayes.targets import known
 from storage.arrays import ArrayStore
 from storage.db import session_scope
-from storage.models import ModelVersion, Survey
 
 EpochHook = Callable[[int, float], None]
 SAMPLES = 32  # posterior samples for validation and evaluation
@@ -122,18 +106,6 @@ class FittedModel:
     health: Health
     held_out: Posterior
     restarts: int = 0
-
-
-@dataclass(frozen=True)
-class TrainResult:
-    """What ``galactive train`` reports."""
-
-    version_id: int
-    name: str
-    checkpoint: str
-    active: bool
-    fitted: FittedModel
-    refs: SurveyRefs  # the survey's array references the fit read, for the rest of a round
 
 
 def read_survey(
@@ -299,189 +271,3 @@ def fit_checked(
         calibrated, posterior, held_out_targets, baseline, targets, seed=config.seed
     )
     return FittedModel(calibrated, validation, len(arrays), seconds, fit_health, posterior)
-
-
-def train(
-    settings: Settings,
-    survey: str,
-    *,
-    source: TargetSource = "truth",
-    split_seed: int = 0,
-    on_epoch: EpochHook | None = None,
-    parent_id: int | None = None,
-    on_created: Callable[[int], None] | None = None,
-    on_plan: PlanHook | None = None,
-    engine: Engine | None = None,
-    heads_only: dict[str, Any] | None = None,
-    device: str | None = None,
-    **config: Any,
-) -> TrainResult:
-    """Fit, recalibrate, save and record a model version of ``survey``.
-
-    config: ModelConfig fields (fusion, modalities, epochs, ...); tasks come from the survey;
-    ``min_steps`` defaults to the product's floor (MIN_STEPS), not the library's 0 — a fit of
-    1000 mock answers without it gave redshift σ_NMAD 0.0108 against 0.0031 with it.
-    parent_id: a version to warm-start from (the sequential update); if its architecture no
-    longer matches (e.g. a task gained its first labels) the fit starts from scratch.
-    on_created(version_id): called once the ``training`` row exists, before the fit;
-    on_plan(epochs): the epochs the fit will run. engine: the caller's (a retrain round holds
-    one); default: one of its own, disposed of at the end. heads_only: a retrain round's
-    record of the trunk it keeps (:mod:`app.services.loop.rounds`): the parent's trunk stays
-    as it is and the heads alone are refitted; without it, or when the parent's architecture
-    no longer matches, trunk and heads are fitted. The version's config records which
-    (``round``). device: where to fit (default the CPU).
-    """
-    own = engine is None
-    engine = settings.engine() if own else engine
-    config = {"min_steps": MIN_STEPS, **config}  # the product's floor unless the caller sets one
-    try:
-        fail_orphans(engine)
-        data = read_survey(engine, survey, source=source, split_seed=split_seed)
-        cfg = ModelConfig(tasks=trainable_tasks(data), **config)
-        previous = _previous(engine, settings.home, parent_id)
-        parent = None
-        if previous is not None and previous[1].config.architecture() == cfg.architecture():
-            parent = previous[1].base
-        heads = heads_only is not None and parent is not None
-        kept = {**heads_only, "kind": "heads"} if heads else {"kind": "full"}
-        with session_scope(engine) as session:
-            version = ModelVersion(
-                survey_id=data.refs.survey_id,
-                parent_id=parent_id if parent is not None else None,
-                name="pending",
-                status="training",
-                config={
-                    "model": cfg.to_dict(),
-                    "source": source,
-                    "split_seed": split_seed,
-                    "owner": process_owner(),
-                    "round": kept,
-                },
-            )
-            session.add(version)
-            session.flush()
-            version.name = f"{survey}-v{version.id}"
-            version_id, name = version.id, version.name
-        if on_created is not None:
-            on_created(version_id)
-        try:
-            fitted = fit_calibrated(
-                settings.store(),
-                data,
-                cfg,
-                on_epoch=on_epoch,
-                init_from=parent,
-                update="heads" if heads else "warm",
-                on_plan=on_plan,
-                device=device,
-            )
-            train_idx = rows_for(data, "train", cfg)
-            used = {t.name: data.targets.values[t.name][train_idx] for t in cfg.tasks}
-            relative = f"models/{name}"
-            models = (settings.home / "models").resolve()
-            if (settings.home / relative).resolve().parent != models:
-                raise ValueError(f"model name {name!r} would leave {models}")
-            metadata = {
-                "version": name,
-                "survey": survey,
-                "source": source,
-                "split_seed": split_seed,
-                "label_watermark": data.targets.label_watermark,
-            }
-            fitted.model.save(settings.home / relative, metadata=metadata)
-        except BaseException:
-            mark_failed(engine, version_id)
-            raise
-        if parent_id is None:  # a fresh fit is still judged against the active version
-            with session_scope(engine) as session:
-                current = active_id(session, data.refs.survey_id)
-            previous = _previous(engine, settings.home, current)
-        decision = _decide(settings.store(), data, fitted, previous)
-        metrics = {
-            "validation": fitted.validation,
-            "calibration": fitted.model.calibration.to_dict(),
-            "n_train": fitted.n_train,
-            "fit_seconds": fitted.fit_seconds,
-            "loss_history": fitted.model.base.loss_history_,
-            "best_epoch": fitted.model.base.best_epoch_,
-            "health": fitted.health.to_dict(),
-            "restarts": fitted.restarts,
-            "activation": decision.to_dict(),
-        }
-        active = _finish(
-            engine,
-            version_id,
-            metrics=metrics,
-            watermark=data.targets.label_watermark,
-            n_labels=count_known(used),
-            checkpoint=relative,
-            healthy=fitted.health.ok,
-        )
-    finally:
-        if own:
-            engine.dispose()
-    return TrainResult(version_id, name, relative, active, fitted, data.refs)
-
-
-def _finish(
-    engine: Engine,
-    version_id: int,
-    *,
-    metrics: dict[str, Any],
-    watermark: int | None,
-    n_labels: int,
-    checkpoint: str,
-    healthy: bool,
-) -> bool:
-    """Mark the version ready and, if it is healthy and its survey has no active model, active:
-    one transaction."""
-    with session_scope(engine) as session:
-        version = session.get(ModelVersion, version_id)
-        # Lock the survey row so two finishing fits cannot both become the first active model.
-        session.execute(select(Survey.id).where(Survey.id == version.survey_id).with_for_update())
-        first = healthy and active_id(session, version.survey_id) is None
-        version.status, version.metrics = "ready", metrics
-        version.label_watermark, version.n_labels = watermark, n_labels
-        version.checkpoint = checkpoint
-        if first:
-            switch_active(session, version_id)
-        return first
-
-
-def _previous(
-    engine: Engine, home: Path, version_id: int | None
-) -> tuple[str, CalibratedModel] | None:
-    """(name, model) of version ``version_id`` (the one a round updates)."""
-    if version_id is None:
-        return None
-    with session_scope(engine) as session:
-        version = session.get(ModelVersion, version_id)
-        if version is None or version.status != "ready" or version.checkpoint is None:
-            raise ValueError(f"model version {version_id} is not a ready model to start from")
-        name, checkpoint_path = version.name, version.checkpoint
-    return name, load_version(home, checkpoint_path)
-
-
-def _decide(
-    store: ArrayStore,
-    data: SurveyData,
-    fitted: FittedModel,
-    previous: tuple[str, CalibratedModel] | None,
-) -> Decision:
-    """Whether the new fit may replace ``previous``, judged on today's validation labels (the
-    galaxies ``fitted`` was checked on, so its posterior there is reused)."""
-    config = fitted.model.config
-    val = rows_for(data, "validation", config)
-    targets = subset(data.targets.values, val)
-    new = fitted.held_out
-    old = None
-    if previous is not None:
-        old = predict_rows(previous[1], store, data.refs, val)
-    return activation_decision(
-        new,
-        old,
-        targets,
-        config.tasks,
-        fitted.health,
-        old_name=previous[0] if previous else None,
-    )
