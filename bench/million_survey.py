@@ -67,6 +67,8 @@ def fresh_copy(backend: str, args: argparse.Namespace, work: Path) -> tuple[Path
     home = work / f"{backend}-{uuid.uuid4().hex[:8]}"
     # The array store is immutable per ingest, so hard links are a faithful, instant copy.
     subprocess.run(["cp", "-al", str(base), str(home)], check=True)
+    # The base's scoring cached its latents: without them every score step runs the trunk.
+    shutil.rmtree(home / "latents", ignore_errors=True)
     if backend == "sqlite":
         db = home / "galactive.db"
         db.unlink()
