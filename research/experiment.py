@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from app.cli.common import DEVICE, device_or_fail
 from app.cli.models.experiment import (
     BATCH,
     FIRST_SEED,
@@ -92,9 +93,11 @@ def experiment(
     ),
     members: int = typer.Option(5, "--members", min=2, help="Deep-ensemble size."),
     first_seed: int = FIRST_SEED,
+    device: str = DEVICE,
 ) -> None:
     """Reveal truth labels round by round with every research knob: fit lengths, model sizes,
     the control share, the screen, power-sampling beta, other posteriors, oracle references."""
+    device = device_or_fail(device)
     try:
         channels = tuple(int(c) for c in image_channels.split(","))
     except ValueError:
@@ -108,7 +111,7 @@ def experiment(
             control_fraction=control_fraction, screen=screen,
             beta=beta, model={"latent_dim": latent_dim, "image_channels": channels,
                               "batch_size": batch_size, "lr": lr},
-            method=method, members=members, first_seed=first_seed,
+            method=method, members=members, first_seed=first_seed, device=device,
         )  # fmt: skip
 
     def check(data: SurveyData, built: ExperimentSpec) -> None:

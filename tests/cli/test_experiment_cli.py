@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from app.cli import app
 from app.cli.models.experiment import Progress
+from app.services.experiments.run import ExperimentSpec
 from research.cli import app as research
 
 runner = CliRunner()
@@ -72,6 +73,21 @@ def test_redshift_from_photometry(home: Path, tmp_path: Path) -> None:
                      ["sigma_nmad", "outlier_fraction", "coverage_68"])  # fmt: skip
     # the random control: round(5 * 0.1) = 0 picks here, all five for random itself
     assert result["strategies"]["random"]["seeds"][0][0]["n_control"] == 5
+    assert result["setup"]["device"] == "cpu"
+
+
+def test_a_device_is_for_the_products_model_and_must_exist(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with pytest.raises(ValueError, match="fits on the CPU; --device is for 'heads'"):
+        ExperimentSpec(task="redshift", strategies=("random",), rounds=1, batch=1, seeds=1,
+                       initial=1, method="ensemble", device="cuda")  # fmt: skip
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = tmp_path / "gpu.json"
+    result = runner.invoke(research, ["--home", str(home), "experiment", "--task", "redshift",
+                                      "--device", "cuda", "--json", str(out)])  # fmt: skip
+    assert result.exit_code == 2 and "no CUDA GPU is usable here" in result.output
+    assert not out.exists()
 
 
 def test_runs_on_separate_seeds_merge_into_the_run_on_all_of_them(

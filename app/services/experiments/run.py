@@ -74,7 +74,8 @@ class ExperimentSpec:
     ``mc_dropout`` (dropout through the whole trunk); the last two are not recalibrated, and
     with ``warm`` every network starts from its previous round's weights. first_seed: run
     seeds first_seed .. first_seed + seeds - 1, so runs on several machines can be merged
-    (:func:`merge_results`).
+    (:func:`merge_results`). device: where the product's model fits (``heads`` only; the
+    research posteriors fit on the CPU).
     """
 
     task: str
@@ -96,6 +97,7 @@ class ExperimentSpec:
     method: str = "heads"
     members: int = 5
     first_seed: int = 0
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
         if "random" not in self.strategies:
@@ -110,6 +112,8 @@ class ExperimentSpec:
             raise ValueError("rounds, batch, seeds and initial must all be >= 1")
         if self.first_seed < 0:
             raise ValueError(f"first_seed must be >= 0, got {self.first_seed}")
+        if self.device != "cpu" and self.method != "heads":
+            raise ValueError(f"method {self.method!r} fits on the CPU; --device is for 'heads'")
 
 
 def metric_names(task: TaskConfig) -> tuple[tuple[str, ...], bool]:
@@ -304,6 +308,7 @@ def _fit(
             train_idx=rows,
             cache=cache,
             init_from=previous.model.base if previous is not None else None,
+            device=spec.device,
         )
 
         def heads(at: np.ndarray, seed: int) -> Posterior:
