@@ -100,6 +100,11 @@ def test_runs_on_separate_seeds_merge_into_the_run_on_all_of_them(
         for seed in ("1", "0")
     ]  # given in the wrong order on purpose: merged seeds keep the order given
     assert [p["setup"]["first_seed"] for p in parts] == [1, 0]
+    # where a part ran is not its setup: one on a GPU, one from before runs recorded a device
+    for name, device in (("1", "cuda:0"), ("0", None)):
+        part = json.loads((tmp_path / f"{name}.json").read_text())
+        part["setup"]["device"] = device
+        (tmp_path / f"{name}.json").write_text(json.dumps(part))
     out = tmp_path / "merged.json"
     result = runner.invoke(
         app, ["experiment-merge", str(tmp_path / "1.json"), str(tmp_path / "0.json"), "--json",

@@ -339,12 +339,13 @@ def seed_ids(result: dict[str, Any]) -> list[int]:
 def merge_results(results: list[dict[str, Any]]) -> dict[str, Any]:
     """One result from runs of the same experiment on different seeds (e.g. two machines).
 
-    Every setup field but the seeds must agree; a seed may appear once. The summary is
-    recomputed over all seeds; commands, machines and wall-clock seconds are kept per part.
+    Every setup field but the seeds and the device must agree; a seed may appear once. The
+    summary is recomputed over all seeds; commands, machines and wall-clock seconds are kept
+    per part.
     """
     if not results:
         raise ValueError("nothing to merge")
-    ignore = ("seeds", "first_seed", "seed_ids")
+    ignore = ("seeds", "first_seed", "seed_ids", "device")
     base = {k: v for k, v in results[0]["setup"].items() if k not in ignore}
     ids: list[int] = []
     runs: dict[str, list[list[dict[str, Any]]]] = {}
