@@ -10,7 +10,7 @@ labels, then, ``--repeats`` times with the order alternating:
 - **scratch**: ``galactive train --labels`` with the full epochs (the update's alternative).
 
 Fits from scratch take ``--min-steps`` optimiser steps at least (the CLI's default), so a round
-inherits the product's warm floor (``app.services.loop.retrain.warm_floor``).
+inherits the product's warm floor (``app.services.loop.rounds.warm_floor``).
 
 Prints median seconds per size and the ratio of the round's training to the scratch fit.
 Run from the repo root:

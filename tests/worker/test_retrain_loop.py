@@ -20,7 +20,8 @@ from sqlalchemy import func, select
 from app import worker as worker_module
 from app.config import Settings
 from app.services.data import arrays as arrays_module
-from app.services.loop.retrain import KIND, warm_floor
+from app.services.loop.retrain import KIND
+from app.services.loop.rounds import warm_floor
 from app.worker import WorkerOptions, run_worker
 from bayes.calibrated import CalibratedModel
 from bayes.config import WARM_MIN_STEPS

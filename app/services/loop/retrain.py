@@ -24,11 +24,11 @@ from app.services.data.arrays import survey_refs
 from app.services.followup.plan import FollowupPlan, Held, plan_followup
 from app.services.followup.queue import queue_entries
 from app.services.loop.queues import QUEUE_SIZE, activate
-from app.services.loop.rounds import ROUNDS, choose_round, labels_since
+from app.services.loop.rounds import ROUNDS, choose_round, labels_since, warm_floor
 from app.services.loop.scoring import PoolPosterior, heads_only, score_pool
 from app.services.models.new_version import TrainResult, train
 from app.services.models.versions import LoadedVersion, load_model_version, mark_failed
-from bayes.config import EPOCHS, MIN_STEPS, WARM_EPOCHS, WARM_MIN_STEPS
+from bayes.config import EPOCHS, MIN_STEPS, WARM_EPOCHS
 from bayes.device import resolve_device
 from storage import jobs
 from storage.db import session_scope
@@ -346,15 +346,6 @@ def eta(elapsed: float, done: int, total: int) -> str:
 def _threads(threads: int, busy: int) -> str:
     others = f", {busy} busy with other work" if busy else ""
     return f"{threads} thread{'s' if threads > 1 else ''} ({cores()} cores{others})"
-
-
-def warm_floor(model_cfg: dict[str, Any], params: dict[str, Any]) -> int:
-    """A round's floor on optimiser steps: the job's ``min_steps``, else the active version's
-    capped at WARM_MIN_STEPS (a warm start needs fewer steps than a fit from scratch, but
-    not the handful that a few epochs of a small labelled set give)."""
-    if params.get("min_steps") is not None:
-        return int(params["min_steps"])
-    return min(int(model_cfg.get("min_steps", 0)), WARM_MIN_STEPS)
 
 
 def _decision(engine: Any, version_id: int) -> dict[str, Any]:

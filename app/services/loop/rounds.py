@@ -1,4 +1,4 @@
-"""Which retrain round to run: heads-only or full.
+"""Which retrain round to run, heads-only or full, and its floor on optimiser steps.
 
 A full round updates trunk and heads (the warm start). A heads-only round keeps the active
 version's trunk and refits the Bayesian heads on its latents: the fit is seconds, and the
@@ -18,6 +18,7 @@ from typing import Any, Literal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bayes.config import WARM_MIN_STEPS
 from storage.models import Label, ModelVersion, Survey, Task
 
 HEADS_GROWTH = 0.5  # heads-only while labels added since the trunk's fit ≤ this share of its labels
@@ -84,3 +85,12 @@ def choose_round(
     if added > HEADS_GROWTH * trunk_labels:
         return RoundChoice("full", f"{since}: more than {HEADS_GROWTH:.0%} new")
     return RoundChoice("heads", f"{since}: at most {HEADS_GROWTH:.0%} new", keep)
+
+
+def warm_floor(model_cfg: dict[str, Any], params: dict[str, Any]) -> int:
+    """A round's floor on optimiser steps: the job's ``min_steps``, else the active version's
+    capped at WARM_MIN_STEPS (a warm start needs fewer steps than a fit from scratch, but
+    not the handful that a few epochs of a small labelled set give)."""
+    if params.get("min_steps") is not None:
+        return int(params["min_steps"])
+    return min(int(model_cfg.get("min_steps", 0)), WARM_MIN_STEPS)
