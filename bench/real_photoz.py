@@ -7,6 +7,8 @@ recalibration and health checks) on the whole training split and scored on the t
 beside the product's random forest on the same split.
 
     python -m bench.real_photoz --seeds 3 --json docs/benchmarks/real_photoz.json
+    python -m bench.real_photoz --seeds 3 --variants student_t,student_t_40,student_t_averaged_20,\
+        student_t_averaged --json docs/benchmarks/real_photoz_average.json   # add --split-seed 1
 """
 
 from __future__ import annotations
@@ -31,29 +33,35 @@ from bayes.data import GalaxyArrays
 from bench.common import parser, write_json
 
 FILE = Path(os.path.dirname(kcorrect.__file__)) / "data/test/gst_tests_small.fits"
-# name: (likelihood, Student-t degrees of freedom, epochs, keep the best epoch on validation)
+# name: (likelihood, Student-t degrees of freedom, epochs, keep the best epoch on validation,
+# decay of the weights' moving average: 0 keeps the last step's weights, as every fit did
+# before ModelConfig.average; "student_t_averaged" is today's product fit)
 VARIANTS = {
-    "student_t": ("student_t", 5.0, 20, True),
-    "student_t_df8": ("student_t", 8.0, 20, True),
-    "student_t_df12": ("student_t", 12.0, 20, True),
-    "gaussian": ("gaussian", 5.0, 20, True),
-    "student_t_70": ("student_t", 5.0, 70, True),
-    "gaussian_70": ("gaussian", 5.0, 70, True),
-    "gaussian_70_last_epoch": ("gaussian", 5.0, 70, False),
+    "student_t": ("student_t", 5.0, 20, True, 0.0),
+    "student_t_df8": ("student_t", 8.0, 20, True, 0.0),
+    "student_t_df12": ("student_t", 12.0, 20, True, 0.0),
+    "gaussian": ("gaussian", 5.0, 20, True, 0.0),
+    "student_t_70": ("student_t", 5.0, 70, True, 0.0),
+    "gaussian_70": ("gaussian", 5.0, 70, True, 0.0),
+    "gaussian_70_last_epoch": ("gaussian", 5.0, 70, False, 0.0),
+    "student_t_40": ("student_t", 5.0, 40, True, 0.0),
+    "student_t_averaged_20": ("student_t", 5.0, 20, True, 0.998),
+    "student_t_averaged": ("student_t", 5.0, 40, True, 0.998),
 }
 
 REPORTED = ("sigma_nmad", "outlier_fraction", "bias", "coverage_68", "coverage_95", "cde_loss")
 
 
-def load() -> tuple[GalaxyArrays, np.ndarray, np.ndarray]:
-    """Extinction-corrected photometry, spectroscopic z and the product's split."""
+def load(split_seed: int = 0) -> tuple[GalaxyArrays, np.ndarray, np.ndarray]:
+    """Extinction-corrected photometry, spectroscopic z and the product's split (its seed)."""
     t = Table.read(FILE)
     a = np.asarray(t["EXTINCTION"], np.float64)
     flux = np.asarray(t["MODELFLUX"], np.float64) * 10 ** (0.4 * a)
     ivar = np.asarray(t["MODELFLUX_IVAR"], np.float64) * 10 ** (-0.8 * a)
     n = len(t)
     arrays = GalaxyArrays(phot_flux=flux, phot_ivar=ivar, has_photometry=np.ones(n, bool))
-    return arrays, np.asarray(t["Z"], np.float64), assign_splits([str(i) for i in range(n)])
+    split = assign_splits([str(i) for i in range(n)], seed=split_seed)
+    return arrays, np.asarray(t["Z"], np.float64), split
 
 
 def main() -> None:
@@ -61,10 +69,11 @@ def main() -> None:
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--variants", default=",".join(VARIANTS))
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--split-seed", type=int, default=0, help="another split of the same file")
     p.add_argument("--json")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    arrays, z, split = load()
+    arrays, z, split = load(args.split_seed)
     tr, va, te = (np.flatnonzero(split == s) for s in ("train", "validation", "test"))
     train, held_out, test = arrays.subset(tr), arrays.subset(va), arrays.subset(te)
     x = photometry_features(arrays)
@@ -75,10 +84,10 @@ def main() -> None:
                      **redshift_metrics(forest, z[te])})  # fmt: skip
         print(rows[-1], flush=True)
         for name in args.variants.split(","):
-            kind, df, epochs, best = VARIANTS[name]
+            kind, df, epochs, best, average = VARIANTS[name]
             task = TaskConfig("redshift", kind, transform="log1p", df=df)
             config = ModelConfig(tasks=(task,), modalities=("photometry",), epochs=epochs,
-                                 seed=seed)  # fmt: skip
+                                 average=average, seed=seed)  # fmt: skip
             targets, val_targets = {"redshift": z[tr]}, {"redshift": z[va]}
             baseline = baseline_predictions(config, train, targets, held_out, seed=seed)
             start = time.perf_counter()
@@ -93,8 +102,8 @@ def main() -> None:
                          "spread": fitted.model.calibration.spread.get("redshift"),
                          **{k: m[k] for k in REPORTED}})  # fmt: skip
             print(rows[-1], flush=True)
-    write_json(args.json, {"file": str(FILE), "n": {"train": len(tr), "validation": len(va),
-                                                    "test": len(te)}, "rows": rows})  # fmt: skip
+    n = {"train": len(tr), "validation": len(va), "test": len(te)}
+    write_json(args.json, {"file": str(FILE), "split_seed": args.split_seed, "n": n, "rows": rows})
 
 
 if __name__ == "__main__":
