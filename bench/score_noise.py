@@ -19,20 +19,16 @@ from scipy.stats import spearmanr
 from app.config import resolve
 from app.services.data.arrays import load_arrays, survey_refs
 from app.services.loop.retrain import active_version
-from app.services.loop.scoring import ACQUISITION
+from app.services.loop.scoring import acquisition_value
 from app.services.models.versions import load_version
-from bayes.acquisition import scores_for
 from bayes.predict import Posterior
 from bench.common import machine, parser, write_json
 from storage.db import session_scope
 
 
 def queue_scores(posterior: Posterior) -> dict[str, np.ndarray]:
-    """Each task's acquisition score per galaxy, as ``score_rows`` stores it."""
-    out = {k: scores_for(ACQUISITION, probs=p) for k, p in posterior.probs.items()}
-    for k in posterior.draws:
-        out[k] = scores_for(ACQUISITION, loc=posterior.loc[k], scale=posterior.scale[k])
-    return out
+    """Each task's acquisition score per galaxy, as the queue stores it."""
+    return {k: acquisition_value(posterior, k) for k in (*posterior.probs, *posterior.draws)}
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:

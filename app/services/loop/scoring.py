@@ -66,6 +66,13 @@ class PoolPosterior:
         return same and task in self.variance and bool(self._seen.all())
 
 
+def acquisition_value(posterior: Posterior, name: str) -> np.ndarray:
+    """(N,) the queue's score of task ``name``: BALD, or information gain for a regression."""
+    if name in posterior.probs:
+        return scores_for(ACQUISITION, probs=posterior.probs[name])
+    return scores_for(ACQUISITION, loc=posterior.loc[name], scale=posterior.scale[name])
+
+
 def score_rows(
     posterior: Posterior, galaxy_id: np.ndarray, task_ids: dict[str, int], version_id: int
 ) -> list[dict]:
@@ -74,15 +81,13 @@ def score_rows(
     rows = []
     for name, task_id in task_ids.items():
         if name in posterior.probs:
-            probs = posterior.probs[name]
-            value = scores_for(ACQUISITION, probs=probs)
-            mean_p = probs.mean(1)
+            mean_p = posterior.probs[name].mean(1)
             mean, std = mean_p.argmax(1).astype(float), mean_p.max(1)
         elif name in posterior.draws:
-            value = scores_for(ACQUISITION, loc=posterior.loc[name], scale=posterior.scale[name])
             mean, std = posterior.draws[name].mean(1), posterior.draws[name].std(1)
         else:
             continue
+        value = acquisition_value(posterior, name)
         rows += [
             {
                 "model_version_id": version_id,
