@@ -216,9 +216,8 @@ def svi_train(
     are the moving average of the steps (:class:`WeightAverage`). On real SDSS photometry a
     70-epoch fit, before the best epoch was kept, shrank its noise scale on the training
     galaxies, so its intervals needed widening by 1.7 and then covered 83% for 68%
-    (docs/real_data.md). A fit whose
-    loss or weights stop being finite stops there, with its last checked (or initial)
-    weights and ``diverged`` set.
+    (docs/real_data.md). A fit whose loss or weights stop being finite stops there, with its
+    last checked (or initial) weights and ``diverged`` set.
 
     The learning rate follows a cosine from ``config.lr`` to a tenth of it, so the fit settles
     instead of ending wherever the last noisy step left it. Gradients are clipped to
