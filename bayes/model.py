@@ -70,6 +70,7 @@ class GalaxyModel:
         on_epoch: Callable[[int, float], None] | None = None,
         validation: tuple[GalaxyArrays, Mapping[str, np.ndarray]] | None = None,
         device: str | torch.device | None = None,
+        encoder: Trunk | None = None,
     ) -> GalaxyModel:
         """Fit by SVI on labelled galaxies; targets per task as in :mod:`bayes.targets`.
 
@@ -84,12 +85,18 @@ class GalaxyModel:
         validation loss are kept (:func:`bayes.inference.svi_train`), ``best_epoch_`` says which.
         device: where to train (:func:`bayes.device.resolve_device`; default the CPU). The
         fitted trunk stays there (:meth:`to` moves it); the heads come back to the CPU.
+        encoder: a pretrained trunk of this architecture (:func:`bayes.pretrain.pretrain`) to
+        start from instead of fresh weights, with its input standardisation as it is;
+        update="heads" fits the heads on its latents and leaves it frozen, "warm" fine-tunes
+        it. Not with init_from.
         """
         cfg = self.config
         if update not in UPDATES:
             raise ValueError(f"update must be one of {UPDATES}, got {update!r}")
-        if update == "heads" and init_from is None:
-            raise ValueError("update='heads' needs init_from, the model whose trunk it keeps")
+        if encoder is not None and (init_from is not None or update == "prior"):
+            raise ValueError("encoder starts a new model: not with init_from or update='prior'")
+        if update == "heads" and init_from is None and encoder is None:
+            raise ValueError("update='heads' needs init_from or encoder, the trunk it keeps")
         n = len(arrays)
         dev = resolve_device(device)
         with torch.random.fork_rng(devices=_rng_devices(dev)):
@@ -103,6 +110,8 @@ class GalaxyModel:
                 )
                 stats = tg.fit_stats(cfg.tasks, targets)
                 anchor, anchor_scale = None, cfg.trunk_prior_scale
+                if encoder is not None:
+                    _load_encoder(trunk, encoder)
             else:
                 _check_compatible(init_from, cfg)
                 self.n_bands_, self.n_phot_ = init_from.n_bands_, init_from.n_phot_
@@ -123,7 +132,7 @@ class GalaxyModel:
                     )
                     anchor, anchor_scale = None, cfg.trunk_prior_scale
             inputs = self._inputs(arrays, trunk, update)
-            if init_from is None:
+            if init_from is None and encoder is None:
                 trunk.fit_scaling(inputs)
             trunk, prior, posterior = trunk.to(dev), prior.to(dev), posterior.to(dev)
             if anchor is not None:
@@ -209,6 +218,14 @@ def _rng_devices(device: torch.device) -> list[int]:
 def _on(targets: dict, device: torch.device) -> dict:
     """Encoded targets {task: (values, known)} on ``device``."""
     return {k: (y.to(device), ok.to(device)) for k, (y, ok) in targets.items()}
+
+
+def _load_encoder(trunk: Trunk, encoder: Trunk) -> None:
+    """Copy a pretrained trunk's weights into ``trunk``; ValueError if the shapes differ."""
+    try:
+        trunk.load_state_dict(encoder.state_dict(), strict=True)
+    except RuntimeError as e:
+        raise ValueError(f"the encoder does not fit this model's architecture: {e}") from None
 
 
 def _check_compatible(previous: GalaxyModel, config: ModelConfig) -> None:

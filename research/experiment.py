@@ -94,6 +94,12 @@ def experiment(
     members: int = typer.Option(5, "--members", min=2, help="Deep-ensemble size."),
     first_seed: int = FIRST_SEED,
     device: str = DEVICE,
+    encoder: Path | None = typer.Option(
+        None, "--encoder", help="A pretrained encoder's directory (python -m research pretrain)."
+    ),
+    encoder_update: str = typer.Option(
+        "heads", "--encoder-update", help="heads: the encoder frozen; warm: fine-tuned."
+    ),
 ) -> None:
     """Reveal truth labels round by round with every research knob: fit lengths, model sizes,
     the control share, the screen, power-sampling beta, other posteriors, oracle references."""
@@ -112,6 +118,7 @@ def experiment(
             beta=beta, model={"latent_dim": latent_dim, "image_channels": channels,
                               "batch_size": batch_size, "lr": lr},
             method=method, members=members, first_seed=first_seed, device=device,
+            encoder=str(encoder) if encoder else None, encoder_update=encoder_update,
         )  # fmt: skip
 
     def check(data: SurveyData, built: ExperimentSpec) -> None:

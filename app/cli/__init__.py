@@ -10,7 +10,7 @@ from app.cli.admin import db, serve, user
 from app.cli.common import State
 from app.cli.data import ingest, mock, status
 from app.cli.loop import followup, worker
-from app.cli.models import experiment, report, score, train
+from app.cli.models import experiment, pretrain, report, score, train
 from app.services.compute import keep_freed_memory
 
 app = typer.Typer(
@@ -50,6 +50,7 @@ app.command("mock")(mock.mock)
 app.add_typer(ingest.app, name="ingest")
 app.command("status")(status.status)
 app.command("train")(train.train)
+app.command("pretrain")(pretrain.pretrain)
 app.command("experiment")(experiment.experiment)
 app.command("experiment-merge")(experiment.merge)
 app.command("worker")(worker.worker)

@@ -43,6 +43,7 @@ from bayes.config import (
     TaskConfig,
 )
 from bayes.predict import Posterior
+from bayes.pretrained import Encoder, load_encoder, with_architecture
 from storage.arrays import ArrayStore
 
 # (strategy, seed, the run's records so far) after each round; each record's "picked" holds the
@@ -98,6 +99,8 @@ class ExperimentSpec:
     members: int = 5
     first_seed: int = 0
     device: str = "cpu"
+    encoder: str | None = None
+    encoder_update: str = "heads"
 
     def __post_init__(self) -> None:
         if "random" not in self.strategies:
@@ -114,6 +117,10 @@ class ExperimentSpec:
             raise ValueError(f"first_seed must be >= 0, got {self.first_seed}")
         if self.device != "cpu" and self.method != "heads":
             raise ValueError(f"method {self.method!r} fits on the CPU; --device is for 'heads'")
+        if self.encoder is not None and (self.method != "heads" or self.warm):
+            raise ValueError("a pretrained encoder is for the product's model, fitted cold")
+        if self.encoder_update not in ("heads", "warm"):
+            raise ValueError(f"encoder_update is 'heads' or 'warm', not {self.encoder_update!r}")
 
 
 def metric_names(task: TaskConfig) -> tuple[tuple[str, ...], bool]:
@@ -154,6 +161,14 @@ def run_experiment(
     config = ModelConfig(
         tasks=(task,), modalities=spec.modalities, epochs=spec.epochs, **spec.model
     )
+    encoder = load_encoder(spec.encoder) if spec.encoder else None
+    if encoder is not None:
+        if encoder.config.modalities != spec.modalities:
+            raise ValueError(
+                f"the encoder reads {encoder.config.modalities}; the experiment asks for "
+                f"{spec.modalities}"
+            )
+        config = with_architecture(config, encoder.config)
     pool, test = rows_for(data, "train", config), rows_for(data, "test", config)
     if spec.initial + spec.rounds * spec.batch > len(pool):
         raise ValueError(
@@ -176,7 +191,7 @@ def run_experiment(
         runs[s] = []
         for seed in range(spec.first_seed, spec.first_seed + spec.seeds):
             before = list(done.get(s, {}).get(seed, []))
-            args = (s, seed, pool, test, cache, flagged, on_round, choosers, before)
+            args = (s, seed, pool, test, cache, flagged, on_round, choosers, before, encoder)
             runs[s].append(_run(store, data, spec, config, *args))
     runs = {s: [[_without_picks(r) for r in run] for run in seeds] for s, seeds in runs.items()}
     names, higher = metric_names(task)
@@ -207,6 +222,7 @@ def _run(
     on_round: RoundHook | None,
     choosers: Mapping[str, Chooser],
     records: list[dict[str, Any]],
+    encoder: Encoder | None,
 ) -> list[dict[str, Any]]:
     """One strategy and seed: a record per round (labels, test metrics, batch bought), going
     on after ``records`` (an interrupted run's) where it can."""
@@ -227,7 +243,7 @@ def _run(
             epochs, floor = spec.warm_epochs, spec.warm_min_steps
         cfg = dataclasses.replace(config, seed=seed, epochs=epochs, min_steps=floor)
         predictor, fit_seconds, previous = _fit(
-            store, data, spec, cfg, pool[labelled], cache, previous if warm else None
+            store, data, spec, cfg, pool[labelled], cache, previous if warm else None, encoder
         )
         fit_health = previous.health if isinstance(previous, FittedModel) else None
         metrics = posterior_metrics(
@@ -298,8 +314,10 @@ def _fit(
     rows: np.ndarray,
     cache: ArrayCache,
     previous: Fitted | None,
+    encoder: Encoder | None = None,
 ) -> tuple[Predictor, float, Fitted]:
-    """Fit on ``rows`` by ``spec.method``: (predictor, fit seconds, model a warm start reuses)."""
+    """Fit on ``rows`` by ``spec.method``: (predictor, fit seconds, model a warm start reuses);
+    with ``encoder``, on that pretrained trunk (frozen or fine-tuned: ``spec.encoder_update``)."""
     if spec.method == "heads":
         fitted = fit_calibrated(
             store,
@@ -308,6 +326,8 @@ def _fit(
             train_idx=rows,
             cache=cache,
             init_from=previous.model.base if previous is not None else None,
+            update=spec.encoder_update if encoder is not None else "warm",  # type: ignore[arg-type]
+            encoder=encoder.trunk if encoder is not None else None,
             device=spec.device,
         )
 

@@ -30,6 +30,7 @@ from bayes.calibration import fit_calibration
 from bayes.checks.health import MIN_DECIDE, Health
 from bayes.config import ModelConfig, TaskConfig
 from bayes.data import MODALITIES, GalaxyArrays
+from bayes.layers.fusion import Trunk
 from bayes.model import GalaxyModel, Update
 from bayes.predict import Posterior
 from bayes.targets import known
@@ -172,6 +173,7 @@ def fit_calibrated(
     cache: ArrayCache | None = None,
     on_plan: PlanHook | None = None,
     device: str | None = None,
+    encoder: Trunk | None = None,
 ) -> FittedModel:
     """Fit on the training split, keep its best epoch on the validation split, recalibrate
     there, and check its health (:mod:`app.services.models.fit_health`).
@@ -184,6 +186,7 @@ def fit_calibrated(
     the validation galaxies too if it holds them (else those are read from the store);
     on_plan(epochs): told the epochs the fit will run, once ``min_steps`` has raised them.
     device: where to fit (:func:`bayes.device.resolve_device`; default the CPU).
+    encoder: a pretrained trunk to start from (``GalaxyModel.fit(encoder=...)``).
     """
     train = rows_for(data, "train", config) if train_idx is None else train_idx
     if len(train) == 0:
@@ -213,6 +216,7 @@ def fit_calibrated(
         update,
         on_epoch,
         device=device,
+        encoder=encoder,
     )
     if not fitted.health.ok and update != "heads":
         retry = dataclasses.replace(config, seed=config.seed + RESTART_SEED)
@@ -227,6 +231,7 @@ def fit_calibrated(
             update,
             on_epoch,
             device=device,
+            encoder=encoder,
         )
         fitted = dataclasses.replace(fitted, restarts=1)
     return dataclasses.replace(fitted, n_train=len(train))
@@ -245,6 +250,7 @@ def fit_checked(
     *,
     select_epoch: bool = True,
     device: str | None = None,
+    encoder: Trunk | None = None,
 ) -> FittedModel:
     """One fit with its validation-selected epoch, recalibration, metrics and health, from
     arrays in memory (no refit: :func:`fit_calibrated` decides that). select_epoch=False keeps
@@ -258,6 +264,7 @@ def fit_checked(
         on_epoch=on_epoch,
         validation=(held_out, held_out_targets) if select_epoch else None,
         device=device,
+        encoder=encoder,
     )
     seconds = time.perf_counter() - start
     raw = model.predict(held_out.batches(VAL_BATCH), samples=SAMPLES)

@@ -1,0 +1,77 @@
+"""``galactive pretrain``: a survey's own encoder from every galaxy, labelled or not."""
+
+from __future__ import annotations
+
+import typer
+
+from app.cli.common import bar, fail, ready
+from app.cli.models.train import parse_modalities, set_threads
+from app.services.models.pretraining import run_pretraining
+from bayes.data import MODALITIES
+from bayes.pretrain import PretrainConfig
+
+DEFAULTS = PretrainConfig()
+
+
+def pretrain(
+    ctx: typer.Context,
+    survey: str = typer.Option("mock", "--survey", help="Survey to pretrain on."),
+    modalities: str = typer.Option(
+        ",".join(MODALITIES), "--modalities", help="Comma-separated: image,spectrum,photometry."
+    ),
+    epochs: int = typer.Option(DEFAULTS.epochs, "--epochs", min=1, help="Passes over the survey."),
+    batch_size: int = typer.Option(DEFAULTS.batch_size, "--batch-size", min=1),
+    lr: float = typer.Option(DEFAULTS.lr, "--lr", min=0.0, help="AdamW learning rate."),
+    mask_ratio: float = typer.Option(
+        DEFAULTS.mask_ratio,
+        "--mask-ratio",
+        min=0.0,
+        max=0.99,
+        help="Share of each modality's patches, tokens or bands hidden.",
+    ),
+    drop_modality: float = typer.Option(
+        DEFAULTS.drop_modality,
+        "--drop-modality",
+        min=0.0,
+        max=0.99,
+        help="Chance a modality is hidden whole (galaxies with several).",
+    ),
+    seed: int = typer.Option(DEFAULTS.seed, "--seed"),
+    threads: int | None = typer.Option(
+        None, "--threads", min=1, help="Torch CPU threads (default: the cores nobody else uses)."
+    ),
+) -> None:
+    """Masked pretraining of an encoder on every galaxy of a survey, as a new version under
+    <home>/encoders/<survey>/; an interrupted run with the same settings is resumed."""
+    names = parse_modalities(modalities)
+    settings = ready(ctx)
+    set_threads(threads)
+    config = PretrainConfig(
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        mask_ratio=mask_ratio,
+        drop_modality=drop_modality,
+        seed=seed,
+    )
+    with bar(None, f"pretrain {survey}", unit="step") as advance:
+        shown = [0]
+
+        def step(done: int, total: int) -> None:  # a resumed run starts past step 0
+            if not shown[0]:
+                advance.plan(total)
+            advance(done - shown[0])
+            shown[0] = done
+
+        try:
+            result = run_pretraining(settings, survey, names, config, on_step=step)
+        except ValueError as err:
+            fail(str(err))
+    resumed = f", resumed after epoch {result.resumed_from}" if result.resumed_from else ""
+    typer.echo(
+        f"encoder {result.directory}: {result.galaxies} galaxies, {result.seconds:.0f} s{resumed}"
+    )
+    typer.echo(
+        "  reconstruction loss, last epoch: "
+        + ", ".join(f"{k} {v:.4g}" for k, v in result.losses.items())
+    )

@@ -1,0 +1,112 @@
+"""Masked multimodal pretraining: what is hidden, that it learns, that it resumes exactly, and
+that a model's heads can sit on the pretrained trunk."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from bayes.data import as_tensors
+from bayes.layers.fusion import Trunk
+from bayes.model import GalaxyModel
+from bayes.pretrain import PretrainConfig, mask_batch, pretrain
+from tests.bayes.conftest import small_config
+from tests.bayes.synthetic import survey
+
+WIDTHS = {"n_bands": 3, "n_phot": 5}
+
+
+@pytest.fixture(scope="module")
+def arrays():
+    return survey(96, np.random.default_rng(3), p_spec=0.5)[0]
+
+
+def _trunk(**kw) -> Trunk:
+    torch.manual_seed(0)
+    return Trunk(small_config(**kw), **WIDTHS)
+
+
+def test_mask_hides_most_of_each_modality_and_never_all_of_a_kept_one(arrays):
+    inputs = as_tensors(arrays, **WIDTHS)
+    config = PretrainConfig(mask_ratio=0.75, drop_modality=0.0, image_patch=4)
+    m = mask_batch(inputs, config, 8, torch.Generator().manual_seed(0))
+    assert torch.equal(m.present, inputs.present)  # no modality dropped whole
+    # images: 16 patches of 4x4, 12 hidden in each galaxy; hidden pixels are zero
+    assert (m.hidden_patches.flatten(1).sum(1) == 12).all()
+    hidden_px = m.hidden_patches.repeat_interleave(4, 1).repeat_interleave(4, 2)
+    assert (m.inputs.image.permute(1, 0, 2, 3)[:, hidden_px] == 0).all()
+    assert torch.equal(m.inputs.image[:, :, ~hidden_px[0]][0], inputs.image[0][:, ~hidden_px[0]])
+    # spectra: hidden pixels were valid and are no longer; every spectrum keeps some
+    spec = inputs.present[:, 1]
+    assert not (m.hidden_pixels & ~inputs.pixel_valid).any()
+    assert not (m.inputs.pixel_valid & m.hidden_pixels).any()
+    assert m.inputs.pixel_valid[spec].any(1).all()
+    share = m.hidden_pixels[spec].sum(1) / inputs.pixel_valid[spec].sum(1)
+    assert 0.6 < float(share.mean()) < 0.9  # whole 8-pixel tokens, 75% of them
+    # photometry: round(0.75 * 5) = 4 of 5 bands hidden, their triples zeroed
+    assert (m.hidden_bands.sum(1) == 4).all()
+    assert (m.inputs.phot[m.hidden_bands] == 0).all()
+
+
+def test_dropped_modalities_are_hidden_whole(arrays):
+    inputs = as_tensors(arrays, **WIDTHS)
+    config = PretrainConfig(drop_modality=0.5, image_patch=4)
+    m = mask_batch(inputs, config, 8, torch.Generator().manual_seed(1))
+    dropped = inputs.present & ~m.present
+    assert dropped.any(0).all()  # each modality dropped somewhere at p = 0.5 over 96 galaxies
+    assert m.present[inputs.present.any(1)].any(1).all()  # one always kept
+    assert m.hidden_patches[dropped[:, 0]].all()
+    assert torch.equal(m.hidden_pixels[dropped[:, 1]], inputs.pixel_valid[dropped[:, 1]])
+    assert m.hidden_bands[dropped[:, 2]].all()
+
+
+def test_pretraining_lowers_every_reconstruction_loss(arrays):
+    config = PretrainConfig(epochs=10, batch_size=32, lr=3e-3, image_patch=4)
+    state = pretrain(_trunk(), arrays, config, **WIDTHS)
+    first, last = state.losses[0], state.losses[-1]
+    assert set(first) == {"image", "spectrum", "photometry"}
+    # an untrained decoder's error, not a floor: the images' pixel noise bounds how far the
+    # image loss can fall (it fell 27% in development, the others by 75-95%)
+    for name in first:
+        assert last[name] < 0.85 * first[name], (name, first[name], last[name])
+
+
+def test_a_resumed_run_ends_where_an_unbroken_one_does(arrays):
+    config = PretrainConfig(epochs=3, batch_size=32, image_patch=4)
+    straight = _trunk()
+    pretrain(straight, arrays, config, **WIDTHS)
+    saved = []
+    broken = _trunk()
+    pretrain(broken, arrays, dataclasses.replace(config, epochs=1), **WIDTHS, on_epoch=saved.append)
+    resumed = _trunk()  # fresh weights: everything must come from the saved state
+    state = pretrain(resumed, arrays, config, **WIDTHS, resume=saved[-1])
+    assert state.epoch == 3 and len(state.losses) == 3
+    other = resumed.state_dict()
+    for name, value in straight.state_dict().items():
+        assert torch.equal(value, other[name]), name
+
+
+def test_heads_on_a_frozen_encoder_keep_it_and_fine_tuning_moves_it(arrays):
+    arrays_, targets = survey(64, np.random.default_rng(4))
+    encoder = _trunk()
+    pretrain(encoder, arrays, PretrainConfig(epochs=1, image_patch=4), **WIDTHS)
+    before = {k: v.clone() for k, v in encoder.state_dict().items()}
+    frozen = GalaxyModel(small_config()).fit(arrays_, targets, encoder=encoder, update="heads")
+    for name, value in frozen.trunk_.state_dict().items():
+        assert torch.equal(value, before[name]), name
+    tuned = GalaxyModel(small_config()).fit(arrays_, targets, encoder=encoder, update="warm")
+    moved = [not torch.equal(v, before[k]) for k, v in tuned.trunk_.state_dict().items()]
+    assert any(moved)
+    assert all(torch.equal(v, before[k]) for k, v in encoder.state_dict().items())  # a copy
+
+
+def test_an_encoder_of_another_architecture_is_refused(arrays):
+    encoder = _trunk(latent_dim=8)
+    arrays_, targets = survey(16, np.random.default_rng(5))
+    with pytest.raises(ValueError, match="does not fit this model's architecture"):
+        GalaxyModel(small_config()).fit(arrays_, targets, encoder=encoder, update="heads")
+    with pytest.raises(ValueError, match="not with init_from"):
+        GalaxyModel(small_config()).fit(arrays_, targets, encoder=_trunk(), update="prior")

@@ -1,0 +1,95 @@
+"""`galactive pretrain` end to end on a small mock: numbered versions, resumed after kill -9 to
+the same weights, and an experiment whose model sits on the encoder."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from typer.testing import CliRunner
+
+from app.cli import app
+from bayes.pretrained import ENCODER, STATE, load_encoder
+from research.cli import app as research
+
+runner = CliRunner()
+N = 48
+ARGS = ("pretrain", "--epochs", "8", "--batch-size", "8", "--threads", "1")
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 48-galaxy mock survey with spectra for a third."""
+    torch.set_num_threads(1)
+    path = tmp_path_factory.mktemp("galactive")
+    args = ["--home", str(path), "mock", "--n", str(N), "--seed", "2", "--workers", "1"]
+    result = runner.invoke(app, [*args, "--spectra-fraction", "0.3"])
+    assert result.exit_code == 0, result.output
+    return path
+
+
+def _run(home: Path, *args: str) -> str:
+    command = research if args[0] == "experiment" else app
+    result = runner.invoke(command, ["--home", str(home), *args])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_killed_run_resumes_to_the_weights_of_an_unbroken_one(home: Path):
+    version = home / "encoders" / "mock"
+    code = "from app.cli import main; main()"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", code, "--home", str(home), *ARGS], env=env)
+    state = version / "v1" / STATE
+    deadline = time.monotonic() + 300
+    while not state.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert state.exists() and not (version / "v1" / ENCODER).exists(), "killed before epoch 1"
+    out = _run(home, *ARGS)
+    assert "v1" in out and "resumed after epoch" in out
+    assert not state.exists()  # a finished version keeps only its encoder
+    unbroken = _run(home, *ARGS)  # the same settings again: v1 is finished, so a new version
+    assert "v2" in unbroken and "resumed" not in unbroken
+    a, b = (load_file(version / v / ENCODER) for v in ("v1", "v2"))
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    encoder = load_encoder(version / "v1")
+    assert encoder.metadata["galaxies"] == N
+    assert len(encoder.metadata["losses"]) == 8
+    settings = json.loads((version / "v1" / "settings.json").read_text())
+    assert settings["epochs"] == 8 and settings["survey"] == "mock"
+
+
+def test_an_experiment_fits_on_the_encoder(home: Path, tmp_path: Path):
+    _run(home, "pretrain", "--epochs", "1", "--modalities", "photometry", "--threads", "1")
+    encoder = sorted((home / "encoders" / "mock").glob("v*"))[-1]
+    out = tmp_path / "e.json"
+    _run(
+        home, "experiment", "--task", "redshift", "--modalities", "photometry",
+        "--strategy", "random", "--rounds", "1", "--batch", "4", "--initial", "8",
+        "--seeds", "1", "--epochs", "2", "--min-steps", "0", "--threads", "1",
+        "--encoder", str(encoder), "--json", str(out),
+    )  # fmt: skip
+    result = json.loads(out.read_text())
+    assert result["setup"]["encoder"] == str(encoder)
+    rounds = result["strategies"]["random"]["seeds"][0]
+    assert [r["n_labels"] for r in rounds] == [8, 12]  # two fits, each on the frozen encoder
+    failed = runner.invoke(
+        research,
+        ["--home", str(home), "experiment", "--task", "redshift", "--modalities", "image",
+         "--strategy", "random", "--rounds", "1", "--batch", "4", "--initial", "8",
+         "--encoder", str(encoder), "--json", str(tmp_path / "refused.json")],
+    )  # fmt: skip
+    words = " ".join(failed.output.replace("│", " ").split())
+    assert failed.exit_code != 0 and "the encoder reads ('photometry',)" in words, words
