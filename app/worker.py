@@ -19,12 +19,14 @@ from sqlalchemy import update
 
 from app.config import Settings
 from app.services.loop.retrain import KIND, new_labels, request_retrain, run_retrain
+from app.services.models.pretrain_job import KIND as PRETRAIN
+from app.services.models.pretrain_job import run_pretrain_job
 from app.services.models.versions import fail_orphans, process_owner
 from storage import jobs
 from storage.db import session_scope
 from storage.models import Job
 
-RUNNERS = {KIND: run_retrain}
+RUNNERS = {KIND: run_retrain, PRETRAIN: run_pretrain_job}
 MAX_ERROR = 2000  # characters of a job's error kept (SQL errors quote every parameter)
 
 

@@ -14,11 +14,15 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from app.cli import app
+from app.config import resolve
 from bayes.pretrained import ENCODER, STATE, load_encoder
 from research.cli import app as research
+from storage.db import session_scope
+from storage.models import Job
 
 runner = CliRunner()
 N = 48
@@ -93,3 +97,21 @@ def test_an_experiment_fits_on_the_encoder(home: Path, tmp_path: Path):
     )  # fmt: skip
     words = " ".join(failed.output.replace("│", " ").split())
     assert failed.exit_code != 0 and "the encoder reads ('photometry',)" in words, words
+
+
+def test_a_worker_runs_a_queued_pretraining(home: Path):
+    args = ("pretrain", "--background", "--epochs", "2", "--modalities", "image", "--seed", "7")
+    assert "queued" in _run(home, *args)
+    assert "queued" in _run(home, *args)  # the same settings again: the same job, not a twin
+    _run(home, "worker", "--once", "--poll", "0.1")
+    settings = resolve(home=home)
+    engine = settings.engine()
+    with session_scope(engine) as session:
+        done = session.scalars(select(Job).where(Job.kind == "pretrain")).all()
+        rows = [(j.status, j.progress, j.message) for j in done]
+    engine.dispose()
+    assert len(rows) == 1, rows
+    status, progress, message = rows[0]
+    assert status == "succeeded" and progress == 1.0, rows
+    directory = home / message.split()[1].rstrip(":")
+    assert load_encoder(directory).config.modalities == ("image",)

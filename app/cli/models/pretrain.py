@@ -6,9 +6,11 @@ import typer
 
 from app.cli.common import bar, fail, ready
 from app.cli.models.train import parse_modalities, set_threads
+from app.services.models.pretrain_job import request_pretraining
 from app.services.models.pretraining import run_pretraining
 from bayes.data import MODALITIES
 from bayes.pretrain import PretrainConfig
+from storage.db import session_scope
 
 DEFAULTS = PretrainConfig()
 
@@ -40,12 +42,17 @@ def pretrain(
     threads: int | None = typer.Option(
         None, "--threads", min=1, help="Torch CPU threads (default: the cores nobody else uses)."
     ),
+    background: bool = typer.Option(
+        False,
+        "--background",
+        help="Queue it as a job for `galactive worker` (progress and ETA in the jobs table; a "
+        "lost worker's run is resumed) and return at once.",
+    ),
 ) -> None:
     """Masked pretraining of an encoder on every galaxy of a survey, as a new version under
     <home>/encoders/<survey>/; an interrupted run with the same settings is resumed."""
     names = parse_modalities(modalities)
     settings = ready(ctx)
-    set_threads(threads)
     config = PretrainConfig(
         epochs=epochs,
         batch_size=batch_size,
@@ -54,6 +61,16 @@ def pretrain(
         drop_modality=drop_modality,
         seed=seed,
     )
+    if background:
+        engine = settings.engine()
+        try:
+            with session_scope(engine) as session:
+                job_id = request_pretraining(session, survey, names, config)
+        finally:
+            engine.dispose()
+        typer.echo(f"pretraining job {job_id} queued for survey {survey!r}; run `galactive worker`")
+        return
+    set_threads(threads)
     with bar(None, f"pretrain {survey}", unit="step") as advance:
         shown = [0]
 
