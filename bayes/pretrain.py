@@ -33,23 +33,27 @@ IMAGE, SPECTRUM, PHOTOMETRY = (MODALITIES.index(m) for m in ("image", "spectrum"
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    """How to pretrain. mask_ratio: share of a modality's patches, tokens or bands hidden
-    (at least one is always kept); drop_modality: chance each modality of a galaxy with more
-    than one is hidden whole (one is always kept), which is what teaches one modality to
-    stand for another; image_patch: side of the square image patches, pixels."""
+    """How to pretrain. mask_ratio: share of image patches and spectrum tokens hidden;
+    band_ratio: share of photometric bands hidden — lower, as a catalogue has a handful (75%
+    of ugriz leaves one band and no colour at all); at least one unit is always kept.
+    drop_modality: chance each modality of a galaxy with more than one is hidden whole (one is
+    always kept), which is what teaches one modality to stand for another; image_patch: side
+    of the square image patches, pixels."""
 
     epochs: int = 20
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 1e-4
     mask_ratio: float = 0.75
+    band_ratio: float = 0.4
     drop_modality: float = 0.25
     image_patch: int = 8
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if not 0 <= self.mask_ratio < 1:
-            raise ValueError(f"mask_ratio must be in [0, 1), got {self.mask_ratio}")
+        for name in ("mask_ratio", "band_ratio"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if not 0 <= self.drop_modality < 1:
             raise ValueError(f"drop_modality must be in [0, 1), got {self.drop_modality}")
         for name in ("epochs", "batch_size", "image_patch"):
@@ -114,9 +118,8 @@ def mask_batch(
     else:
         hidden_pixels = valid.clone()
     measured = inputs.phot[..., 2] > 0
-    bands = (
-        _hide(measured, config.mask_ratio, generator) | dropped[:, PHOTOMETRY, None]
-    ) & measured
+    hidden_bands = _hide(measured, config.band_ratio, generator)
+    bands = (hidden_bands | dropped[:, PHOTOMETRY, None]) & measured
     phot = torch.where(bands[..., None], 0.0, inputs.phot)
     masked = ModelInputs(
         present=inputs.present,

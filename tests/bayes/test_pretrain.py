@@ -31,7 +31,7 @@ def _trunk(**kw) -> Trunk:
 
 def test_mask_hides_most_of_each_modality_and_never_all_of_a_kept_one(arrays):
     inputs = as_tensors(arrays, **WIDTHS)
-    config = PretrainConfig(mask_ratio=0.75, drop_modality=0.0, image_patch=4)
+    config = PretrainConfig(mask_ratio=0.75, band_ratio=0.4, drop_modality=0.0, image_patch=4)
     m = mask_batch(inputs, config, 8, torch.Generator().manual_seed(0))
     assert torch.equal(m.present, inputs.present)  # no modality dropped whole
     # images: 16 patches of 4x4, 12 hidden in each galaxy; hidden pixels are zero
@@ -46,8 +46,8 @@ def test_mask_hides_most_of_each_modality_and_never_all_of_a_kept_one(arrays):
     assert m.inputs.pixel_valid[spec].any(1).all()
     share = m.hidden_pixels[spec].sum(1) / inputs.pixel_valid[spec].sum(1)
     assert 0.6 < float(share.mean()) < 0.9  # whole 8-pixel tokens, 75% of them
-    # photometry: round(0.75 * 5) = 4 of 5 bands hidden, their triples zeroed
-    assert (m.hidden_bands.sum(1) == 4).all()
+    # photometry: round(0.4 * 5) = 2 of 5 bands hidden, their triples zeroed
+    assert (m.hidden_bands.sum(1) == 2).all()
     assert (m.inputs.phot[m.hidden_bands] == 0).all()
 
 

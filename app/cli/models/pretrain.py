@@ -29,7 +29,10 @@ def pretrain(
         "--mask-ratio",
         min=0.0,
         max=0.99,
-        help="Share of each modality's patches, tokens or bands hidden.",
+        help="Share of image patches and spectrum tokens hidden.",
+    ),
+    band_ratio: float = typer.Option(
+        DEFAULTS.band_ratio, "--band-ratio", min=0.0, max=0.99, help="Share of bands hidden."
     ),
     drop_modality: float = typer.Option(
         DEFAULTS.drop_modality,
@@ -58,6 +61,7 @@ def pretrain(
         batch_size=batch_size,
         lr=lr,
         mask_ratio=mask_ratio,
+        band_ratio=band_ratio,
         drop_modality=drop_modality,
         seed=seed,
     )
