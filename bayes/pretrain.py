@@ -225,7 +225,9 @@ def decoders_for(trunk: Trunk, arrays: GalaxyArrays, config: PretrainConfig) -> 
     image_shape = None
     if trunk.uses["image"] and arrays.images is not None:
         image_shape = tuple(int(s) for s in arrays.images.shape[1:])
-    spectrum_patch = trunk.encoders["spectrum"].patch if "spectrum" in _encoders(trunk) else None
+    spectrum_patch = None  # early fusion bins spectra: its trunk has no token encoder
+    if trunk.fusion != "early" and trunk.uses["spectrum"]:
+        spectrum_patch = trunk.encoders["spectrum"].patch
     n_phot = (
         arrays.phot_flux.shape[1]
         if trunk.uses["photometry"] and arrays.phot_flux is not None
@@ -238,10 +240,6 @@ def decoders_for(trunk: Trunk, arrays: GalaxyArrays, config: PretrainConfig) -> 
         spectrum_patch=spectrum_patch,
         n_phot=n_phot,
     )
-
-
-def _encoders(trunk: Trunk) -> nn.ModuleDict | dict:
-    return trunk.encoders if hasattr(trunk, "encoders") else {}
 
 
 @dataclass

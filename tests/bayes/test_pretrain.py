@@ -110,3 +110,11 @@ def test_an_encoder_of_another_architecture_is_refused(arrays):
         GalaxyModel(small_config()).fit(arrays_, targets, encoder=encoder, update="heads")
     with pytest.raises(ValueError, match="not with init_from"):
         GalaxyModel(small_config()).fit(arrays_, targets, encoder=_trunk(), update="prior")
+
+
+@pytest.mark.parametrize(("fusion", "parts"), [("early", {"image", "photometry"}), ("late", None)])
+def test_every_fusion_pretrains(arrays, fusion, parts):
+    """Early fusion bins spectra inside its one network, so no token decoder; late fusion
+    reconstructs from the mean of its experts' latents."""
+    state = pretrain(_trunk(fusion=fusion), arrays, PretrainConfig(epochs=1), **WIDTHS)
+    assert set(state.losses[0]) == (parts or {"image", "spectrum", "photometry"})
