@@ -25,7 +25,7 @@ from app.services.followup.plan import FollowupPlan, Held, plan_followup
 from app.services.followup.queue import queue_entries
 from app.services.loop.queues import QUEUE_SIZE, activate
 from app.services.loop.rounds import ROUNDS, choose_round, labels_since, warm_floor
-from app.services.loop.scoring import PoolPosterior, heads_only, score_pool
+from app.services.loop.scoring import PoolPosterior, pool_latents, score_pool
 from app.services.models.new_version import TrainResult, train
 from app.services.models.versions import LoadedVersion, load_model_version, mark_failed
 from bayes.config import EPOCHS, MIN_STEPS, WARM_EPOCHS
@@ -153,11 +153,9 @@ def run_retrain(
         if state.get("scored") != target and (fresh or not _has_scores(engine, target)):
             total = SCORE_SHARE
             state["scoring"] = target
-            how = (
-                "heads only, from cached latents"
-                if heads_only(cache, held.refs, held.version.model)
-                else "trunk and heads"
-            )
+            latents = pool_latents(cache, held.refs, held.version.model)
+            cached = latents.reader is not None
+            how = "heads only, from cached latents" if cached else "trunk and heads"
             state["scored_with"] = how
 
             began = time.monotonic()
@@ -171,6 +169,7 @@ def run_retrain(
             score_pool(
                 engine, settings.store(), settings.home, target, on_chunk=scored, keep=pool,
                 model=held.version.model, refs=held.refs, cache=cache, device=device,
+                latents=latents,
             )  # fmt: skip
             state["scored"] = target
             save(TRAIN_SHARE + SCORE_SHARE, "scores written")

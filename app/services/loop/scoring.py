@@ -206,13 +206,15 @@ def score_pool(
     refs: SurveyRefs | None = None,
     cache: LatentCache | None = None,
     device: str | None = None,
+    latents: ChunkLatents | None = None,
 ) -> int:
     """Write the ``Score`` rows of every galaxy of the version's survey; returns the count.
     ``keep``: filled with the pool's posterior summaries, for the follow-up plan. model, refs:
     the version and its survey's references when the caller holds them (a retrain round).
     cache: the latent cache; when it holds the whole pool under this version's trunk, the pass
     runs the heads alone, else it runs the trunk and leaves the pool's latents there.
-    device: where the trunk runs (default the CPU; the heads always run there).
+    device: where the trunk runs (default the CPU; the heads always run there). latents: how
+    the pass uses ``cache``, when the caller has already asked (:func:`pool_latents`).
 
     Rows a previous, interrupted attempt wrote for this version are deleted first. Results
     depend on ``chunk`` (the screen and the regression draws are per chunk), so every path
@@ -221,7 +223,7 @@ def score_pool(
     plan = prepare(engine, version_id, refs=refs)
     model = load_version(home, plan.checkpoint) if model is None else model
     model.base.to(device)
-    latents = pool_latents(cache, plan.refs, model)
+    latents = pool_latents(cache, plan.refs, model) if latents is None else latents
     total, written = len(plan.refs), 0
     try:
         for start in range(0, total, chunk):
@@ -256,11 +258,6 @@ def pool_latents(
         if reader
         else ChunkLatents(writer=cache.writer(refs.survey_id, digest))
     )
-
-
-def heads_only(cache: LatentCache | None, refs: SurveyRefs, model: CalibratedModel) -> bool:
-    """Whether a pass of ``model`` over ``refs`` would run the heads alone."""
-    return pool_latents(cache, refs, model).reader is not None
 
 
 def sorted_scores(session: Session, version_id: int, task_id: int) -> np.ndarray:
