@@ -88,13 +88,15 @@ class GalaxyModel:
         encoder: a pretrained trunk of this architecture (:func:`bayes.pretrain.pretrain`) to
         start from instead of fresh weights, with its input standardisation as it is;
         update="heads" fits the heads on its latents and leaves it frozen, "warm" fine-tunes
-        it. Not with init_from.
+        it, "prior" fine-tunes it under a Gaussian prior centred on its weights (std
+        ``anchor_scale``, so few labels move it little and many move it more). Not with
+        init_from.
         """
         cfg = self.config
         if update not in UPDATES:
             raise ValueError(f"update must be one of {UPDATES}, got {update!r}")
-        if encoder is not None and (init_from is not None or update == "prior"):
-            raise ValueError("encoder starts a new model: not with init_from or update='prior'")
+        if encoder is not None and init_from is not None:
+            raise ValueError("encoder starts a new model: not with init_from")
         if update == "heads" and init_from is None and encoder is None:
             raise ValueError("update='heads' needs init_from or encoder, the trunk it keeps")
         n = len(arrays)
@@ -112,6 +114,9 @@ class GalaxyModel:
                 anchor, anchor_scale = None, cfg.trunk_prior_scale
                 if encoder is not None:
                     _load_encoder(trunk, encoder)
+                    if update == "prior":  # the pretrained weights are the trunk's prior mean
+                        anchor = [p.detach().clone() for p in trunk.parameters()]
+                        anchor_scale = cfg.anchor_scale
             else:
                 _check_compatible(init_from, cfg)
                 self.n_bands_, self.n_phot_ = init_from.n_bands_, init_from.n_phot_

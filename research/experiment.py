@@ -98,7 +98,10 @@ def experiment(
         None, "--encoder", help="A pretrained encoder's directory (python -m research pretrain)."
     ),
     encoder_update: str = typer.Option(
-        "heads", "--encoder-update", help="heads: the encoder frozen; warm: fine-tuned."
+        "heads",
+        "--encoder-update",
+        help="heads: the encoder frozen; warm: fine-tuned; prior: fine-tuned under a prior "
+        "centred on the encoder's weights.",
     ),
 ) -> None:
     """Reveal truth labels round by round with every research knob: fit lengths, model sizes,

@@ -100,6 +100,16 @@ def test_heads_on_a_frozen_encoder_keep_it_and_fine_tuning_moves_it(arrays):
     tuned = GalaxyModel(small_config()).fit(arrays_, targets, encoder=encoder, update="warm")
     moved = [not torch.equal(v, before[k]) for k, v in tuned.trunk_.state_dict().items()]
     assert any(moved)
+    # under a prior centred on the encoder (std 0.01 here) the weights stay closer to it
+    tied = GalaxyModel(small_config(anchor_scale=0.01)).fit(
+        arrays_, targets, encoder=encoder, update="prior"
+    )
+
+    def shift(model: GalaxyModel) -> float:
+        weights = model.trunk_.named_parameters()
+        return sum(float((p.detach() - before[k]).norm()) for k, p in weights)
+
+    assert shift(tied) < 0.5 * shift(tuned)
     assert all(torch.equal(v, before[k]) for k, v in encoder.state_dict().items())  # a copy
 
 
@@ -108,8 +118,9 @@ def test_an_encoder_of_another_architecture_is_refused(arrays):
     arrays_, targets = survey(16, np.random.default_rng(5))
     with pytest.raises(ValueError, match="does not fit this model's architecture"):
         GalaxyModel(small_config()).fit(arrays_, targets, encoder=encoder, update="heads")
+    fitted = GalaxyModel(small_config()).fit(arrays_, targets, encoder=_trunk(), update="heads")
     with pytest.raises(ValueError, match="not with init_from"):
-        GalaxyModel(small_config()).fit(arrays_, targets, encoder=_trunk(), update="prior")
+        GalaxyModel(small_config()).fit(arrays_, targets, encoder=_trunk(), init_from=fitted)
 
 
 @pytest.mark.parametrize(("fusion", "parts"), [("early", {"image", "photometry"}), ("late", None)])

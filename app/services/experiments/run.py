@@ -42,6 +42,7 @@ from bayes.config import (
     ModelConfig,
     TaskConfig,
 )
+from bayes.model import UPDATES
 from bayes.predict import Posterior
 from bayes.pretrained import Encoder, load_encoder, with_architecture
 from storage.arrays import ArrayStore
@@ -119,8 +120,8 @@ class ExperimentSpec:
             raise ValueError(f"method {self.method!r} fits on the CPU; --device is for 'heads'")
         if self.encoder is not None and (self.method != "heads" or self.warm):
             raise ValueError("a pretrained encoder is for the product's model, fitted cold")
-        if self.encoder_update not in ("heads", "warm"):
-            raise ValueError(f"encoder_update is 'heads' or 'warm', not {self.encoder_update!r}")
+        if self.encoder_update not in UPDATES:
+            raise ValueError(f"encoder_update is one of {UPDATES}, not {self.encoder_update!r}")
 
 
 def metric_names(task: TaskConfig) -> tuple[tuple[str, ...], bool]:
