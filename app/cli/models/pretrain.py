@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from app.cli.common import bar, fail, ready
+from app.cli.common import THREADS, bar, fail, ready
 from app.cli.models.train import parse_modalities, set_threads
 from app.services.models.pretrain_job import request_pretraining
 from app.services.models.pretraining import run_pretraining
@@ -42,9 +42,7 @@ def pretrain(
         help="Chance a modality is hidden whole (galaxies with several).",
     ),
     seed: int = typer.Option(DEFAULTS.seed, "--seed"),
-    threads: int | None = typer.Option(
-        None, "--threads", min=1, help="Torch CPU threads (default: the cores nobody else uses)."
-    ),
+    threads: int | None = THREADS,
     background: bool = typer.Option(
         False,
         "--background",

@@ -6,19 +6,18 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.services.loop.retrain import Report
 from app.services.models.pretraining import run_pretraining
 from bayes.pretrain import PretrainConfig
 from storage import jobs
 from storage.db import session_scope
 
 KIND = "pretrain"
-Report = Callable[[float, str, dict[str, Any] | None], None]  # progress, message, new params
 EVERY = 2.0  # seconds between progress reports
 
 
