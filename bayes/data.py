@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -72,6 +73,20 @@ class GalaxyArrays:
             if k != "images_stretched"
         }
         return GalaxyArrays(**fields, images_stretched=self.images_stretched)
+
+    def only(self, modalities: tuple[str, ...]) -> GalaxyArrays:
+        """The same galaxies with every modality but ``modalities`` taken away (its arrays
+        dropped, no galaxy has it): what a model sees when it must do without the others."""
+        fields = {"image": ("images",), "spectrum": ("wavelength", "flux", "ivar"),
+                  "photometry": ("phot_flux", "phot_ivar")}  # fmt: skip
+        unknown = set(modalities) - set(fields)
+        if unknown:
+            raise ValueError(f"unknown modalities {sorted(unknown)}; choose from {tuple(fields)}")
+        drop: dict[str, Any] = {}
+        for name, arrays in fields.items():
+            if name not in modalities:
+                drop |= dict.fromkeys(arrays) | {f"has_{name}": np.zeros(len(self), bool)}
+        return replace(self, **drop)
 
     def stretched(self) -> GalaxyArrays:
         """The same galaxies with their images stretched once, for arrays that many fits and

@@ -20,8 +20,8 @@ from bayes.layers.fusion import Trunk
 from bayes.layers.heads import HeadParams
 from bayes.predict import Posterior, check_fitted, predict
 
-Update = Literal["warm", "prior", "heads"]
-UPDATES = ("warm", "prior", "heads")
+Update = Literal["warm", "prior", "heads", "probe"]
+UPDATES = ("warm", "prior", "heads", "probe")
 
 
 def build(
@@ -89,8 +89,10 @@ class GalaxyModel:
         start from instead of fresh weights, with its input standardisation as it is;
         update="heads" fits the heads on its latents and leaves it frozen, "warm" fine-tunes
         it, "prior" fine-tunes it under a Gaussian prior centred on its weights (std
-        ``anchor_scale``, so few labels move it little and many move it more). Not with
-        init_from.
+        ``anchor_scale``, so few labels move it little and many move it more), "probe" fits
+        the heads on the frozen encoder first and then fine-tunes all from there (LP-FT,
+        Kumar et al. 2022: fresh heads' large gradients do not distort the pretrained
+        features). Not with init_from.
         """
         cfg = self.config
         if update not in UPDATES:
@@ -99,6 +101,12 @@ class GalaxyModel:
             raise ValueError("encoder starts a new model: not with init_from")
         if update == "heads" and init_from is None and encoder is None:
             raise ValueError("update='heads' needs init_from or encoder, the trunk it keeps")
+        if update == "probe":
+            if encoder is None:
+                raise ValueError("update='probe' needs an encoder, the trunk it probes")
+            kw = {"validation": validation, "device": device}
+            probe = GalaxyModel(cfg).fit(arrays, targets, encoder=encoder, update="heads", **kw)
+            return self.fit(arrays, targets, init_from=probe, on_epoch=on_epoch, **kw)
         n = len(arrays)
         dev = resolve_device(device)
         with torch.random.fork_rng(devices=_rng_devices(dev)):
@@ -106,7 +114,10 @@ class GalaxyModel:
             generator = torch.Generator().manual_seed(cfg.seed)
             rng = np.random.default_rng(cfg.seed)
             if init_from is None:
-                self.n_bands_, self.n_phot_ = input_widths(arrays, cfg)
+                # an encoder may read modalities these galaxies lack (an image-only fit on an
+                # encoder pretrained with spectra): its widths, not the arrays', decide
+                widths = encoder.widths if encoder is not None else input_widths(arrays, cfg)
+                self.n_bands_, self.n_phot_ = widths
                 trunk, prior, posterior = build(
                     cfg, n_bands=self.n_bands_, n_phot=self.n_phot_, generator=generator
                 )

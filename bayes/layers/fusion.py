@@ -74,6 +74,7 @@ class Trunk(nn.Module):
     ) -> None:
         super().__init__()
         self.fusion, self.dim = config.fusion, config.latent_dim
+        self.widths = (n_bands, n_phot)  # the input widths B and P it was built for
         self.columns = [MODALITIES.index(m) for m in config.modalities]
         self.uses = {m: m in config.modalities for m in MODALITIES}
         self.early_bins, self.early_range = config.early_spectrum_bins, config.early_log_wave_range

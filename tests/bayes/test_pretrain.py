@@ -113,6 +113,38 @@ def test_heads_on_a_frozen_encoder_keep_it_and_fine_tuning_moves_it(arrays):
     assert all(torch.equal(v, before[k]) for k, v in encoder.state_dict().items())  # a copy
 
 
+def test_a_probe_fits_heads_on_the_frozen_encoder_then_fine_tunes_from_them(arrays):
+    arrays_, targets = survey(64, np.random.default_rng(6))
+    encoder = _trunk()
+    pretrain(encoder, arrays, PretrainConfig(epochs=1, image_patch=4), **WIDTHS)
+    probed = GalaxyModel(small_config()).fit(arrays_, targets, encoder=encoder, update="probe")
+    heads = GalaxyModel(small_config()).fit(arrays_, targets, encoder=encoder, update="heads")
+    by_hand = GalaxyModel(small_config()).fit(arrays_, targets, init_from=heads)
+    for mine, theirs in ((probed.trunk_, by_hand.trunk_), (probed.posterior_, by_hand.posterior_)):
+        for name, value in mine.state_dict().items():
+            assert torch.equal(value, theirs.state_dict()[name]), name
+    start = encoder.state_dict()
+    assert any(not torch.equal(v, start[k]) for k, v in probed.trunk_.state_dict().items())
+    with pytest.raises(ValueError, match="needs an encoder"):
+        GalaxyModel(small_config()).fit(arrays_, targets, update="probe")
+
+
+def test_an_encoder_serves_galaxies_without_a_modality_it_was_pretrained_with(arrays):
+    encoder = _trunk()  # pretrained on images, spectra and photometry
+    pretrain(encoder, arrays, PretrainConfig(epochs=1, image_patch=4), **WIDTHS)
+    arrays_, targets = survey(48, np.random.default_rng(7))
+    images = arrays_.only(("image",))
+    assert images.flux is None and images.phot_flux is None
+    assert images.present().tolist() == [[True, False, False]] * 48
+    model = GalaxyModel(small_config()).fit(images, targets, encoder=encoder, update="warm")
+    assert (model.n_bands_, model.n_phot_) == (WIDTHS["n_bands"], WIDTHS["n_phot"])
+    assert np.isfinite(model.predict(images).draws["redshift"]).all()
+    with pytest.raises(ValueError, match="'spectrum' is configured but no galaxy has it"):
+        GalaxyModel(small_config()).fit(images, targets)  # from scratch it needs them all
+    with pytest.raises(ValueError, match="unknown modalities"):
+        arrays_.only(("imaging",))
+
+
 def test_an_encoder_of_another_architecture_is_refused(arrays):
     encoder = _trunk(latent_dim=8)
     arrays_, targets = survey(16, np.random.default_rng(5))

@@ -76,6 +76,10 @@ class ArrayCache:
         """The same galaxies with images normalised once (:meth:`GalaxyArrays.stretched`)."""
         return ArrayCache(self.idx, self.arrays.stretched())
 
+    def only(self, modalities: tuple[str, ...]) -> ArrayCache:
+        """The same galaxies without the modalities not named (:meth:`GalaxyArrays.only`)."""
+        return ArrayCache(self.idx, self.arrays.only(modalities))
+
     def holds(self, idx: np.ndarray) -> bool:
         """Whether every galaxy at positions ``idx`` was loaded."""
         if len(idx) == 0:
