@@ -101,7 +101,14 @@ def experiment(
         "heads",
         "--encoder-update",
         help="heads: the encoder frozen; warm: fine-tuned; prior: fine-tuned under a prior "
-        "centred on the encoder's weights.",
+        "centred on the encoder's weights; probe: heads on the frozen encoder first, then "
+        "fine-tuned (LP-FT).",
+    ),
+    initial_by: str = typer.Option(
+        "random",
+        "--initial-by",
+        help="How each seed's first labels are drawn: random, or typiclust (the most typical "
+        "galaxy of each unlabelled k-means cluster, on the encoder's latents or else colours).",
     ),
 ) -> None:
     """Reveal truth labels round by round with every research knob: fit lengths, model sizes,
@@ -122,6 +129,7 @@ def experiment(
                               "batch_size": batch_size, "lr": lr},
             method=method, members=members, first_seed=first_seed, device=device,
             encoder=str(encoder) if encoder else None, encoder_update=encoder_update,
+            initial_by=initial_by,
         )  # fmt: skip
 
     def check(data: SurveyData, built: ExperimentSpec) -> None:

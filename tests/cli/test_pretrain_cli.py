@@ -76,27 +76,31 @@ def test_killed_run_resumes_to_the_weights_of_an_unbroken_one(home: Path):
 
 
 def test_an_experiment_fits_on_the_encoder(home: Path, tmp_path: Path):
-    _run(home, "pretrain", "--epochs", "1", "--modalities", "photometry", "--threads", "1")
+    modalities = ("--modalities", "image,photometry")
+    _run(home, "pretrain", "--epochs", "1", *modalities, "--threads", "1")
     encoder = sorted((home / "encoders" / "mock").glob("v*"))[-1]
     out = tmp_path / "e.json"
+    # photometry alone on an encoder pretrained with images too; first labels by TypiClust
     _run(
         home, "experiment", "--task", "redshift", "--modalities", "photometry",
         "--strategy", "random", "--rounds", "1", "--batch", "4", "--initial", "8",
         "--seeds", "1", "--epochs", "2", "--min-steps", "0", "--threads", "1",
-        "--encoder", str(encoder), "--json", str(out),
+        "--encoder", str(encoder), "--initial-by", "typiclust", "--json", str(out),
     )  # fmt: skip
     result = json.loads(out.read_text())
-    assert result["setup"]["encoder"] == str(encoder)
+    setup = result["setup"]
+    assert setup["encoder"] == str(encoder) and setup["initial_by"] == "typiclust"
+    assert setup["model_config"]["modalities"] == ["image", "photometry"]  # the encoder's
     rounds = result["strategies"]["random"]["seeds"][0]
     assert [r["n_labels"] for r in rounds] == [8, 12]  # two fits, each on the frozen encoder
     failed = runner.invoke(
         research,
-        ["--home", str(home), "experiment", "--task", "redshift", "--modalities", "image",
+        ["--home", str(home), "experiment", "--task", "redshift", "--modalities", "spectrum",
          "--strategy", "random", "--rounds", "1", "--batch", "4", "--initial", "8",
          "--encoder", str(encoder), "--json", str(tmp_path / "refused.json")],
     )  # fmt: skip
     words = " ".join(failed.output.replace("│", " ").split())
-    assert failed.exit_code != 0 and "the encoder reads ('photometry',)" in words, words
+    assert failed.exit_code != 0 and "the encoder reads ('image', 'photometry')" in words, words
 
 
 def test_a_worker_runs_a_queued_pretraining(home: Path):

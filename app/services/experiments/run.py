@@ -33,6 +33,7 @@ from app.services.models.training import (
 from bayes.acquisition import STRATEGIES
 from bayes.baselines.network import DeepEnsemble, MCDropoutModel
 from bayes.calibrated import Predictive
+from bayes.cold_start import typiclust
 from bayes.colours import colour_features
 from bayes.config import (
     EPOCHS,
@@ -42,6 +43,8 @@ from bayes.config import (
     ModelConfig,
     TaskConfig,
 )
+from bayes.latents import encode
+from bayes.layers.fusion import embedding
 from bayes.model import UPDATES
 from bayes.predict import Posterior
 from bayes.pretrained import Encoder, load_encoder, with_architecture
@@ -57,6 +60,7 @@ Predictor = Callable[[np.ndarray, int], Posterior]  # (rows, seed) -> posterior
 Chooser = Callable[[Posterior, str, np.ndarray, int, np.random.Generator, float], Batch]
 Fitted = FittedModel | Predictive  # what a warm round starts from
 METHODS = ("heads", "ensemble", "mc_dropout")
+INITIAL_BY = ("random", "typiclust")
 
 
 @dataclass(frozen=True)
@@ -77,7 +81,9 @@ class ExperimentSpec:
     with ``warm`` every network starts from its previous round's weights. first_seed: run
     seeds first_seed .. first_seed + seeds - 1, so runs on several machines can be merged
     (:func:`merge_results`). device: where the product's model fits (``heads`` only; the
-    research posteriors fit on the CPU).
+    research posteriors fit on the CPU). initial_by: how each seed's first ``initial`` labels
+    are drawn — ``random``, or ``typiclust`` (:func:`bayes.cold_start.typiclust`) on the
+    pretrained encoder's latents, or without an encoder on the catalogue colours.
     """
 
     task: str
@@ -102,6 +108,7 @@ class ExperimentSpec:
     device: str = "cpu"
     encoder: str | None = None
     encoder_update: str = "heads"
+    initial_by: str = "random"
 
     def __post_init__(self) -> None:
         if "random" not in self.strategies:
@@ -122,6 +129,8 @@ class ExperimentSpec:
             raise ValueError("a pretrained encoder is for the product's model, fitted cold")
         if self.encoder_update not in UPDATES:
             raise ValueError(f"encoder_update is one of {UPDATES}, not {self.encoder_update!r}")
+        if self.initial_by not in INITIAL_BY:
+            raise ValueError(f"initial_by is one of {INITIAL_BY}, not {self.initial_by!r}")
 
 
 def metric_names(task: TaskConfig) -> tuple[tuple[str, ...], bool]:
@@ -163,20 +172,24 @@ def run_experiment(
         tasks=(task,), modalities=spec.modalities, epochs=spec.epochs, **spec.model
     )
     encoder = load_encoder(spec.encoder) if spec.encoder else None
+    pool, test = rows_for(data, "train", config), rows_for(data, "test", config)
+    val = rows_for(data, "validation", config)  # each round recalibrates on it
     if encoder is not None:
-        if encoder.config.modalities != spec.modalities:
+        if not set(spec.modalities) <= set(encoder.config.modalities):
             raise ValueError(
                 f"the encoder reads {encoder.config.modalities}; the experiment asks for "
                 f"{spec.modalities}"
             )
+        # an encoder pretrained on more modalities keeps its architecture, and the galaxies
+        # are shown to it without the modalities the experiment leaves out
         config = with_architecture(config, encoder.config)
-    pool, test = rows_for(data, "train", config), rows_for(data, "test", config)
     if spec.initial + spec.rounds * spec.batch > len(pool):
         raise ValueError(
             f"{spec.initial} + {spec.rounds} x {spec.batch} labels exceed the pool of {len(pool)}"
         )
-    val = rows_for(data, "validation", config)  # each round recalibrates on it
     cache = ArrayCache.load(store, data.refs, np.concatenate([pool, test, val]))
+    if encoder is not None and set(config.modalities) != set(spec.modalities):
+        cache = cache.only(spec.modalities)
     screened = screens(task) if spec.screen is None else spec.screen
     flagged = (
         screen(cache.take(pool), modalities=spec.modalities)
@@ -187,12 +200,14 @@ def run_experiment(
     # so stretch once here rather than in every round.
     cache = cache.stretched()
     done = done or {}
+    start = start_map(cache, pool, encoder) if spec.initial_by == "typiclust" else None
     runs: dict[str, list[list[dict[str, Any]]]] = {}
     for s in spec.strategies:
         runs[s] = []
         for seed in range(spec.first_seed, spec.first_seed + spec.seeds):
             before = list(done.get(s, {}).get(seed, []))
             args = (s, seed, pool, test, cache, flagged, on_round, choosers, before, encoder)
+            args += (start,)
             runs[s].append(_run(store, data, spec, config, *args))
     runs = {s: [[_without_picks(r) for r in run] for run in seeds] for s, seeds in runs.items()}
     names, higher = metric_names(task)
@@ -224,13 +239,21 @@ def _run(
     choosers: Mapping[str, Chooser],
     records: list[dict[str, Any]],
     encoder: Encoder | None,
+    start: np.ndarray | None,
 ) -> list[dict[str, Any]]:
     """One strategy and seed: a record per round (labels, test metrics, batch bought), going
-    on after ``records`` (an interrupted run's) where it can."""
+    on after ``records`` (an interrupted run's) where it can. start: the pool's map for a
+    TypiClust first set (None: random)."""
     task = config.tasks[0]
     names, _ = metric_names(task)
     labelled = np.zeros(len(pool), bool)
-    labelled[np.random.default_rng(seed).choice(len(pool), spec.initial, replace=False)] = True
+    rng = np.random.default_rng(seed)
+    first = (
+        rng.choice(len(pool), spec.initial, replace=False)
+        if start is None
+        else typiclust(start, spec.initial, rng=rng)
+    )
+    labelled[first] = True
     if spec.warm and len(records) <= spec.rounds:
         records = []  # a warm round needs the model of the one before: start again
     for record in records:
@@ -392,9 +415,19 @@ def merge_results(results: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def start_map(cache: ArrayCache, pool: np.ndarray, encoder: Encoder | None) -> np.ndarray:
+    """(len(pool), D) where a cold start looks for typical galaxies: the pretrained encoder's
+    mean latent, or without an encoder the catalogue colours."""
+    if encoder is None:
+        return pool_colours(cache, pool)
+    arrays = cache.take(pool)
+    latents = encode(encoder.trunk.eval(), arrays, n_bands=encoder.n_bands, n_phot=encoder.n_phot)
+    return embedding(latents.latents, latents.mask).numpy()
+
+
 def pool_colours(cache: ArrayCache, pool: np.ndarray) -> np.ndarray:
     """(len(pool), P) colour features of the pool's galaxies, standardised over the pool."""
     arrays = cache.take(pool)
     if arrays.phot_flux is None:
-        raise ValueError("colour_herding needs photometry; this survey has none")
+        raise ValueError("a colour map needs photometry; this survey has none")
     return colour_features(arrays.phot_flux, arrays.phot_ivar)
