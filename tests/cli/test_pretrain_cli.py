@@ -19,10 +19,11 @@ from typer.testing import CliRunner
 
 from app.cli import app
 from app.config import resolve
+from bayes.calibrated import CalibratedModel
 from bayes.pretrained import ENCODER, STATE, load_encoder
 from research.cli import app as research
 from storage.db import session_scope
-from storage.models import Job
+from storage.models import Job, ModelVersion
 
 runner = CliRunner()
 N = 48
@@ -119,3 +120,29 @@ def test_a_worker_runs_a_queued_pretraining(home: Path):
     assert status == "succeeded" and progress == 1.0, rows
     directory = home / message.split()[1].rstrip(":")
     assert load_encoder(directory).config.modalities == ("image",)
+
+
+def test_train_starts_from_the_latest_encoder(home: Path):
+    _run(home, "pretrain", "--epochs", "1", "--modalities", "photometry", "--seed", "3")
+    versions = (home / "encoders" / "mock").glob("v*")
+    latest = max(versions, key=lambda p: int(p.name[1:]))
+    encoder = load_encoder(latest)
+    out = _run(
+        home, "train", "--encoder", "latest", "--encoder-update", "heads", "--epochs", "2",
+        "--min-steps", "0", "--threads", "1",
+    )  # fmt: skip
+    checkpoint = Path(out.split("checkpoint ")[1].split(";")[0].split()[0])
+    model = CalibratedModel.load(checkpoint).base
+    assert model.config.modalities == ("photometry",)  # the encoder's, not --modalities' default
+    for name, value in model.trunk_.state_dict().items():  # frozen: the encoder's weights
+        assert torch.equal(value, encoder.trunk.state_dict()[name]), name
+    settings = resolve(home=home)
+    engine = settings.engine()
+    with session_scope(engine) as session:
+        version = session.scalars(select(ModelVersion).order_by(ModelVersion.id.desc())).first()
+        recorded = version.config["encoder"]
+    engine.dispose()
+    assert recorded == {"path": str(latest), "update": "heads"}
+    failed = runner.invoke(app, ["--home", str(home), "train", "--encoder", "v99"])
+    words = " ".join(failed.output.replace("│", " ").split())
+    assert failed.exit_code != 0 and "no finished encoder 'v99' for survey 'mock'" in words, words

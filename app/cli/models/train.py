@@ -9,8 +9,10 @@ from app.config import Settings
 from app.services.compute import use_threads_for_load
 from app.services.loop.retrain import active_version, request_retrain
 from app.services.models.new_version import train as train_version
+from app.services.models.pretraining import find_encoder
 from bayes.config import EPOCHS, MIN_STEPS
 from bayes.data import MODALITIES
+from bayes.model import UPDATES
 from storage.db import session_scope
 
 
@@ -65,6 +67,18 @@ def train(
     skip_if_active: bool = typer.Option(
         False, "--skip-if-active", help="Do nothing if the survey has an active model (scripts)."
     ),
+    encoder: str | None = typer.Option(
+        None,
+        "--encoder",
+        help="Start from a pretrained encoder of the survey (`galactive pretrain`): latest, vN "
+        "or a directory. Its modalities and fusion replace --modalities and --fusion.",
+    ),
+    encoder_update: str = typer.Option(
+        "warm",
+        "--encoder-update",
+        help="With --encoder: heads (encoder frozen), warm (fine-tuned), prior (fine-tuned near "
+        "the encoder) or probe (heads on the frozen encoder first, then fine-tuned).",
+    ),
     background: bool = typer.Option(
         False,
         "--background",
@@ -78,6 +92,15 @@ def train(
     names = parse_modalities(modalities)
     device = device_or_fail(device)
     settings = ready(ctx)
+    if encoder_update not in UPDATES:
+        raise typer.BadParameter(f"one of {UPDATES}", param_hint="--encoder-update")
+    start: dict[str, str] = {}
+    if encoder is not None:
+        try:
+            found = find_encoder(settings, survey, encoder)
+        except ValueError as err:
+            fail(str(err))
+        start = {"encoder": str(found), "encoder_update": encoder_update}
     if (skip_if_active or background) and _has_active(settings, survey):
         if not skip_if_active:
             fail(f"survey {survey!r} has an active model: update it with `galactive retrain`")
@@ -86,6 +109,7 @@ def train(
     if background:
         first = {"source": "truth" if truth else "labels", "split_seed": split_seed}
         first["model"] = {"fusion": fusion, "modalities": list(names), "seed": seed}
+        first |= start
         job_id = _queue_first(
             settings, survey, first, epochs=epochs, min_steps=min_steps, device=device
         )
@@ -108,6 +132,7 @@ def train(
                 min_steps=min_steps,
                 seed=seed,
                 device=device,
+                **start,  # type: ignore[arg-type]
             )
         except ValueError as err:
             fail(str(err))

@@ -324,6 +324,8 @@ def _train(
         engine=engine,
         heads_only=choice.trunk,
         device=device,
+        encoder=first.get("encoder"),
+        encoder_update=first.get("encoder_update", "warm"),
         **config,
     )
     if choice.kind == "heads" and _round(engine, result.version_id) == "full":

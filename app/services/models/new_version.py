@@ -43,6 +43,8 @@ from app.services.models.versions import (
 )
 from bayes.calibrated import CalibratedModel
 from bayes.config import MIN_STEPS, ModelConfig
+from bayes.model import Update
+from bayes.pretrained import load_encoder, with_architecture
 from storage.arrays import ArrayStore
 from storage.db import session_scope
 from storage.models import ModelVersion, Survey
@@ -73,6 +75,8 @@ def train(
     engine: Engine | None = None,
     heads_only: dict[str, Any] | None = None,
     device: str | None = None,
+    encoder: str | Path | None = None,
+    encoder_update: Update = "warm",
     **config: Any,
 ) -> TrainResult:
     """Fit, recalibrate, save and record a model version of ``survey``.
@@ -88,7 +92,11 @@ def train(
     record of the trunk it keeps (:mod:`app.services.loop.rounds`): the parent's trunk stays
     as it is and the heads alone are refitted; without it, or when the parent's architecture
     no longer matches, trunk and heads are fitted. The version's config records which
-    (``round``). device: where to fit (default the CPU).
+    (``round``). device: where to fit (default the CPU). encoder: a pretrained encoder's
+    directory (:func:`app.services.models.pretraining.find_encoder`) a fit without a parent
+    starts from, as ``encoder_update`` says (heads, warm, prior or probe:
+    ``GalaxyModel.fit``); its architecture (modalities, fusion, sizes) replaces the config's,
+    and the version's config records it (``encoder``).
     """
     own = engine is None
     engine = settings.engine() if own else engine
@@ -98,11 +106,16 @@ def train(
         data = read_survey(engine, survey, source=source, split_seed=split_seed)
         cfg = ModelConfig(tasks=trainable_tasks(data), **config)
         previous = _previous(engine, settings.home, parent_id)
+        pretrained = None
+        if encoder is not None and parent_id is None:
+            pretrained = load_encoder(encoder)
+            cfg = with_architecture(cfg, pretrained.config)
         parent = None
         if previous is not None and previous[1].config.architecture() == cfg.architecture():
             parent = previous[1].base
         heads = heads_only is not None and parent is not None
         kept = {**heads_only, "kind": "heads"} if heads else {"kind": "full"}
+        start = {"encoder": {"path": str(encoder), "update": encoder_update}} if pretrained else {}
         with session_scope(engine) as session:
             version = ModelVersion(
                 survey_id=data.refs.survey_id,
@@ -115,6 +128,7 @@ def train(
                     "split_seed": split_seed,
                     "owner": process_owner(),
                     "round": kept,
+                    **start,
                 },
             )
             session.add(version)
@@ -130,9 +144,10 @@ def train(
                 cfg,
                 on_epoch=on_epoch,
                 init_from=parent,
-                update="heads" if heads else "warm",
+                update="heads" if heads else encoder_update if pretrained else "warm",
                 on_plan=on_plan,
                 device=device,
+                encoder=pretrained.trunk if pretrained else None,
             )
             train_idx = rows_for(data, "train", cfg)
             used = {t.name: data.targets.values[t.name][train_idx] for t in cfg.tasks}

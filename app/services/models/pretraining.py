@@ -48,6 +48,23 @@ def encoders_dir(settings: Settings, survey: str) -> Path:
     return settings.home / "encoders" / survey
 
 
+def find_encoder(settings: Settings, survey: str, name: str) -> Path:
+    """The encoder directory ``name`` names: ``latest`` (the survey's newest finished version),
+    ``vN``, or a path; ValueError listing the survey's finished versions otherwise."""
+    root = encoders_dir(settings, survey)
+    done = sorted(
+        (p for p in root.glob("v*") if p.name[1:].isdigit() and (p / ENCODER).is_file()),
+        key=lambda p: int(p.name[1:]),
+    )
+    if name == "latest" and done:
+        return done[-1]
+    for path in (root / name, Path(name).expanduser()):
+        if name != "latest" and (path / ENCODER).is_file():
+            return path
+    have = ", ".join(p.name for p in done) or "none: run `galactive pretrain` first"
+    raise ValueError(f"no finished encoder {name!r} for survey {survey!r} (finished: {have})")
+
+
 def _settings(survey: str, modalities: tuple[str, ...], config: PretrainConfig) -> dict[str, Any]:
     return {"survey": survey, "modalities": list(modalities), **dataclasses.asdict(config)}
 
