@@ -9,6 +9,7 @@ import sys
 
 from sqlalchemy import Engine
 
+from app.services.models.admin import versions
 from app.services.models.versions import fail_orphans, process_owner
 from storage.db import session_scope
 from storage.models import ModelVersion, Survey
@@ -54,3 +55,20 @@ def test_only_versions_of_gone_local_processes_are_failed(engine: Engine) -> Non
 
 def test_process_owner_names_this_process() -> None:
     assert process_owner() == f"{socket.gethostname()}:{os.getpid()}"
+
+
+def test_a_version_says_which_encoder_it_started_from(engine: Engine) -> None:
+    with session_scope(engine) as session:
+        survey = Survey(name="s")
+        session.add(survey)
+        session.flush()
+        started = {"path": "/home/encoders/s/v3", "update": "probe"}
+        session.add_all([
+            ModelVersion(survey_id=survey.id, name="plain", status="ready",
+                         config={"round": {"kind": "full"}}),
+            ModelVersion(survey_id=survey.id, name="pretrained", status="ready",
+                         config={"round": {"kind": "full"}, "encoder": started}),
+        ])  # fmt: skip
+    with session_scope(engine) as session:
+        fits = {row.name: row.fit for row in versions(session, "s")}
+    assert fits == {"plain": "full", "pretrained": "full, from encoder v3 (probe)"}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -111,6 +112,16 @@ def _metric(metrics: dict[str, Any] | None, kind: str, key: str) -> float | None
     return None
 
 
+def fit_words(config: dict[str, Any]) -> str | None:
+    """How a version was fitted, as the page says it: its round, and the pretrained encoder it
+    started from, e.g. "full, from encoder v3 (warm)"."""
+    fit = FITS.get((config.get("round") or {}).get("kind"))
+    encoder = config.get("encoder")
+    if fit is None or not encoder:
+        return fit
+    return f"{fit}, from encoder {Path(encoder['path']).name} ({encoder['update']})"
+
+
 def versions(session: Session, survey: str) -> list[VersionRow]:
     """Every model version of ``survey``, newest first, with its validation metrics."""
     parent = aliased(ModelVersion)
@@ -136,7 +147,7 @@ def versions(session: Session, survey: str) -> list[VersionRow]:
                 n_labels=v.n_labels,
                 label_watermark=v.label_watermark,
                 source=(v.config or {}).get("source"),
-                fit=FITS.get(((v.config or {}).get("round") or {}).get("kind")),
+                fit=fit_words(v.config or {}),
                 accuracy=_metric(m, "morphology", "accuracy"),
                 ece=_metric(m, "morphology", "ece"),
                 sigma_nmad=_metric(m, "redshift", "sigma_nmad"),
