@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from app.cli import global_options
+from research.compare import compare
 from research.evaluate import evaluate
 from research.experiment import experiment
 from research.followup_evaluate import followup_evaluate
@@ -17,6 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.callback()(global_options)
+app.command("compare")(compare)
 app.command("evaluate")(evaluate)
 app.command("experiment")(experiment)
 app.command("followup-evaluate")(followup_evaluate)

@@ -238,3 +238,30 @@ def test_an_interrupted_experiment_resumes_where_it_stopped(
         assert [[r["metrics"] for r in run] for run in result["strategies"][name]["seeds"]] == (
             metrics
         )
+
+
+def _result(values: list[list[float]]) -> dict:
+    """A minimal experiment result: random's σ_NMAD per seed (rows) and round (columns)."""
+    seeds = [[{"n_labels": 100 * (r + 1), "metrics": {"sigma_nmad": v}, "acquisition_mean": 0.1}
+              for r, v in enumerate(run)] for run in values]  # fmt: skip
+    return {"setup": {"metrics": ["sigma_nmad"]}, "strategies": {"random": {"seeds": seeds}}}
+
+
+def test_compare_puts_arms_side_by_side_with_paired_differences(tmp_path: Path) -> None:
+    scratch = tmp_path / "scratch.json"
+    scratch.write_text(json.dumps(_result([[0.020, 0.016], [0.022, 0.015]])))
+    tuned = tmp_path / "tuned.json"
+    tuned.write_text(json.dumps(_result([[0.019, 0.017], [0.020, 0.016]])))
+    png = tmp_path / "arms.png"
+    args = ["compare", f"scratch={scratch}", f"tuned={tuned}", "--plot", str(png)]
+    result = runner.invoke(research, args)
+    assert result.exit_code == 0, result.output
+    rows = [r for r in result.output.splitlines() if r.startswith("| 1") or r.startswith("| 2")]
+    # at 100 labels tuned is lower in both seeds (by 0.001 and 0.002), at 200 higher in both
+    assert rows == [
+        "| 100 | 0.021 ± 0.0014 | 0.0195 ± 0.00071 | -0.0015 (2/2) |",
+        "| 200 | 0.0155 ± 0.00071 | 0.0165 ± 0.00071 | +0.001 (0/2) |",
+    ]
+    assert png.stat().st_size > 0
+    bad = runner.invoke(research, ["compare", str(scratch)])
+    assert bad.exit_code != 0 and "expected NAME=RESULT.json" in bad.output
