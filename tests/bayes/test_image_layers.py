@@ -36,8 +36,10 @@ def test_gelu_on_channels_last_is_torch_gelu_to_rounding():
     got = GELU()(x)
     # the NCHW kernel's result, which the flat NHWC view reproduces exactly
     assert torch.equal(got, nn.GELU()(x.contiguous()))
-    # and torch's channels_last kernel's within a float32 ulp of |x| <= ~15 (2^-20 ~ 1e-6)
-    torch.testing.assert_close(got, nn.GELU()(x), rtol=0, atol=1e-6)
+    # and torch's channels_last kernel's to rounding: the two kernels evaluate erf with other
+    # instructions (AVX2 or AVX-512, by CPU), so allow 4 float32 ulps of the largest |x|
+    # (N(0, 3^2) draws: |x| < 16, ulp 2^-20); 1.2e-6 was seen on an AVX-512 machine
+    torch.testing.assert_close(got, nn.GELU()(x), rtol=0, atol=4 * 2.0**-20)
     assert got.is_contiguous(memory_format=CL)
 
 
