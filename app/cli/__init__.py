@@ -9,7 +9,7 @@ import typer
 from app.cli.admin import db, serve, user
 from app.cli.common import State
 from app.cli.data import ingest, mock, status
-from app.cli.loop import followup, worker
+from app.cli.loop import cold_start, followup, worker
 from app.cli.models import experiment, pretrain, report, score, train
 from app.services.compute import keep_freed_memory
 
@@ -55,6 +55,7 @@ app.command("experiment")(experiment.experiment)
 app.command("experiment-merge")(experiment.merge)
 app.command("worker")(worker.worker)
 app.command("retrain")(worker.retrain)
+app.command("cold-start")(cold_start.cold_start)
 app.command("score")(score.score)
 app.add_typer(followup.app, name="followup")
 app.add_typer(user.app, name="user")

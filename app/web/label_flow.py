@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from app.services.data.class_names import display_name, display_names
 from app.services.loop import labeling
+from app.services.loop.cold_start import ACQUISITION as COLD_START
 from app.services.models.versions import version_name
 from app.web import keys
 from app.web.posterior import GalaxyPosterior
@@ -309,6 +310,12 @@ def reason(
             f"A random control, queued by {by}: drawn uniformly, whatever its score "
             f"(BALD {value}), so the model's progress can be measured without the bias of its "
             "own picks."
+        )
+    if assignment.acquisition == COLD_START:
+        return (
+            "A cold-start pick, queued before the survey had a model: the most typical galaxy "
+            "of one of the largest colour clusters not yet labelled (TypiClust), so the first "
+            "labels cover the kinds of galaxy the survey holds, rare ones included."
         )
     if assignment.acquisition != "power_bald":
         return f"Queued by {by}: acquisition {assignment.acquisition or 'none'}, score {value}."

@@ -162,6 +162,8 @@ def test_finish_timing_reports_only_after_an_action() -> None:
         ("random_control", "A random control, queued by no model: drawn uniformly, whatever "
                            "its score (BALD 0.123 nats)"),
         (None, "Queued by no model: acquisition none, score 0.123 nats."),
+        ("typiclust", "A cold-start pick, queued before the survey had a model: the most "
+                      "typical galaxy of one of the largest colour clusters"),
     ],
 )  # fmt: skip
 def test_reason_says_why_a_galaxy_was_queued(

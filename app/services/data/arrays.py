@@ -194,6 +194,16 @@ def load_arrays(
     )
 
 
+def load_photometry(
+    store: ArrayStore, refs: SurveyRefs, idx: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(flux, ivar, has) of the galaxies at ``idx``, photometry alone (no cutout is read);
+    None when none of them has photometry."""
+    idx = np.asarray(idx, dtype=np.int64)
+    phot, has = _rows(store, refs.photometry, idx, ("flux", "ivar"), np.float64)
+    return (phot[0], phot[1], has) if phot else None
+
+
 def _rows(
     store: ArrayStore, refs: ModalityRefs, idx: np.ndarray, names: tuple[str, ...], dtype: type
 ) -> tuple[list[np.ndarray], np.ndarray]:
