@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.services.experiments.run import ExperimentSpec, merge_results
+from app.services.experiments.merge import merge_results
+from app.services.experiments.run import ExperimentSpec
 from app.services.experiments.stopping import gains_per_label, plateau_round
 from app.services.experiments.summary import (
     aggregate,

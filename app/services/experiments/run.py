@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from app.services.experiments.maps import pool_colours, start_map
 from app.services.experiments.summary import summarise
 from app.services.loop.screening import screen
 from app.services.loop.strategy import CONTROL_FRACTION, Batch, choose_batch, screens
@@ -34,7 +35,6 @@ from bayes.acquisition import STRATEGIES
 from bayes.baselines.network import DeepEnsemble, MCDropoutModel
 from bayes.calibrated import Predictive
 from bayes.cold_start import typiclust
-from bayes.colours import colour_features
 from bayes.config import (
     EPOCHS,
     MIN_STEPS,
@@ -43,8 +43,6 @@ from bayes.config import (
     ModelConfig,
     TaskConfig,
 )
-from bayes.latents import encode
-from bayes.layers.fusion import embedding
 from bayes.model import UPDATES
 from bayes.predict import Posterior
 from bayes.pretrained import Encoder, load_encoder, with_architecture
@@ -80,10 +78,11 @@ class ExperimentSpec:
     ``mc_dropout`` (dropout through the whole trunk); the last two are not recalibrated, and
     with ``warm`` every network starts from its previous round's weights. first_seed: run
     seeds first_seed .. first_seed + seeds - 1, so runs on several machines can be merged
-    (:func:`merge_results`). device: where the product's model fits (``heads`` only; the
-    research posteriors fit on the CPU). initial_by: how each seed's first ``initial`` labels
-    are drawn — ``random``, or ``typiclust`` (:func:`bayes.cold_start.typiclust`) on the
-    pretrained encoder's latents, or without an encoder on the catalogue colours.
+    (:mod:`app.services.experiments.merge`). device: where the product's model fits
+    (``heads`` only; the research posteriors fit on the CPU). initial_by: how each seed's
+    first ``initial`` labels are drawn — ``random``, or ``typiclust``
+    (:func:`bayes.cold_start.typiclust`) on the pretrained encoder's latents, or without an
+    encoder on the catalogue colours.
     """
 
     task: str
@@ -369,65 +368,3 @@ def _fit(
     model.fit(cache.take(rows), {name: data.targets.values[name][rows]}, init_from=previous)
     seconds = time.perf_counter() - start
     return lambda at, seed: model.predict(cache.take(at), seed=seed), seconds, model
-
-
-def seed_ids(result: dict[str, Any]) -> list[int]:
-    """The seeds an experiment result holds, in order (older results ran 0 .. seeds - 1)."""
-    setup = result["setup"]
-    if "seed_ids" in setup:
-        return list(setup["seed_ids"])
-    first = setup.get("first_seed", 0)
-    return list(range(first, first + setup["seeds"]))
-
-
-def merge_results(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """One result from runs of the same experiment on different seeds (e.g. two machines).
-
-    Every setup field but the seeds and the device must agree; a seed may appear once. The
-    summary is recomputed over all seeds; commands, machines and wall-clock seconds are kept
-    per part.
-    """
-    if not results:
-        raise ValueError("nothing to merge")
-    ignore = ("seeds", "first_seed", "seed_ids", "device")
-    base = {k: v for k, v in results[0]["setup"].items() if k not in ignore}
-    ids: list[int] = []
-    runs: dict[str, list[list[dict[str, Any]]]] = {}
-    for i, result in enumerate(results):
-        setup = {k: v for k, v in result["setup"].items() if k not in ignore}
-        differ = sorted(k for k in base.keys() | setup.keys() if base.get(k) != setup.get(k))
-        if differ:
-            raise ValueError(f"result {i + 1} was run with a different setup: {', '.join(differ)}")
-        clash = set(ids) & set(seed_ids(result))
-        if clash:
-            raise ValueError(f"result {i + 1} repeats seeds {sorted(clash)}")
-        ids += seed_ids(result)
-        for name, entry in result["strategies"].items():
-            runs.setdefault(name, []).extend(entry["seeds"])
-    out = summarise(runs, metric=results[0]["primary_metric"],
-                    higher_is_better=results[0]["higher_is_better"])  # fmt: skip
-    out["setup"] = {**base, "seeds": len(ids), "seed_ids": ids}
-    out["parts"] = [
-        {k: r.get(k) for k in ("command", "machine", "wall_seconds")} | {"seeds": seed_ids(r)}
-        for r in results
-    ]
-    out["survey"] = results[0].get("survey")
-    return out
-
-
-def start_map(cache: ArrayCache, pool: np.ndarray, encoder: Encoder | None) -> np.ndarray:
-    """(len(pool), D) where a cold start looks for typical galaxies: the pretrained encoder's
-    mean latent, or without an encoder the catalogue colours."""
-    if encoder is None:
-        return pool_colours(cache, pool)
-    arrays = cache.take(pool)
-    latents = encode(encoder.trunk.eval(), arrays, n_bands=encoder.n_bands, n_phot=encoder.n_phot)
-    return embedding(latents.latents, latents.mask).numpy()
-
-
-def pool_colours(cache: ArrayCache, pool: np.ndarray) -> np.ndarray:
-    """(len(pool), P) colour features of the pool's galaxies, standardised over the pool."""
-    arrays = cache.take(pool)
-    if arrays.phot_flux is None:
-        raise ValueError("a colour map needs photometry; this survey has none")
-    return colour_features(arrays.phot_flux, arrays.phot_ivar)
