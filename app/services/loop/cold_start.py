@@ -17,7 +17,7 @@ from app.config import Settings
 from app.services.data.arrays import load_photometry, survey_refs
 from app.services.loop.queues import QUEUE_SIZE
 from app.services.loop.retrain import active_version
-from bayes.cold_start import typicality, typiclust
+from bayes.cold_start import typiclust
 from bayes.colours import colour_features
 from storage.db import session_scope
 from storage.labels import current_labels_query
@@ -72,7 +72,7 @@ def cold_start_queues(
                     continue
                 rng = np.random.default_rng([seed, task.id])
                 picks = typiclust(colours, k, labelled=done, rng=rng)
-                entries = _entries(ids[picks], typicality(colours)[picks])
+                entries = _entries(ids[picks])
                 queued[task.name] = replace_pending(
                     session, queue="label", task_id=task.id, model_version_id=None,
                     entries=entries,
@@ -82,15 +82,11 @@ def cold_start_queues(
         engine.dispose()
 
 
-def _entries(galaxy_ids: np.ndarray, typical: np.ndarray) -> list[QueueEntry]:
-    """Queue entries in pick order (the largest unlabelled clusters first)."""
+def _entries(galaxy_ids: np.ndarray) -> list[QueueEntry]:
+    """Queue entries in pick order (the largest unlabelled clusters first). No score: a
+    typicality is relative to its own cluster, and the page explains the pick in words."""
     n = len(galaxy_ids)
     return [
-        QueueEntry(
-            galaxy_id=int(g),
-            priority=float(n - rank),
-            acquisition=ACQUISITION,
-            acquisition_score=float(t),
-        )
-        for rank, (g, t) in enumerate(zip(galaxy_ids, typical, strict=True))
+        QueueEntry(galaxy_id=int(g), priority=float(n - rank), acquisition=ACQUISITION)
+        for rank, g in enumerate(galaxy_ids)
     ]
