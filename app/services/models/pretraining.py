@@ -52,10 +52,7 @@ def find_encoder(settings: Settings, survey: str, name: str) -> Path:
     """The encoder directory ``name`` names: ``latest`` (the survey's newest finished version),
     ``vN``, or a path; ValueError listing the survey's finished versions otherwise."""
     root = encoders_dir(settings, survey)
-    done = sorted(
-        (p for p in root.glob("v*") if p.name[1:].isdigit() and (p / ENCODER).is_file()),
-        key=lambda p: int(p.name[1:]),
-    )
+    done = [p for p in _versions(root) if (p / ENCODER).is_file()]
     if name == "latest" and done:
         return done[-1]
     for path in (root / name, Path(name).expanduser()):
@@ -69,11 +66,15 @@ def _settings(survey: str, modalities: tuple[str, ...], config: PretrainConfig) 
     return {"survey": survey, "modalities": list(modalities), **dataclasses.asdict(config)}
 
 
+def _versions(root: Path) -> list[Path]:
+    """The version directories vN under ``root``, by N."""
+    numbered = (p for p in root.glob("v*") if p.name[1:].isdigit())
+    return sorted(numbered, key=lambda p: int(p.name[1:]))
+
+
 def _version_dir(root: Path, wanted: dict[str, Any]) -> Path:
     """An unfinished version with the same settings (to resume), else a new numbered one."""
-    versions = sorted(
-        (p for p in root.glob("v*") if p.name[1:].isdigit()), key=lambda p: int(p.name[1:])
-    )
+    versions = _versions(root)
     for path in versions:
         recorded = path / SETTINGS
         unfinished = not (path / ENCODER).exists() and recorded.exists()
