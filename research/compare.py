@@ -23,6 +23,14 @@ def _arm(spec: str) -> tuple[str, Path]:
     return name, Path(path)
 
 
+def _value(metrics: dict[str, Any], metric: str) -> float:
+    """A record's metric; NaN where it is None (a class with no test galaxy)."""
+    if metric not in metrics:
+        raise typer.BadParameter(f"no metric {metric!r}; the runs have {sorted(metrics)}")
+    value = metrics[metric]
+    return np.nan if value is None else float(value)
+
+
 def comparison(arms: dict[str, dict[str, Any]], strategy: str, metric: str) -> list[str]:
     """Markdown rows: labels, each arm's mean ± std (ddof 1) over seeds, and each later arm's
     paired difference from the first (mean, and in how many seeds it is lower)."""
@@ -30,7 +38,7 @@ def comparison(arms: dict[str, dict[str, Any]], strategy: str, metric: str) -> l
     for name, result in arms.items():
         seeds = result["strategies"][strategy]["seeds"]
         series[name] = {
-            r["n_labels"]: np.array([run[i]["metrics"][metric] for run in seeds])
+            r["n_labels"]: np.array([_value(run[i]["metrics"], metric) for run in seeds], float)
             for i, r in enumerate(seeds[0])
         }
     names = list(series)

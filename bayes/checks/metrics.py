@@ -49,6 +49,14 @@ def macro_f1(y_pred: np.ndarray, y_true: np.ndarray) -> float:
     return float(np.mean(scores))
 
 
+def class_recall(y_pred: np.ndarray, y_true: np.ndarray, n_classes: int) -> list[float | None]:
+    """Recall of each class 0..n_classes-1 (found / present); None for a class with no member in
+    y_true. The rare-class view: accuracy hides a class that is 5% of the galaxies."""
+    present = np.bincount(y_true, minlength=n_classes)[:n_classes]
+    found = np.bincount(y_true[y_pred == y_true], minlength=n_classes)[:n_classes]
+    return [float(f / p) if p else None for f, p in zip(found, present, strict=True)]
+
+
 def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, *, bins: int = 15) -> float:
     """ECE over ``bins`` equal-width bins of top-class probability; (N, C), (N,) -> float.
 

@@ -171,7 +171,7 @@ def run_classical(store: ArrayStore, data: SurveyData, kind: str, *, seed: int =
         if t.is_classification:
             probs = np.zeros((ok_test.sum(), len(t.classes)))
             probs[:, model.classes_] = model.predict_proba(x_test[ok_test])
-            metrics[t.name] = classification_metrics(probs, y_test[ok_test])
+            metrics[t.name] = classification_metrics(probs, y_test[ok_test], t.classes)
         else:
             pred = model.predict(x_test[ok_test])
             groups = {"image_spectrum": both[ok_test], "rest": ~both[ok_test]}

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 from scipy import integrate, stats
-from sklearn.metrics import f1_score
+from sklearn.metrics import f1_score, recall_score
 
 from bayes.checks import metrics
 
@@ -29,6 +29,15 @@ def test_accuracy_and_macro_f1_by_hand():
     assert metrics.macro_f1(y_pred, y_true) == pytest.approx(
         f1_score(y_true, y_pred, average="macro"), abs=1e-6
     )
+
+
+def test_class_recall_by_hand_and_none_for_an_absent_class():
+    y_true = np.array([0, 0, 1, 1, 1, 3])
+    y_pred = np.array([0, 2, 1, 0, 1, 3])
+    # class 0: 1 of 2; class 1: 2 of 3; class 2: no true member; class 3: 1 of 1
+    assert metrics.class_recall(y_pred, y_true, 4) == [0.5, pytest.approx(2 / 3), None, 1.0]
+    found = recall_score(y_true, y_pred, labels=[0, 1, 3], average=None)
+    assert [r for r in metrics.class_recall(y_pred, y_true, 4) if r is not None] == list(found)
 
 
 def test_ece_by_hand():

@@ -52,7 +52,11 @@ def _check_structure(result: dict, strategies: set[str], metrics: list[str]) -> 
         for rounds in s["seeds"]:
             n = [r["n_labels"] for r in rounds]
             assert n == [8, 13, 18]  # monotone: initial + batch per round
-            assert set(rounds[0]["metrics"]) == set(metrics)
+            classes = result["setup"]["model_config"]["tasks"][0]["classes"]
+            recall = {f"recall_{c}" for c in classes}  # empty for a regression
+            assert set(rounds[0]["metrics"]) == set(metrics) | recall
+            assert all(r["metrics"][k] is None or 0 <= r["metrics"][k] <= 1
+                       for r in rounds for k in recall)  # fmt: skip
             assert all(r["n_control"] >= 0 and "acquisition_mean" in r for r in rounds[:-1])
         assert [r["n_labels"] for r in s["aggregate"]] == [8, 13, 18]
         top = s["aggregate"][-1]["metrics"][metrics[0]]
@@ -134,6 +138,7 @@ def test_morphology_from_a_tiny_image_model_warm_started(home: Path, tmp_path: P
                          "--warm-min-steps", "2")  # fmt: skip
     _check_structure(result, {"power_bald", "random"}, ["accuracy", "macro_f1", "ece"])
     assert result["strategies"]["power_bald"]["seeds"][0][0]["n_control"] == 2
+    assert result["setup"]["rare_class"] in result["setup"]["model_config"]["tasks"][0]["classes"]
     assert result["setup"]["warm"] and result["setup"]["model"]["image_channels"] == [4, 8]
     assert (result["setup"]["min_steps"], result["setup"]["warm_min_steps"]) == (3, 2)
 
@@ -263,5 +268,8 @@ def test_compare_puts_arms_side_by_side_with_paired_differences(tmp_path: Path) 
         "| 200 | 0.0155 ± 0.00071 | 0.0165 ± 0.00071 | +0.001 (0/2) |",
     ]
     assert png.stat().st_size > 0
+    args = ["compare", f"scratch={scratch}", "--metric", "recall_merger"]
+    missing = runner.invoke(research, args)
+    assert missing.exit_code != 0 and "no metric 'recall_merger'" in missing.output
     bad = runner.invoke(research, ["compare", str(scratch)])
     assert bad.exit_code != 0 and "expected NAME=RESULT.json" in bad.output

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from app.services.experiments.merge import merge_results
-from app.services.experiments.run import ExperimentSpec
+from app.services.experiments.run import ExperimentSpec, rarest_class
 from app.services.experiments.stopping import gains_per_label, plateau_round
 from app.services.experiments.summary import (
     aggregate,
@@ -15,6 +15,7 @@ from app.services.experiments.summary import (
     summarise,
     verdicts,
 )
+from bayes.config import TaskConfig
 
 
 def test_labels_to_reach_interpolates_the_first_crossing() -> None:
@@ -204,3 +205,13 @@ def test_a_verdict_is_never_judged_against_an_unhealthy_fit() -> None:
     w = out["strategies"]["power_bald"]["window"]
     assert w["unhealthy_fits"] == 1 and not w["judged"] and not w["does_not_lose"]
     assert out["summary"][0].startswith("NOT JUDGED: 1 fits of power_bald or random failed")
+
+
+def test_the_rarest_class_is_the_one_with_fewest_known_truths() -> None:
+    task = TaskConfig("morphology", "categorical", classes=("elliptical", "spiral", "merger"))
+    # merger absent from these truths, so spiral (1) is the rarest present; -1 is unknown
+    assert rarest_class(task, np.array([0, 0, 1, -1, -1, -1])) == "spiral"
+    assert rarest_class(task, np.array([-1, -1])) is None
+    votes = TaskConfig("morphology", "dirichlet_multinomial", classes=("a", "b"))
+    assert rarest_class(votes, np.array([[3, 1], [0, 2], [4, 0], [0, 0]])) == "b"
+    assert rarest_class(TaskConfig("redshift", "gaussian"), np.array([0.1, 0.2])) is None

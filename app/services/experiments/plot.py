@@ -23,8 +23,13 @@ LABELS = {
 
 
 def plot_experiment(result: dict[str, Any], path: Path, *, title: str = "") -> Path:
-    """One panel per reported metric and one for the acquisition value, against labels."""
-    metrics = result["setup"]["metrics"]
+    """One panel per reported metric, one for the rarest class's recall where the records hold
+    it, and one for the acquisition value, against labels."""
+    metrics = list(result["setup"]["metrics"])
+    rare = result["setup"].get("rare_class")
+    first = next(iter(result["strategies"].values()))["aggregate"][0]["metrics"]
+    if rare and f"recall_{rare}" in first:
+        metrics.append(f"recall_{rare}")
     fig, axes = plt.subplots(1, len(metrics) + 1, figsize=(4.2 * (len(metrics) + 1), 3.6))
     for colour, (name, s) in enumerate(result["strategies"].items()):
         rows = s["aggregate"]
@@ -50,7 +55,8 @@ def plot_experiment(result: dict[str, Any], path: Path, *, title: str = "") -> P
     axes[-1].set_yscale("log")  # EPIG and BALD values differ by orders of magnitude
     for ax, m in zip(axes, [*metrics, "acquisition"], strict=True):
         ax.set_xlabel("labels")
-        ax.set_ylabel(LABELS.get(m, "mean acquisition value of batch"))
+        label = f"recall of {m[len('recall_') :]}s" if m.startswith("recall_") else LABELS.get(m)
+        ax.set_ylabel(label or "mean acquisition value of batch")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     if title:

@@ -46,6 +46,7 @@ from bayes.config import (
 from bayes.model import UPDATES
 from bayes.predict import Posterior
 from bayes.pretrained import Encoder, load_encoder, with_architecture
+from bayes.targets import known as known_labels
 from storage.arrays import ArrayStore
 
 # (strategy, seed, the run's records so far) after each round; each record's "picked" holds the
@@ -141,6 +142,25 @@ def metric_names(task: TaskConfig) -> tuple[tuple[str, ...], bool]:
     return ("rmse", "r2", "coverage_68"), False
 
 
+def recorded_metrics(task: TaskConfig) -> tuple[str, ...]:
+    """What each round records: the reported metrics and, for a classification, every class's
+    recall (the rare-class view: how soon mergers are found, per strategy)."""
+    names, _ = metric_names(task)
+    return names + tuple(f"recall_{c}" for c in task.classes if task.is_classification)
+
+
+def rarest_class(task: TaskConfig, y: np.ndarray) -> str | None:
+    """The class with the fewest galaxies among the known truths y (vote counts: their
+    majority class); None for a regression or when no truth is known."""
+    if not task.is_classification:
+        return None
+    y = np.asarray(y)[known_labels(task, y)]
+    y = y.argmax(1) if y.ndim == 2 else y.astype(int)
+    counts = np.bincount(y, minlength=len(task.classes))
+    present = np.flatnonzero(counts)
+    return task.classes[present[counts[present].argmin()]] if present.size else None
+
+
 def run_experiment(
     store: ArrayStore,
     data: SurveyData,
@@ -218,6 +238,7 @@ def run_experiment(
         "screened": screened,
         "flagged": int(flagged.sum()),
         "metrics": list(names),
+        "rare_class": rarest_class(task, data.targets.values[task.name][test]),
         "model_config": config.to_dict(),
     }
     return out
@@ -244,7 +265,7 @@ def _run(
     on after ``records`` (an interrupted run's) where it can. start: the pool's map for a
     TypiClust first set (None: random)."""
     task = config.tasks[0]
-    names, _ = metric_names(task)
+    names = recorded_metrics(task)
     labelled = np.zeros(len(pool), bool)
     rng = np.random.default_rng(seed)
     first = (

@@ -32,15 +32,20 @@ def point_estimate(task: TaskConfig, posterior: Posterior) -> np.ndarray:
     return np.median(draws, 1) if is_redshift(task) else draws.mean(1)
 
 
-def classification_metrics(probs: np.ndarray, y: np.ndarray) -> dict[str, Any]:
-    """Mean probabilities (N, C), classes (N,) -> accuracy, macro-F1, ECE (15 bins), n."""
+def classification_metrics(
+    probs: np.ndarray, y: np.ndarray, classes: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """Mean probabilities (N, C), classes (N,) -> accuracy, macro-F1, ECE (15 bins), n, and
+    with class names ``recall_<class>`` for each (None where the class has no galaxy)."""
     pred = probs.argmax(1)
-    return {
+    out = {
         "n": len(y),
         "accuracy": bm.accuracy(pred, y),
         "macro_f1": bm.macro_f1(pred, y),
         "ece": bm.expected_calibration_error(probs, y),
     }
+    recall = bm.class_recall(pred, y, len(classes)) if classes else []
+    return out | {f"recall_{c}": r for c, r in zip(classes, recall, strict=True)}
 
 
 def regression_metrics(
@@ -139,7 +144,8 @@ def posterior_metrics(
         if not ok.any():
             continue
         if t.is_classification:
-            out[t.name] = classification_metrics(posterior.probs[t.name][ok].mean(1), y[ok])
+            probs = posterior.probs[t.name][ok].mean(1)
+            out[t.name] = classification_metrics(probs, y[ok], t.classes)
             continue
         groups = {"image_spectrum": both[ok], "rest": ~both[ok]}
         m = regression_metrics(t, point_estimate(t, posterior)[ok], y[ok], groups)
