@@ -14,6 +14,7 @@ from app.services.reports import uncertainty as ur
 from app.services.reports.calibration_plots import binomial_interval
 from app.services.reports.figures import figures
 from app.services.reports.html_report import render_html
+from app.services.reports.per_class import class_rows, rare_class_sentence
 from app.services.reports.regression_calibration import (
     RegressionCalibration,
     headline,
@@ -168,3 +169,28 @@ def test_binomial_intervals_stay_in_range_and_are_not_empty_at_the_edges() -> No
     np.testing.assert_allclose(high[:2], [0.5, 1.0], atol=1e-12)
     assert high[2] - 0.5 == pytest.approx(np.sqrt(0.25 / 1000), rel=0.01)  # the normal limit
     assert np.isnan(low[3]) and np.isnan(high[3])  # an empty bin has no interval
+
+
+def test_per_class_rows_by_hand_and_the_rarest_class_in_words() -> None:
+    confusion = np.array([[40, 5, 0], [3, 30, 2], [4, 2, 3]])  # rows true, columns predicted
+    rows = class_rows(confusion, ("elliptical", "spiral", "merger"))
+    assert [(r.n, r.found, r.predicted) for r in rows] == [(45, 40, 47), (35, 30, 37), (9, 3, 5)]
+    merger = rows[2]
+    assert merger.recall == pytest.approx(3 / 9) and merger.precision == pytest.approx(3 / 5)
+    assert merger.recall_low < 3 / 9 < merger.recall_high
+    sentence = rare_class_sentence(rows)
+    assert sentence.startswith("The rarest class is merger: 9 of 89 validation galaxies (10%)")
+    assert "finds 3 of them (recall 0.33" in sentence and "(3 right of the 5" in sentence
+    assert "Fewer than 10 validation galaxies" in sentence  # 9 is too few to trust
+    never = class_rows(np.array([[12, 0], [5, 0]]), ("a", "b"))  # b: 5 galaxies, none found
+    assert never[1].precision is None and "calls no galaxy b" in rare_class_sentence(never)
+    assert rare_class_sentence(class_rows(np.zeros((2, 2)), ("a", "b"))) is None
+
+
+def test_the_html_report_has_the_per_class_view() -> None:
+    data = report_data()
+    page = render_html(data, figures(data))
+    assert "Per class (morphology)" in page and "The rarest class is" in page
+    counts = np.bincount(data.labels, minlength=3)
+    for name, n in zip(data.classes, counts, strict=True):
+        assert f"<td>{name}</td><td>{n}</td>" in page

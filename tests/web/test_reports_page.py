@@ -86,6 +86,10 @@ def test_any_signed_in_user_sees_the_report(app_settings: Settings, name: str) -
     assert len({r["galaxy"] for r in mapped}) == len(mapped) >= 20  # each galaxy, by its id
     assert [b.proto.label for b in at.get("download_button")] == ["Download the report (HTML)"]
     assert "mock-v2" in unescaped(" ".join(c.value for c in at.caption))
+    # the rare-class view: a row per morphology class, and the rarest one in words
+    (per_class,) = at.dataframe
+    assert list(per_class.value["class"]) == list(ur.collect(app_settings, "mock").classes)
+    assert "The rarest class is" in unescaped(" ".join(c.value for c in at.caption))
 
 
 def test_agreement_and_controls_appear_once_two_labelers_answer(app_settings: Settings) -> None:

@@ -13,6 +13,7 @@ import numpy as np
 from app.config import Settings
 from app.services.data.targets import SOURCE_WORDS
 from app.services.reports.figures import figures
+from app.services.reports.per_class import class_rows, rare_class_sentence
 from app.services.reports.regression_calibration import coverage_rows, summary_rows
 from app.services.reports.uncertainty import ReportData, collect
 
@@ -51,6 +52,28 @@ CAPTIONS = {
 }
 
 
+PER_CLASS_HEADER = ("class", "validation galaxies", "found", "recall", "68% interval",
+                    "predicted as it", "precision")  # fmt: skip
+
+
+def per_class_table(data: ReportData) -> list[tuple[object, ...]]:
+    """A row per class in :data:`PER_CLASS_HEADER`'s order (the page shows the same rows)."""
+    return [
+        (r.name, r.n, r.found, r.recall,
+         f"{r.recall_low:.2f}–{r.recall_high:.2f}" if r.n else None, r.predicted, r.precision)
+        for r in class_rows(data.confusion, data.classes)
+    ]  # fmt: skip
+
+
+def _per_class(data: ReportData) -> str:
+    sentence = rare_class_sentence(class_rows(data.confusion, data.classes))
+    return (
+        f"<h2>Per class ({html.escape(str(data.classification_task))})</h2>"
+        + (f"<p>{html.escape(sentence)}</p>" if sentence else "")
+        + _table(PER_CLASS_HEADER, per_class_table(data))
+    )
+
+
 def render_html(data: ReportData, images: dict[str, bytes]) -> str:
     """The whole report as one HTML document: tables, and ``images`` inline as base64 PNG."""
     summary = [("survey", data.survey), ("model version", data.version),
@@ -82,6 +105,7 @@ def render_html(data: ReportData, images: dict[str, bytes]) -> str:
         f"<figcaption>{html.escape(CAPTIONS.get(title, ''))}</figcaption></figure>"
         for title, png in images.items()
     )
+    per_class = _per_class(data) if len(data.probs) else ""
     coverage = (
         "<h2>Interval coverage at every nominal level</h2>"
         + _table(["nominal", *(r.task for r in data.regressions)], coverage_rows(data.regressions))
@@ -94,6 +118,7 @@ def render_html(data: ReportData, images: dict[str, bytes]) -> str:
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head><body>"
         f"<h1>{html.escape(title)}</h1>"
         + _table(["", ""], summary)
+        + per_class
         + coverage
         + "<h2>Model versions</h2>"
         + versions_table

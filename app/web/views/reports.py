@@ -9,6 +9,7 @@ from app.services.loop.retrain import active_version
 from app.services.reports import charts, html_report
 from app.services.reports import uncertainty as report
 from app.services.reports.figures import figures
+from app.services.reports.per_class import class_rows, rare_class_sentence
 from app.services.reports.regression_calibration import headline
 from app.web import session
 from app.web.text import plain
@@ -72,6 +73,18 @@ if data.agreement is not None:
 else:
     columns[3].metric("Labeler agreement", "—")
     st.caption("Labeler agreement needs galaxies answered by two labelers (raise the overlap).")
+
+if len(data.probs):
+    st.markdown(f"**Per class ({plain(data.classification_task)})**")
+    sentence = rare_class_sentence(class_rows(data.confusion, data.classes))
+    if sentence:
+        st.caption(sentence)
+    rows = html_report.per_class_table(data)
+    st.dataframe(
+        [dict(zip(html_report.PER_CLASS_HEADER, row, strict=True)) for row in rows],
+        hide_index=True,
+        width="stretch",
+    )
 
 # interactive where hovering for exact numbers or zooming helps; PNGs (as in the HTML) elsewhere
 interactive = {}
