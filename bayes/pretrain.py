@@ -26,6 +26,7 @@ from torch.nn import functional as F  # noqa: N812 (the torch convention)
 
 from bayes.data import MODALITIES, GalaxyArrays, ModelInputs, as_tensors
 from bayes.encoders.spectrum import wavelength_embedding
+from bayes.invariance import dihedral, expander, random_codes, vicreg
 from bayes.layers.fusion import Trunk, embedding, modality_dropout
 
 IMAGE, SPECTRUM, PHOTOMETRY = (MODALITIES.index(m) for m in ("image", "spectrum", "photometry"))
@@ -38,7 +39,9 @@ class PretrainConfig:
     of ugriz leaves one band and no colour at all); at least one unit is always kept.
     drop_modality: chance each modality of a galaxy with more than one is hidden whole (one is
     always kept), which is what teaches one modality to stand for another; image_patch: side
-    of the square image patches, pixels."""
+    of the square image patches, pixels. invariance: weight of the VICReg term that asks two
+    views of a galaxy (another rotation or mirror of its cutout, other masks) for the same
+    latent (:mod:`bayes.invariance`); 0, the default, pretrains by reconstruction alone."""
 
     epochs: int = 20
     batch_size: int = 64
@@ -48,12 +51,15 @@ class PretrainConfig:
     band_ratio: float = 0.4
     drop_modality: float = 0.25
     image_patch: int = 8
+    invariance: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
         for name in ("mask_ratio", "band_ratio"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+        if not self.invariance >= 0:
+            raise ValueError(f"invariance must be >= 0, got {self.invariance}")
         if not 0 <= self.drop_modality < 1:
             raise ValueError(f"drop_modality must be in [0, 1), got {self.drop_modality}")
         for name in ("epochs", "batch_size", "image_patch"):
@@ -148,6 +154,7 @@ class Decoders(nn.Module):
         image_patch: int,
         spectrum_patch: int | None,
         n_phot: int,
+        invariance: bool = False,
     ) -> None:
         super().__init__()
         d, hidden = latent_dim, 4 * latent_dim
@@ -165,6 +172,8 @@ class Decoders(nn.Module):
             self.spectrum = _mlp(2 * d, hidden, spectrum_patch)
         if n_phot:
             self.photometry = _mlp(d, hidden, n_phot)
+        if invariance:
+            self.expander = expander(d)
 
     def loss(
         self, z: torch.Tensor, original: ModelInputs, masked: Masked
@@ -239,7 +248,27 @@ def decoders_for(trunk: Trunk, arrays: GalaxyArrays, config: PretrainConfig) -> 
         image_patch=config.image_patch,
         spectrum_patch=spectrum_patch,
         n_phot=n_phot,
+        invariance=config.invariance > 0,
     )
+
+
+def _invariance(
+    trunk: Trunk,
+    decoders: Decoders,
+    z: torch.Tensor,
+    inputs: ModelInputs,
+    config: PretrainConfig,
+    spectrum_patch: int,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """VICReg between latents z of one masked view and those of a second view: each cutout
+    turned or mirrored at random, every modality masked afresh."""
+    if inputs.image.numel():
+        codes = random_codes(len(inputs), generator)
+        inputs = dataclasses.replace(inputs, image=dihedral(inputs.image, codes))
+    other = mask_batch(inputs, config, spectrum_patch, generator)
+    z2 = embedding(*trunk(other.inputs, other.present))
+    return vicreg(decoders.expander(z), decoders.expander(z2))
 
 
 @dataclass
@@ -289,16 +318,16 @@ def pretrain(
     if not len(arrays):
         raise ValueError("pretraining needs at least one galaxy")
     decoders = decoders_for(trunk, arrays, config)
-    if resume is None and arrays.phot_flux is not None:  # photometry alone: no image tensors
+    if resume is not None:
+        trunk.load_state_dict(resume.trunk)
+        decoders.load_state_dict(resume.decoders)
+    elif arrays.phot_flux is not None:  # photometry alone: no image tensors
         phot = GalaxyArrays(
             phot_flux=arrays.phot_flux,
             phot_ivar=arrays.phot_ivar,
             has_photometry=arrays.has_photometry,
         )
         trunk.fit_scaling(as_tensors(phot, n_bands=0, n_phot=n_phot))
-    else:
-        trunk.load_state_dict(resume.trunk)
-        decoders.load_state_dict(resume.decoders)
     params = [*trunk.parameters(), *decoders.parameters()]
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     if resume is not None:
@@ -322,8 +351,12 @@ def pretrain(
             inputs = as_tensors(batch, n_bands=n_bands, n_phot=n_phot)
             inputs = dataclasses.replace(inputs, present=trunk.usable(inputs.present))
             masked = mask_batch(inputs, config, spectrum_patch, generator)
-            latents, mask = trunk(masked.inputs, masked.present)
-            parts = decoders.loss(embedding(latents, mask), inputs, masked)
+            z = embedding(*trunk(masked.inputs, masked.present))
+            parts = decoders.loss(z, inputs, masked)
+            if config.invariance and len(inputs) > 1:
+                parts["invariance"] = config.invariance * _invariance(
+                    trunk, decoders, z, inputs, config, spectrum_patch, generator
+                )
             if not parts:
                 continue
             loss = sum(parts.values())

@@ -161,3 +161,12 @@ def test_every_fusion_pretrains(arrays, fusion, parts):
     reconstructs from the mean of its experts' latents."""
     state = pretrain(_trunk(fusion=fusion), arrays, PretrainConfig(epochs=1), **WIDTHS)
     assert set(state.losses[0]) == (parts or {"image", "spectrum", "photometry"})
+
+
+def test_a_survey_of_images_alone_pretrains(arrays):
+    """No catalogue: nothing to scale photometry by, and no photometry decoder."""
+    images = arrays.only(("image",))
+    assert images.phot_flux is None
+    trunk = _trunk(modalities=("image",))
+    state = pretrain(trunk, images, PretrainConfig(epochs=1, image_patch=4), **WIDTHS)
+    assert set(state.losses[0]) == {"image"}

@@ -105,7 +105,8 @@ def test_an_experiment_fits_on_the_encoder(home: Path, tmp_path: Path):
 
 
 def test_a_worker_runs_a_queued_pretraining(home: Path):
-    args = ("pretrain", "--background", "--epochs", "2", "--modalities", "image", "--seed", "7")
+    args = ("pretrain", "--background", "--epochs", "2", "--modalities", "image", "--seed", "7",
+            "--invariance", "0.5")  # fmt: skip
     assert "queued" in _run(home, *args)
     assert "queued" in _run(home, *args)  # the same settings again: the same job, not a twin
     _run(home, "worker", "--once", "--poll", "0.1")
@@ -119,7 +120,11 @@ def test_a_worker_runs_a_queued_pretraining(home: Path):
     status, progress, message = rows[0]
     assert status == "succeeded" and progress == 1.0, rows
     directory = home / message.split()[1].rstrip(":")
-    assert load_encoder(directory).config.modalities == ("image",)
+    encoder = load_encoder(directory)
+    assert encoder.config.modalities == ("image",)
+    # the VICReg term travelled through the job: in the version's settings and its losses
+    assert json.loads((directory / "settings.json").read_text())["invariance"] == 0.5
+    assert all("invariance" in epoch for epoch in encoder.metadata["losses"])
 
 
 def test_train_starts_from_the_latest_encoder(home: Path):

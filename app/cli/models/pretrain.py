@@ -41,6 +41,13 @@ def pretrain(
         max=0.99,
         help="Chance a modality is hidden whole (galaxies with several).",
     ),
+    invariance: float = typer.Option(
+        DEFAULTS.invariance,
+        "--invariance",
+        min=0.0,
+        help="Weight of a term asking two views of a galaxy (its cutout turned or mirrored, "
+        "other masks) for the same latent (VICReg); 0 reconstructs only.",
+    ),
     seed: int = typer.Option(DEFAULTS.seed, "--seed"),
     threads: int | None = THREADS,
     background: bool = typer.Option(
@@ -61,6 +68,7 @@ def pretrain(
         mask_ratio=mask_ratio,
         band_ratio=band_ratio,
         drop_modality=drop_modality,
+        invariance=invariance,
         seed=seed,
     )
     if background:
@@ -90,7 +98,4 @@ def pretrain(
     typer.echo(
         f"encoder {result.directory}: {result.galaxies} galaxies, {result.seconds:.0f} s{resumed}"
     )
-    typer.echo(
-        "  reconstruction loss, last epoch: "
-        + ", ".join(f"{k} {v:.4g}" for k, v in result.losses.items())
-    )
+    typer.echo("  loss, last epoch: " + ", ".join(f"{k} {v:.4g}" for k, v in result.losses.items()))
