@@ -9,6 +9,7 @@ from research.compare import compare
 from research.evaluate import evaluate
 from research.experiment import experiment
 from research.followup_evaluate import followup_evaluate
+from research.probe import probe
 
 app = typer.Typer(
     name="research",
@@ -22,3 +23,4 @@ app.command("compare")(compare)
 app.command("evaluate")(evaluate)
 app.command("experiment")(experiment)
 app.command("followup-evaluate")(followup_evaluate)
+app.command("probe")(probe)

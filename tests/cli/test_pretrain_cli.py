@@ -42,7 +42,7 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _run(home: Path, *args: str) -> str:
-    command = research if args[0] == "experiment" else app
+    command = research if args[0] in ("experiment", "probe") else app
     result = runner.invoke(command, ["--home", str(home), *args])
     assert result.exit_code == 0, result.output
     return result.output
@@ -151,3 +151,20 @@ def test_train_starts_from_the_latest_encoder(home: Path):
     failed = runner.invoke(app, ["--home", str(home), "train", "--encoder", "v99"])
     words = " ".join(failed.output.replace("│", " ").split())
     assert failed.exit_code != 0 and "no finished encoder 'v99' for survey 'mock'" in words, words
+
+
+def test_a_linear_probe_scores_each_encoder_against_an_untrained_trunk(home: Path, tmp_path: Path):
+    _run(home, "pretrain", "--epochs", "1", "--modalities", "image", "--seed", "11")
+    latest = max((home / "encoders" / "mock").glob("v*"), key=lambda p: int(p.name[1:]))
+    out = tmp_path / "probe.json"
+    shown = _run(home, "probe", f"mae={latest}", "--labels", "8,16", "--seeds", "2",
+                 "--json", str(out))  # fmt: skip
+    assert "| labels | untrained accuracy |" in shown and "mae accuracy" in shown
+    result = json.loads(out.read_text())
+    assert list(result["arms"]) == ["untrained", "mae"]
+    for curves in result["arms"].values():
+        assert len(curves) == 2 and [r["n_labels"] for r in curves[0]] == [8, 16]
+        for record in curves[0]:
+            assert 0 <= record["accuracy"] <= 1 and record["n"] == result["test"]
+            assert {k for k in record if k.startswith("recall_")}  # the rare-class view
+    assert result["arms"]["untrained"] != result["arms"]["mae"]  # another latent, other scores
