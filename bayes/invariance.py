@@ -6,14 +6,13 @@ rotated by 90 degrees or mirrored, nor with which patches are hidden. Pretrainin
 such views of a galaxy for the same latent (the invariance self-supervised encoders of galaxy
 images are built on: Hayat et al. 2021, Walmsley et al.'s Zoobot) keeps what the labels need.
 VICReg (Bardes, Ponce & LeCun 2022) does it without negatives, so a 64-galaxy batch on a CPU
-is enough: invariance (mean squared difference of the two views' expanded latents), variance
-(each dimension's spread kept above 1, against collapse) and covariance (dimensions decorrelated).
+is enough: invariance (mean squared difference of the two views' latents), variance (each
+dimension's spread kept above 1, against collapse) and covariance (dimensions decorrelated).
 """
 
 from __future__ import annotations
 
 import torch
-from torch import nn
 from torch.nn import functional as F  # noqa: N812 (the torch convention)
 
 # VICReg's published weights of its three terms (invariance, variance, covariance)
@@ -41,16 +40,6 @@ def random_codes(n: int, generator: torch.Generator) -> torch.Tensor:
     return torch.randint(0, 8, (n,), generator=generator)
 
 
-def expander(latent_dim: int) -> nn.Sequential:
-    """The MLP VICReg puts between the latent and its loss (thrown away with the decoders); the
-    terms act on its wider output, which leaves the latent itself freer."""
-    width = 4 * latent_dim
-    return nn.Sequential(
-        nn.Linear(latent_dim, width), nn.GELU(), nn.Linear(width, width), nn.GELU(),
-        nn.Linear(width, width),
-    )  # fmt: skip
-
-
 def _variance(z: torch.Tensor) -> torch.Tensor:
     std = torch.sqrt(z.var(0) + 1e-4)
     return F.relu(1.0 - std).mean()
@@ -64,7 +53,10 @@ def _covariance(z: torch.Tensor) -> torch.Tensor:
 
 
 def vicreg(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """VICReg loss of two views' expanded latents (n, D) of the same n galaxies (n >= 2)."""
+    """VICReg loss of two views' latents (n, D) of the same n galaxies (n >= 2). On the
+    latent itself, not on a wider expander's output: with an expander the latent collapsed to
+    one direction (an effective rank of 1.5 of 32 on the 20k mock, docs/pretraining.md) while
+    the expander met the variance and covariance terms."""
     inv, var, cov = WEIGHTS
     return (
         inv * F.mse_loss(a, b)

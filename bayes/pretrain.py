@@ -26,7 +26,7 @@ from torch.nn import functional as F  # noqa: N812 (the torch convention)
 
 from bayes.data import MODALITIES, GalaxyArrays, ModelInputs, as_tensors
 from bayes.encoders.spectrum import wavelength_embedding
-from bayes.invariance import dihedral, expander, random_codes, vicreg
+from bayes.invariance import dihedral, random_codes, vicreg
 from bayes.layers.fusion import Trunk, embedding, modality_dropout
 
 IMAGE, SPECTRUM, PHOTOMETRY = (MODALITIES.index(m) for m in ("image", "spectrum", "photometry"))
@@ -39,9 +39,9 @@ class PretrainConfig:
     of ugriz leaves one band and no colour at all); at least one unit is always kept.
     drop_modality: chance each modality of a galaxy with more than one is hidden whole (one is
     always kept), which is what teaches one modality to stand for another; image_patch: side
-    of the square image patches, pixels. invariance: weight of the VICReg term that asks two
-    views of a galaxy (another rotation or mirror of its cutout, other masks) for the same
-    latent (:mod:`bayes.invariance`); 0, the default, pretrains by reconstruction alone."""
+    of the square image patches, pixels. invariance: weight of the VICReg term that asks the
+    masked view of a galaxy and a whole one, its cutout turned or mirrored, for the same latent
+    (:mod:`bayes.invariance`); 0, the default, pretrains by reconstruction alone."""
 
     epochs: int = 20
     batch_size: int = 64
@@ -154,7 +154,6 @@ class Decoders(nn.Module):
         image_patch: int,
         spectrum_patch: int | None,
         n_phot: int,
-        invariance: bool = False,
     ) -> None:
         super().__init__()
         d, hidden = latent_dim, 4 * latent_dim
@@ -172,8 +171,6 @@ class Decoders(nn.Module):
             self.spectrum = _mlp(2 * d, hidden, spectrum_patch)
         if n_phot:
             self.photometry = _mlp(d, hidden, n_phot)
-        if invariance:
-            self.expander = expander(d)
 
     def loss(
         self, z: torch.Tensor, original: ModelInputs, masked: Masked
@@ -248,27 +245,19 @@ def decoders_for(trunk: Trunk, arrays: GalaxyArrays, config: PretrainConfig) -> 
         image_patch=config.image_patch,
         spectrum_patch=spectrum_patch,
         n_phot=n_phot,
-        invariance=config.invariance > 0,
     )
 
 
 def _invariance(
-    trunk: Trunk,
-    decoders: Decoders,
-    z: torch.Tensor,
-    inputs: ModelInputs,
-    config: PretrainConfig,
-    spectrum_patch: int,
-    generator: torch.Generator,
+    trunk: Trunk, z: torch.Tensor, inputs: ModelInputs, generator: torch.Generator
 ) -> torch.Tensor:
-    """VICReg between latents z of one masked view and those of a second view: each cutout
-    turned or mirrored at random, every modality masked afresh."""
+    """VICReg between latents z of the masked view and those of a second view of the same
+    galaxies with nothing hidden, each cutout turned or mirrored at random: the masked view
+    must say what the whole galaxy would, in any orientation."""
     if inputs.image.numel():
         codes = random_codes(len(inputs), generator)
         inputs = dataclasses.replace(inputs, image=dihedral(inputs.image, codes))
-    other = mask_batch(inputs, config, spectrum_patch, generator)
-    z2 = embedding(*trunk(other.inputs, other.present))
-    return vicreg(decoders.expander(z), decoders.expander(z2))
+    return vicreg(z, embedding(*trunk(inputs, inputs.present)))
 
 
 @dataclass
@@ -354,9 +343,7 @@ def pretrain(
             z = embedding(*trunk(masked.inputs, masked.present))
             parts = decoders.loss(z, inputs, masked)
             if config.invariance and len(inputs) > 1:
-                parts["invariance"] = config.invariance * _invariance(
-                    trunk, decoders, z, inputs, config, spectrum_patch, generator
-                )
+                parts["invariance"] = config.invariance * _invariance(trunk, z, inputs, generator)
             if not parts:
                 continue
             loss = sum(parts.values())
