@@ -1,4 +1,5 @@
-"""Two views of a galaxy and a term that makes its latent the same in both (VICReg).
+"""Two views of a galaxy (turned or mirrored, more noise) and a term that makes its latent the
+same in both (VICReg).
 
 A reconstruction objective spends the latent on what it takes to redraw pixels: orientation,
 exact position, noise. Morphology, redshift and star formation do not change when a cutout is
@@ -38,6 +39,21 @@ def dihedral(image: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
 def random_codes(n: int, generator: torch.Generator) -> torch.Tensor:
     """(n,) symmetry codes 0..7, uniform, for :func:`dihedral`."""
     return torch.randint(0, 8, (n,), generator=generator)
+
+
+# Most added noise, in the network's units (the asinh-stretched cutout, ~1 per sky sigma).
+NOISE = 1.0
+
+
+def second_view(image: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """(n, B, H, W) -> another view of each cutout: one of the eight symmetries, and Gaussian
+    noise of a standard deviation drawn from [0, NOISE) per galaxy. Without the noise the two
+    views share their sky noise exactly, and the latent learnt to encode the noise instead of
+    the galaxy (R² 0.85 for the noise level, 0.31 for the central flux, on the 20k mock)."""
+    n = len(image)
+    turned = dihedral(image, random_codes(n, generator))
+    level = NOISE * torch.rand(n, 1, 1, 1, generator=generator)
+    return turned + level * torch.randn(turned.shape, generator=generator)
 
 
 def _variance(z: torch.Tensor) -> torch.Tensor:

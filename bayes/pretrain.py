@@ -26,7 +26,7 @@ from torch.nn import functional as F  # noqa: N812 (the torch convention)
 
 from bayes.data import MODALITIES, GalaxyArrays, ModelInputs, as_tensors
 from bayes.encoders.spectrum import wavelength_embedding
-from bayes.invariance import dihedral, random_codes, vicreg
+from bayes.invariance import second_view, vicreg
 from bayes.layers.fusion import Trunk, embedding, modality_dropout
 
 IMAGE, SPECTRUM, PHOTOMETRY = (MODALITIES.index(m) for m in ("image", "spectrum", "photometry"))
@@ -252,11 +252,10 @@ def _invariance(
     trunk: Trunk, z: torch.Tensor, inputs: ModelInputs, generator: torch.Generator
 ) -> torch.Tensor:
     """VICReg between latents z of the masked view and those of a second view of the same
-    galaxies with nothing hidden, each cutout turned or mirrored at random: the masked view
-    must say what the whole galaxy would, in any orientation."""
+    galaxies with nothing hidden, each cutout turned or mirrored and given more noise at
+    random: the masked view must say what the whole galaxy would, in any orientation."""
     if inputs.image.numel():
-        codes = random_codes(len(inputs), generator)
-        inputs = dataclasses.replace(inputs, image=dihedral(inputs.image, codes))
+        inputs = dataclasses.replace(inputs, image=second_view(inputs.image, generator))
     return vicreg(z, embedding(*trunk(inputs, inputs.present)))
 
 

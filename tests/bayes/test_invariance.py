@@ -1,6 +1,6 @@
-"""Two views of a galaxy (the square's eight symmetries) and the VICReg term that pretraining
-with ``invariance`` adds: exact symmetries, the loss's three terms by construction, and that it
-makes a galaxy's latent the same in both views."""
+"""Two views of a galaxy (the square's eight symmetries, more noise) and the VICReg term that
+pretraining with ``invariance`` adds: exact symmetries, bounded noise, the loss's three terms by
+construction, and that pretraining with it lowers it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from bayes.data import as_tensors
-from bayes.invariance import WEIGHTS, dihedral, vicreg
+from bayes.invariance import NOISE, WEIGHTS, dihedral, second_view, vicreg
 from bayes.layers.fusion import Trunk, embedding
 from bayes.pretrain import PretrainConfig, pretrain
 from tests.bayes.conftest import small_config
@@ -41,6 +41,14 @@ def test_non_square_cutouts_keep_their_shape() -> None:
     assert any(torch.equal(v, torch.rot90(image, 2, dims=(2, 3))) for v in views)
 
 
+def test_the_second_view_is_a_symmetry_plus_bounded_noise() -> None:
+    g = torch.Generator().manual_seed(0)
+    image = torch.zeros(500, 1, 8, 8)  # blank: what is left is the added noise
+    noise = second_view(image, g).flatten(1).std(1)
+    assert float(noise.max()) < 1.3 * NOISE and float(noise.min()) < 0.1 * NOISE  # U[0, NOISE)
+    assert 0.4 * NOISE < float(noise.mean()) < 0.6 * NOISE
+
+
 def test_vicreg_terms_by_construction() -> None:
     g = torch.Generator().manual_seed(0)
     white = torch.randn(4096, 8, generator=g)  # unit variance, uncorrelated
@@ -53,20 +61,22 @@ def test_vicreg_terms_by_construction() -> None:
     assert shifted == pytest.approx(same + WEIGHTS[0] * 0.25, rel=1e-4)
 
 
-def _latents(trunk: Trunk, arrays, codes: torch.Tensor) -> torch.Tensor:
-    inputs = as_tensors(arrays, **WIDTHS)
-    inputs = dataclasses.replace(inputs, image=dihedral(inputs.image, codes))
+def _latents(trunk: Trunk, inputs) -> torch.Tensor:
     trunk.eval()
     with torch.no_grad():
         return embedding(*trunk(inputs, trunk.usable(inputs.present)))
 
 
-def test_pretraining_with_invariance_makes_a_galaxys_views_agree() -> None:
-    """After pretraining, a galaxy's latent under another rotation or mirror, relative to how
-    far apart different galaxies lie, is closer with the VICReg term than without it."""
+def test_pretraining_with_invariance_lowers_the_term_it_is_given() -> None:
+    """The VICReg term between a galaxy and its second view (turned or mirrored, more noise),
+    measured the same way on both trunks, is lower after pretraining with it than without:
+    gradients reach the trunk through both views."""
     arrays = survey(96, np.random.default_rng(3), p_spec=0.5)[0].only(("image",))
-    codes = torch.randint(1, 8, (len(arrays),), generator=torch.Generator().manual_seed(1))
-    gap = {}
+    inputs = as_tensors(arrays, **WIDTHS)
+    other = dataclasses.replace(
+        inputs, image=second_view(inputs.image, torch.Generator().manual_seed(1))
+    )
+    term = {}
     for weight in (0.0, 1.0):
         torch.manual_seed(0)
         trunk = Trunk(small_config(modalities=("image",)), **WIDTHS)
@@ -77,11 +87,8 @@ def test_pretraining_with_invariance_makes_a_galaxys_views_agree() -> None:
         if weight:
             first, last = state.losses[0]["invariance"], state.losses[-1]["invariance"]
             assert last < 0.9 * first, (first, last)  # it learns the term it is given
-        z, turned = _latents(trunk, arrays, torch.zeros_like(codes)), _latents(trunk, arrays, codes)
-        between = torch.cdist(z, z).sum() / (len(z) * (len(z) - 1))
-        gap[weight] = float((z - turned).norm(dim=1).mean() / between)
-    # 0.23 without and 0.14 with in development: a tiny survey and 60 steps, so a loose bound
-    assert gap[1.0] < 0.8 * gap[0.0], gap
+        term[weight] = float(vicreg(_latents(trunk, inputs), _latents(trunk, other)))
+    assert term[1.0] < term[0.0], term
 
 
 def test_invariance_must_not_be_negative() -> None:
