@@ -15,12 +15,15 @@ from app.services.experiments.plot import plot_experiment
 from app.services.experiments.summary import aggregate
 
 
-def _arm(spec: str) -> tuple[str, Path]:
-    """'name=path.json' -> (name, path)."""
+def _arm(spec: str, strategy: str) -> tuple[str, Path, str]:
+    """'name=path.json[@strategy]' -> (name, path, strategy, ``strategy`` when not given)."""
     name, sep, path = spec.partition("=")
-    if not sep or not name or not path:
-        raise typer.BadParameter(f"{spec!r}: expected NAME=RESULT.json", param_hint="ARMS")
-    return name, Path(path)
+    path, at, chosen = path.partition("@")
+    if not sep or not name or not path or (at and not chosen):
+        raise typer.BadParameter(
+            f"{spec!r}: expected NAME=RESULT.json[@STRATEGY]", param_hint="ARMS"
+        )
+    return name, Path(path), chosen or strategy
 
 
 def _value(metrics: dict[str, Any], metric: str) -> float:
@@ -31,12 +34,12 @@ def _value(metrics: dict[str, Any], metric: str) -> float:
     return np.nan if value is None else float(value)
 
 
-def comparison(arms: dict[str, dict[str, Any]], strategy: str, metric: str) -> list[str]:
+def comparison(arms: dict[str, list[list[dict[str, Any]]]], metric: str) -> list[str]:
     """Markdown rows: labels, each arm's mean ± std (ddof 1) over seeds, and each later arm's
-    paired difference from the first (mean, and in how many seeds it is lower)."""
+    paired difference from the first (mean, and in how many seeds it is lower). arms: {name:
+    one strategy's records, per seed}."""
     series = {}
-    for name, result in arms.items():
-        seeds = result["strategies"][strategy]["seeds"]
+    for name, seeds in arms.items():
         series[name] = {
             r["n_labels"]: np.array([_value(run[i]["metrics"], metric) for run in seeds], float)
             for i, r in enumerate(seeds[0])
@@ -63,30 +66,32 @@ def comparison(arms: dict[str, dict[str, Any]], strategy: str, metric: str) -> l
 
 
 def compare(
-    arms: list[str] = typer.Argument(..., help="NAME=RESULT.json, the first is the reference."),
-    strategy: str = typer.Option("random", "--strategy", help="The strategy of each run shown."),
+    arms: list[str] = typer.Argument(
+        ..., help="NAME=RESULT.json[@STRATEGY], the first is the reference."
+    ),
+    strategy: str = typer.Option(
+        "random", "--strategy", help="The strategy shown of a run that names none."
+    ),
     metric: str | None = typer.Option(None, "--metric", help="Default: the runs' primary one."),
     plot: Path | None = typer.Option(None, "--plot", help="Learning-curve PNG of the arms."),
 ) -> None:
     """Print a markdown table of experiment runs side by side; optionally plot them."""
-    loaded = {}
+    loaded, setup = {}, None
     for spec in arms:
-        name, path = _arm(spec)
+        name, path, shown = _arm(spec, strategy)
         try:
-            loaded[name] = json.loads(path.read_text())
+            result = json.loads(path.read_text())
         except (OSError, ValueError) as err:
             raise typer.BadParameter(f"{path}: {err}", param_hint="ARMS") from None
-        if strategy not in loaded[name]["strategies"]:
-            raise typer.BadParameter(f"{path} has no strategy {strategy!r}", param_hint="ARMS")
-    first = next(iter(loaded.values()))
-    metric = metric or first["setup"]["metrics"][0]
-    typer.echo("\n".join(comparison(loaded, strategy, metric)))
+        if shown not in result["strategies"]:
+            raise typer.BadParameter(f"{path} has no strategy {shown!r}", param_hint="ARMS")
+        loaded[name] = result["strategies"][shown]["seeds"]
+        setup = setup or result["setup"]
+    metric = metric or setup["metrics"][0]
+    typer.echo("\n".join(comparison(loaded, metric)))
     if plot is not None:
         merged = {
-            "setup": first["setup"],
-            "strategies": {
-                name: {"aggregate": aggregate(r["strategies"][strategy]["seeds"])}
-                for name, r in loaded.items()
-            },
+            "setup": setup,
+            "strategies": {name: {"aggregate": aggregate(seeds)} for name, seeds in loaded.items()},
         }
         typer.echo(f"wrote {plot_experiment(merged, plot)}")

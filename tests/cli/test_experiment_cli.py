@@ -271,5 +271,17 @@ def test_compare_puts_arms_side_by_side_with_paired_differences(tmp_path: Path) 
     args = ["compare", f"scratch={scratch}", "--metric", "recall_merger"]
     missing = runner.invoke(research, args)
     assert missing.exit_code != 0 and "no metric 'recall_merger'" in missing.output
+    # one run's other strategy as an arm: NAME=RESULT.json@STRATEGY
+    both = _result([[0.020, 0.016], [0.022, 0.015]])
+    both["strategies"]["power_bald"] = _result([[0.018, 0.014], [0.021, 0.013]])["strategies"][
+        "random"
+    ]
+    two = tmp_path / "two.json"
+    two.write_text(json.dumps(both))
+    shown = runner.invoke(research, ["compare", f"random={two}", f"bald={two}@power_bald"])
+    assert shown.exit_code == 0, shown.output
+    assert "| 100 | 0.021 ± 0.0014 | 0.0195 ± 0.0021 | -0.0015 (2/2) |" in shown.output
+    missing = runner.invoke(research, ["compare", f"x={scratch}@power_bald"])
+    assert missing.exit_code != 0 and "has no strategy 'power_bald'" in missing.output
     bad = runner.invoke(research, ["compare", str(scratch)])
     assert bad.exit_code != 0 and "expected NAME=RESULT.json" in bad.output
