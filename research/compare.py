@@ -48,18 +48,18 @@ def comparison(arms: dict[str, list[list[dict[str, Any]]]], metric: str) -> list
     first = series[names[0]]
     head = ["labels", *names, *(f"{n} minus {names[0]} (lower in)" for n in names[1:])]
     rows = ["| " + " | ".join(head) + " |", "|" + "---:|" * len(head)]
-    for n in sorted(first):
+    for n in sorted(set().union(*series.values())):  # every label count any arm has
         cells = [str(n)]
         for name in names:
             v = series[name].get(n)
             sd = v.std(ddof=1) if v is not None and len(v) > 1 else float("nan")
             cells.append("—" if v is None else f"{v.mean():.4g} ± {sd:.2g}")
         for name in names[1:]:
-            v = series[name].get(n)
-            if v is None or len(v) != len(first[n]):
+            v, ref = series[name].get(n), first.get(n)
+            if v is None or ref is None or len(v) != len(ref):
                 cells.append("—")
                 continue
-            d = v - first[n]
+            d = v - ref
             cells.append(f"{d.mean():+.3g} ({int((d < 0).sum())}/{len(d)})")
         rows.append("| " + " | ".join(cells) + " |")
     return rows
