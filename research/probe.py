@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 import typer
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from app.cli.common import fail, ready
@@ -46,6 +46,28 @@ def _arms(specs: list[str]) -> dict[str, Encoder]:
     return {"untrained": first._replace(trunk=fresh), **arms}
 
 
+def effective_rank(z: np.ndarray) -> float:
+    """exp(entropy) of the latent covariance's eigenvalue shares: how many directions it uses
+    (Roy & Vetterli 2007); 1 when it collapsed to one, D when all D are used alike."""
+    share = np.clip(np.linalg.eigvalsh(np.cov(z.T)), 0, None)
+    share = share[share > 0] / share.sum()
+    return float(np.exp(-(share * np.log(share)).sum()))
+
+
+def shortcut_r2(z: np.ndarray, images: np.ndarray) -> dict[str, float]:
+    """R² of a linear map from the latent to the cutout's sky noise (median absolute deviation
+    of its 4-pixel border, mean over bands) and to its central flux (sum of the central quarter):
+    a latent that tells the noise better than the galaxy learnt a shortcut."""
+    edge = np.concatenate([images[:, :, :4].reshape(*images.shape[:2], -1),
+                           images[:, :, -4:].reshape(*images.shape[:2], -1)], 2)  # fmt: skip
+    noise = np.median(np.abs(edge - np.median(edge, 2, keepdims=True)), 2).mean(1)
+    h, w = images.shape[2:]
+    centre = images[:, :, h // 4 : 3 * h // 4, w // 4 : 3 * w // 4].sum((1, 2, 3))
+    fit = LinearRegression()
+    return {name: float(fit.fit(z, y).score(z, y))
+            for name, y in (("sky_noise", noise), ("central_flux", centre))}  # fmt: skip
+
+
 def probe_curve(
     train: np.ndarray, y_train: np.ndarray, test: np.ndarray, y_test: np.ndarray,
     classes: tuple[str, ...], labels: list[int], seed: int,
@@ -73,7 +95,8 @@ def probe(
     seeds: int = typer.Option(5, "--seeds", min=1),
     out: Path | None = typer.Option(None, "--json", help="Write the curves here."),
 ) -> None:
-    """Print a markdown table of linear-probe accuracy and rare-class recall per encoder."""
+    """Print a markdown table of linear-probe accuracy and rare-class recall per encoder, and
+    what each latent encodes (effective rank; R² of the sky noise and of the central flux)."""
     settings = ready(ctx)
     counts = [int(x) for x in labels.split(",")]
     names = parse_modalities(modalities)
@@ -94,13 +117,18 @@ def probe(
     cache = cache.stretched().only(names)
     y = data.targets.values[task].astype(int)
     result: dict[str, Any] = {"survey": survey, "task": task, "modalities": list(names),
-                              "pool": len(pool), "test": len(test), "arms": {}}  # fmt: skip
+                              "pool": len(pool), "test": len(test), "arms": {},
+                              "latents": {}}  # fmt: skip
     for name, encoder in encoders.items():
         z_pool, z_test = start_map(cache, pool, encoder), start_map(cache, test, encoder)
         result["arms"][name] = [
             probe_curve(z_pool, y[pool], z_test, y[test], t.classes, counts, seed)
             for seed in range(seeds)
         ]
+        images = cache.take(test).images
+        result["latents"][name] = {"effective_rank": effective_rank(z_test)} | (
+            {} if images is None else shortcut_r2(z_test, images)
+        )
     rare = min(t.classes, key=lambda c: int((y[test] == t.classes.index(c)).sum()))
     typer.echo(f"| labels | {' | '.join(f'{a} accuracy | {a} {rare} recall' for a in encoders)} |")
     typer.echo("|---:" * (1 + 2 * len(encoders)) + "|")
@@ -111,6 +139,8 @@ def probe(
                 v = np.array([c[i][key] for c in curves], float)
                 cells.append(f"{v.mean():.3f} ± {v.std(ddof=1) if len(v) > 1 else 0:.3f}")
         typer.echo("| " + " | ".join(cells) + " |")
+    for name, facts in result["latents"].items():
+        typer.echo(f"{name}: " + ", ".join(f"{k} {v:.3g}" for k, v in facts.items()))
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=1))

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -22,6 +23,7 @@ from app.config import resolve
 from bayes.calibrated import CalibratedModel
 from bayes.pretrained import ENCODER, STATE, load_encoder
 from research.cli import app as research
+from research.probe import effective_rank
 from storage.db import session_scope
 from storage.models import Job, ModelVersion
 
@@ -168,3 +170,15 @@ def test_a_linear_probe_scores_each_encoder_against_an_untrained_trunk(home: Pat
             assert 0 <= record["accuracy"] <= 1 and record["n"] == result["test"]
             assert {k for k in record if k.startswith("recall_")}  # the rare-class view
     assert result["arms"]["untrained"] != result["arms"]["mae"]  # another latent, other scores
+    for facts in result["latents"].values():  # what each latent encodes
+        assert 1 <= facts["effective_rank"] <= 32 and facts["sky_noise"] <= 1
+        assert facts["central_flux"] <= 1
+
+
+def test_effective_rank_counts_the_directions_a_latent_uses():
+    rng = np.random.default_rng(0)
+    assert effective_rank(rng.normal(size=(5000, 8))) == pytest.approx(8, rel=0.02)
+    line = rng.normal(size=(5000, 1)) * np.ones((1, 8)) + 1e-6 * rng.normal(size=(5000, 8))
+    assert effective_rank(line) == pytest.approx(1, abs=0.01)
+    two = np.concatenate([rng.normal(size=(5000, 2)), np.zeros((5000, 6))], 1)
+    assert effective_rank(two) == pytest.approx(2, rel=0.02)

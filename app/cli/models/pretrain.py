@@ -45,8 +45,9 @@ def pretrain(
         DEFAULTS.invariance,
         "--invariance",
         min=0.0,
-        help="Weight of a term asking two views of a galaxy (its cutout turned or mirrored, "
-        "other masks) for the same latent (VICReg); 0 reconstructs only.",
+        help="Weight of a VICReg term asking the masked view of a galaxy and a whole one (turned "
+        "or mirrored, more noise) for the same latent; 0 reconstructs only. Research: on the "
+        "20k mock it did worse than 0 (docs/pretraining.md).",
     ),
     seed: int = typer.Option(DEFAULTS.seed, "--seed"),
     threads: int | None = THREADS,
