@@ -49,8 +49,8 @@ def second_view(image: torch.Tensor, generator: torch.Generator) -> torch.Tensor
     """(n, B, H, W) -> another view of each cutout: one of the eight symmetries, and Gaussian
     noise of a standard deviation drawn from [0, NOISE) per galaxy. Without the noise the two
     views share their sky noise exactly, and the latent learnt to encode the noise instead of
-    the galaxy (on the 20k mock's test split, R² 0.86 for the noise level and 0.60 for the
-    central flux, against 0.88 and 0.84 for an untrained trunk: docs/pretraining.md)."""
+    the galaxy (on the 20k mock's test split, R² 0.86 for the noise level and 0.58 for the
+    central flux, against 0.87 and 0.83 for an untrained trunk: docs/pretraining.md)."""
     n = len(image)
     turned = dihedral(image, random_codes(n, generator))
     level = NOISE * torch.rand(n, 1, 1, 1, generator=generator)

@@ -23,7 +23,7 @@ from app.config import resolve
 from bayes.calibrated import CalibratedModel
 from bayes.pretrained import ENCODER, STATE, load_encoder
 from research.cli import app as research
-from research.probe import effective_rank
+from research.probe import effective_rank, shortcut_r2
 from storage.db import session_scope
 from storage.models import Job, ModelVersion
 
@@ -170,9 +170,12 @@ def test_a_linear_probe_scores_each_encoder_against_an_untrained_trunk(home: Pat
             assert 0 <= record["accuracy"] <= 1 and record["n"] == result["test"]
             assert {k for k in record if k.startswith("recall_")}  # the rare-class view
     assert result["arms"]["untrained"] != result["arms"]["mae"]  # another latent, other scores
-    for facts in result["latents"].values():  # what each latent encodes
-        assert 1 <= facts["effective_rank"] <= 32 and facts["sky_noise"] <= 1
-        assert facts["central_flux"] <= 1
+    assert set(result["latents"]) == {"untrained", "mae"}  # what each latent encodes
+    assert {k for v in result["latents"].values() for k in v} == {
+        "effective_rank",
+        "sky_noise",
+        "central_flux",
+    }
 
 
 def test_effective_rank_counts_the_directions_a_latent_uses():
@@ -182,3 +185,16 @@ def test_effective_rank_counts_the_directions_a_latent_uses():
     assert effective_rank(line) == pytest.approx(1, abs=0.01)
     two = np.concatenate([rng.normal(size=(5000, 2)), np.zeros((5000, 6))], 1)
     assert effective_rank(two) == pytest.approx(2, rel=0.02)
+
+
+def test_shortcut_r2_tells_which_the_latent_encodes():
+    """A latent holding each cutout's noise level (and nothing of its light) predicts the noise,
+    not the central flux, out of fold."""
+    rng = np.random.default_rng(1)
+    level = rng.uniform(0.5, 2.0, 400)
+    light = rng.uniform(0, 5, 400)
+    images = rng.normal(size=(400, 2, 16, 16)) * level[:, None, None, None]
+    images[:, :, 6:10, 6:10] += light[:, None, None, None]
+    z = np.stack([level, rng.normal(size=400)], 1)
+    r2 = shortcut_r2(z, images)
+    assert r2["sky_noise"] > 0.8 and r2["central_flux"] < 0.1, r2
