@@ -13,7 +13,7 @@ import numpy as np
 from app.config import Settings
 from app.services.data.targets import SOURCE_WORDS
 from app.services.reports.figures import figures
-from app.services.reports.per_class import class_rows, rare_class_sentence
+from app.services.reports.per_class import ClassRow, class_rows, rare_class_sentence
 from app.services.reports.regression_calibration import coverage_rows, summary_rows
 from app.services.reports.uncertainty import ReportData, collect
 
@@ -56,21 +56,22 @@ PER_CLASS_HEADER = ("class", "validation galaxies", "found", "recall", "68% inte
                     "predicted as it", "precision")  # fmt: skip
 
 
-def per_class_table(data: ReportData) -> list[tuple[object, ...]]:
+def per_class_table(rows: Sequence[ClassRow]) -> list[tuple[object, ...]]:
     """A row per class in :data:`PER_CLASS_HEADER`'s order (the page shows the same rows)."""
     return [
         (r.name, r.n, r.found, r.recall,
          f"{r.recall_low:.2f}–{r.recall_high:.2f}" if r.n else None, r.predicted, r.precision)
-        for r in class_rows(data.confusion, data.classes)
+        for r in rows
     ]  # fmt: skip
 
 
 def _per_class(data: ReportData) -> str:
-    sentence = rare_class_sentence(class_rows(data.confusion, data.classes))
+    rows = class_rows(data.confusion, data.classes)
+    sentence = rare_class_sentence(rows)
     return (
         f"<h2>Per class ({html.escape(str(data.classification_task))})</h2>"
         + (f"<p>{html.escape(sentence)}</p>" if sentence else "")
-        + _table(PER_CLASS_HEADER, per_class_table(data))
+        + _table(PER_CLASS_HEADER, per_class_table(rows))
     )
 
 

@@ -76,12 +76,13 @@ else:
 
 if len(data.probs):
     st.markdown(f"**Per class ({plain(data.classification_task)})**")
-    sentence = rare_class_sentence(class_rows(data.confusion, data.classes))
+    rows = class_rows(data.confusion, data.classes)
+    sentence = rare_class_sentence(rows)
     if sentence:
         st.caption(sentence)
-    rows = html_report.per_class_table(data)
+    table = html_report.per_class_table(rows)
     st.dataframe(
-        [dict(zip(html_report.PER_CLASS_HEADER, row, strict=True)) for row in rows],
+        [dict(zip(html_report.PER_CLASS_HEADER, r, strict=True)) for r in table],
         hide_index=True,
         width="stretch",
     )
