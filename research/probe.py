@@ -55,11 +55,16 @@ def effective_rank(z: np.ndarray) -> float:
     return float(np.exp(-(share * np.log(share)).sum()))
 
 
+MIN_FOLD = 10  # galaxies per cross-validation fold below which no R² is reported
+
+
 def shortcut_r2(z: np.ndarray, images: np.ndarray) -> dict[str, float]:
     """Cross-validated R² (5 folds) of a linear map from the latent to the cutout's sky noise
     (median absolute deviation of its 4-pixel border, mean over bands) and to its central flux
     (sum of the central quarter): a latent that tells the noise better than the galaxy learnt a
-    shortcut."""
+    shortcut. Empty below ``MIN_FOLD`` galaxies a fold, where R² means little."""
+    if len(z) < 5 * MIN_FOLD:
+        return {}
     edge = np.concatenate([images[:, :, :4].reshape(*images.shape[:2], -1),
                            images[:, :, -4:].reshape(*images.shape[:2], -1)], 2)  # fmt: skip
     noise = np.median(np.abs(edge - np.median(edge, 2, keepdims=True)), 2).mean(1)

@@ -171,11 +171,8 @@ def test_a_linear_probe_scores_each_encoder_against_an_untrained_trunk(home: Pat
             assert {k for k in record if k.startswith("recall_")}  # the rare-class view
     assert result["arms"]["untrained"] != result["arms"]["mae"]  # another latent, other scores
     assert set(result["latents"]) == {"untrained", "mae"}  # what each latent encodes
-    assert {k for v in result["latents"].values() for k in v} == {
-        "effective_rank",
-        "sky_noise",
-        "central_flux",
-    }
+    # a handful of test galaxies: the rank, but no cross-validated R² from folds of one or two
+    assert all(set(v) == {"effective_rank"} for v in result["latents"].values())
 
 
 def test_effective_rank_counts_the_directions_a_latent_uses():
@@ -198,3 +195,4 @@ def test_shortcut_r2_tells_which_the_latent_encodes():
     z = np.stack([level, rng.normal(size=400)], 1)
     r2 = shortcut_r2(z, images)
     assert r2["sky_noise"] > 0.8 and r2["central_flux"] < 0.1, r2
+    assert shortcut_r2(z[:49], images[:49]) == {}  # under 10 galaxies a fold
