@@ -185,6 +185,10 @@ def test_per_class_rows_by_hand_and_the_rarest_class_in_words() -> None:
     never = class_rows(np.array([[12, 0], [5, 0]]), ("a", "b"))  # b: 5 galaxies, none found
     assert never[1].precision is None and "calls no galaxy b" in rare_class_sentence(never)
     assert rare_class_sentence(class_rows(np.zeros((2, 2)), ("a", "b"))) is None
+    some = class_rows(np.array([[5, 0, 0], [1, 3, 0], [0, 0, 0]]), ("a", "b", "merger"))
+    sentence = rare_class_sentence(some)
+    assert sentence.startswith("No validation galaxy is labelled merger yet")
+    assert "The rarest class is b: 4 of 9" in sentence
 
 
 def test_the_html_report_has_the_per_class_view() -> None:

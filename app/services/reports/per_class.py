@@ -47,14 +47,21 @@ def class_rows(confusion: np.ndarray, classes: Sequence[str]) -> list[ClassRow]:
 
 
 def rare_class_sentence(rows: Sequence[ClassRow]) -> str | None:
-    """How the model does on the class with the fewest validation galaxies, in words; None
-    when no class has any."""
+    """How the model does on the class with the fewest validation galaxies, in words, after
+    the classes with none (whose recall nobody knows yet); None when no class has any."""
     present = [r for r in rows if r.n]
     if not present:
         return None
+    absent = [r.name for r in rows if not r.n]
     rare = min(present, key=lambda r: r.n)
     total = sum(r.n for r in rows)
     text = (
+        f"No validation galaxy is labelled {' or '.join(absent)} yet, so how the model does "
+        "on them is unknown. "
+        if absent
+        else ""
+    )
+    text += (
         f"The rarest class is {rare.name}: {rare.n} of {total} validation galaxies "
         f"({rare.n / total:.0%}). The model finds {rare.found} of them (recall "
         f"{rare.recall:.2f}, 68% interval {rare.recall_low:.2f}–{rare.recall_high:.2f})"
