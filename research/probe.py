@@ -23,6 +23,7 @@ from sklearn.preprocessing import StandardScaler
 from app.cli.common import fail, ready
 from app.cli.models.train import parse_modalities
 from app.services.experiments.maps import start_map
+from app.services.experiments.run import rarest_class
 from app.services.models.metrics import classification_metrics
 from app.services.models.training import ArrayCache, read_survey, rows_for
 from bayes.config import ModelConfig
@@ -135,7 +136,7 @@ def probe(
         result["latents"][name] = {"effective_rank": effective_rank(z_test)} | (
             {} if images is None else shortcut_r2(z_test, images)
         )
-    rare = min(t.classes, key=lambda c: int((y[test] == t.classes.index(c)).sum()))
+    rare = rarest_class(t, y[test])
     typer.echo(f"| labels | {' | '.join(f'{a} accuracy | {a} {rare} recall' for a in encoders)} |")
     typer.echo("|---:" * (1 + 2 * len(encoders)) + "|")
     for i, n in enumerate(counts):
