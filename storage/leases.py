@@ -97,19 +97,6 @@ def lease_next(
     return lease
 
 
-def current_lease(session: Session, *, task_id: int, user_id: int, now: datetime) -> Lease | None:
-    """This user's open, unexpired lease in the task (the latest to expire, e.g. one reopened
-    by an undo), so a reload or an undo resumes it instead of leasing another galaxy."""
-    return session.scalars(
-        select(Lease)
-        .join(QueueItem, QueueItem.id == Lease.queue_item_id)
-        .where(QueueItem.task_id == task_id, QueueItem.queue == "label")
-        .where(Lease.user_id == user_id, Lease.status == "open", Lease.expires_at > now)
-        .order_by(Lease.expires_at.desc(), Lease.id.desc())
-        .limit(1)
-    ).first()
-
-
 def open_leases(
     session: Session, *, task_id: int, user_id: int, now: datetime, limit: int
 ) -> list[Lease]:

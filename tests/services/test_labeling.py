@@ -81,6 +81,18 @@ def test_a_reload_resumes_the_open_lease(engine: Engine) -> None:
     assert again == first
 
 
+def test_the_next_galaxy_is_the_first_the_page_holds(engine: Engine) -> None:
+    w = _world(engine, n=4)
+    u = w.users[0]
+    shown = labeling.held(engine, u, w.task_id, size=3, now=T0)
+    assert [a.galaxy_id for a in shown] == w.galaxies[:3]
+    later = T0 + timedelta(seconds=5)
+    assert labeling.next_galaxy(engine, u, w.task_id, now=later) == shown[0]
+    labeling.submit(engine, u, shown[0].lease_id, status="answer", class_index=0,
+                    idempotency_key="k", now=later)  # fmt: skip
+    assert labeling.next_galaxy(engine, u, w.task_id, now=later) == shown[1]
+
+
 def test_a_retried_submission_counts_once(engine: Engine) -> None:
     w = _world(engine)
     u = w.users[0]

@@ -4,8 +4,8 @@ Each call is one transaction. A submission writes the label and closes its lease
 and counts once however often it is retried (its ``idempotency_key``). ``answer`` and
 ``unsure`` fill one of the galaxy's overlap slots; ``skip`` (and ``leave``) hand the slot to
 another labeler. Nobody is shown a galaxy twice, except through their own undo: it retracts
-their latest label and reopens their lease, and ``next_galaxy`` serves a labeler's open lease
-(the one reopened last first) before leasing a new galaxy, so the undone galaxy comes back
+their latest label and reopens their lease, and ``held`` (``next_galaxy``: its first) serves a
+labeler's open leases oldest first before leasing new galaxies, so the undone galaxy comes back
 next.
 """
 
@@ -72,22 +72,12 @@ def next_galaxy(
     now: datetime | None = None,
 ) -> Assignment | None:
     """The galaxy this labeler should label next in the task, leased to them; None when the
-    queue has nothing left for them. Their open lease (a reload, an undo) comes first."""
-    now = now or datetime.now(UTC)
-    with session_scope(engine) as session:
-        leases.begin_write(session)
-        leases.expire_stale(session, user_id=user_id, now=now)
-        lease = leases.current_lease(
-            session, task_id=task_id, user_id=user_id, now=now
-        ) or leases.lease_next(
-            session,
-            task_id=task_id,
-            user_id=user_id,
-            now=now,
-            lease_seconds=lease_seconds,
-            overlap=overlap,
-        )
-        return None if lease is None else _assignment(session, lease)
+    queue has nothing left for them. The first of :func:`held`: their oldest open lease (a
+    reload, an undone galaxy) before a new one, in the order the label page shows them."""
+    found = held(
+        engine, user_id, task_id, size=1, overlap=overlap, lease_seconds=lease_seconds, now=now
+    )
+    return found[0] if found else None
 
 
 def held(
