@@ -57,6 +57,28 @@ def class_recall(y_pred: np.ndarray, y_true: np.ndarray, n_classes: int) -> list
     return [float(f / p) if p else None for f, p in zip(found, present, strict=True)]
 
 
+def class_average_precision(probs: np.ndarray, y_true: np.ndarray) -> list[float | None]:
+    """Average precision of each class's probability ranking the galaxies one-vs-rest, (N, C),
+    (N,) -> C values; None for a class with no member. Σ_k (R_k - R_{k-1}) P_k over the distinct
+    thresholds (tied scores enter together), as scikit-learn defines it. Unlike recall at the
+    argmax it needs no class to win: it says whether P(merger) puts the mergers first while the
+    model still calls every one of them something else. A random ranking scores the class's
+    frequency."""
+    out: list[float | None] = []
+    for c in range(probs.shape[1]):
+        positive = y_true == c
+        if not positive.any():
+            out.append(None)
+            continue
+        order = np.argsort(-probs[:, c], kind="stable")
+        score, hits = probs[order, c], positive[order]
+        last = np.r_[np.flatnonzero(np.diff(score)), len(score) - 1]  # end of each tie group
+        tp = np.cumsum(hits)[last]
+        recall_step = np.diff(np.r_[0, tp]) / positive.sum()
+        out.append(float(np.sum(recall_step * tp / (last + 1))))
+    return out
+
+
 def expected_calibration_error(probs: np.ndarray, y_true: np.ndarray, *, bins: int = 15) -> float:
     """ECE over ``bins`` equal-width bins of top-class probability; (N, C), (N,) -> float.
 

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 from scipy import integrate, stats
-from sklearn.metrics import f1_score, recall_score
+from sklearn.metrics import average_precision_score, f1_score, recall_score
 
 from bayes.checks import metrics
 
@@ -38,6 +38,25 @@ def test_class_recall_by_hand_and_none_for_an_absent_class():
     assert metrics.class_recall(y_pred, y_true, 4) == [0.5, pytest.approx(2 / 3), None, 1.0]
     found = recall_score(y_true, y_pred, labels=[0, 1, 3], average=None)
     assert [r for r in metrics.class_recall(y_pred, y_true, 4) if r is not None] == list(found)
+
+
+def test_class_average_precision_by_hand_with_ties_and_an_absent_class():
+    probs = np.array([[0.9, 0.1, 0.0], [0.2, 0.8, 0.0], [0.6, 0.4, 0.0], [0.6, 0.4, 0.0]])
+    y = np.array([0, 1, 1, 0])
+    # class 0 ranks 0.9 (hit), then 0.6 twice together (one hit): AP = 1/2 * 1 + 1/2 * 2/3
+    # class 1 ranks 0.8 (hit), then 0.4 twice (one hit), then 0.1: AP = 1/2 + 1/2 * 2/3
+    ap = metrics.class_average_precision(probs, y)
+    assert ap[0] == pytest.approx(0.5 + 1 / 3)
+    assert ap[1] == pytest.approx(0.5 + 1 / 3)
+    assert ap[2] is None
+
+
+def test_class_average_precision_is_scikit_learns():
+    rng = np.random.default_rng(0)
+    probs = rng.dirichlet(np.ones(4), size=300).round(2)  # rounding makes ties
+    y = rng.integers(0, 4, size=300)
+    for c, ap in enumerate(metrics.class_average_precision(probs, y)):
+        assert ap == pytest.approx(average_precision_score(y == c, probs[:, c]), abs=1e-12)
 
 
 def test_ece_by_hand():

@@ -53,10 +53,10 @@ def _check_structure(result: dict, strategies: set[str], metrics: list[str]) -> 
             n = [r["n_labels"] for r in rounds]
             assert n == [8, 13, 18]  # monotone: initial + batch per round
             classes = result["setup"]["model_config"]["tasks"][0]["classes"]
-            recall = {f"recall_{c}" for c in classes}  # empty for a regression
-            assert set(rounds[0]["metrics"]) == set(metrics) | recall
+            per_class = {f"{m}_{c}" for m in ("recall", "ap") for c in classes}  # none: regression
+            assert set(rounds[0]["metrics"]) == set(metrics) | per_class
             assert all(r["metrics"][k] is None or 0 <= r["metrics"][k] <= 1
-                       for r in rounds for k in recall)  # fmt: skip
+                       for r in rounds for k in per_class)  # fmt: skip
             assert all(r["n_control"] >= 0 and "acquisition_mean" in r for r in rounds[:-1])
         assert [r["n_labels"] for r in s["aggregate"]] == [8, 13, 18]
         top = s["aggregate"][-1]["metrics"][metrics[0]]

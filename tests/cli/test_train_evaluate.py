@@ -64,6 +64,8 @@ def _versions(settings: Settings) -> list[ModelVersion]:
 def test_train_records_a_ready_active_version_whose_checkpoint_reloads(home: Path) -> None:
     output = _galactive(home, "train", "--epochs", "1", "--min-steps", "0", "--threads", "1")
     assert "validation morphology: accuracy" in output
+    per_class = next(ln for ln in output.splitlines() if "per class" in ln)
+    assert "spiral " in per_class and "recall_" not in output  # recall / AP pairs, by class name
     settings = resolve(None, home)
     (version,) = _versions(settings)
     assert (version.status, version.is_active, version.activated_at is not None) == (

@@ -143,8 +143,9 @@ def train(
         + ("; active" if result.active else "")
     )
     for task, m in fitted.validation.items():
-        shown = {k: v for k, v in m.items() if isinstance(v, float)}
-        typer.echo(f"  validation {task}: " + ", ".join(f"{k} {v:.4g}" for k, v in shown.items()))
+        typer.echo(f"  validation {task}: {_headline(m)}")
+        if per_class := _per_class(m):
+            typer.echo(f"    per class, recall / average precision: {per_class}")
     refit = " after one refit" if fitted.restarts else ""
     typer.echo(f"  health{refit}: {fitted.health.summary()}")
     if not fitted.health.ok:
@@ -180,3 +181,21 @@ def adapt(threads: int | None, advance: Advance) -> None:
     advance(1)
     if threads is None:
         use_threads_for_load(samples=3)
+
+
+def _headline(metrics: dict) -> str:
+    """The task's validation metrics but the per-class ones, as `name value` pairs."""
+    shown = {k: v for k, v in metrics.items() if not k.startswith(("recall_", "ap_"))}
+    return ", ".join(f"{k} {v:.4g}" for k, v in shown.items() if isinstance(v, float))
+
+
+def _per_class(metrics: dict) -> str:
+    """Each class's recall and average precision, `class 0.91 / 0.95` ('-' without a galaxy)."""
+    classes = [k.removeprefix("recall_") for k in metrics if k.startswith("recall_")]
+
+    def value(v: float | None) -> str:
+        return "-" if v is None else f"{v:.2f}"
+
+    return ", ".join(
+        f"{c} {value(metrics[f'recall_{c}'])} / {value(metrics.get(f'ap_{c}'))}" for c in classes
+    )

@@ -144,9 +144,12 @@ def metric_names(task: TaskConfig) -> tuple[tuple[str, ...], bool]:
 
 def recorded_metrics(task: TaskConfig) -> tuple[str, ...]:
     """What each round records: the reported metrics and, for a classification, every class's
-    recall (the rare-class view: how soon mergers are found, per strategy)."""
+    recall and average precision (the rare-class view: how soon mergers are found, per
+    strategy; AP also while the model still calls none of them a merger)."""
     names, _ = metric_names(task)
-    return names + tuple(f"recall_{c}" for c in task.classes if task.is_classification)
+    if not task.is_classification:
+        return names
+    return names + tuple(f"{m}_{c}" for m in ("recall", "ap") for c in task.classes)
 
 
 def rarest_class(task: TaskConfig, y: np.ndarray) -> str | None:

@@ -36,7 +36,8 @@ def classification_metrics(
     probs: np.ndarray, y: np.ndarray, classes: tuple[str, ...] = ()
 ) -> dict[str, Any]:
     """Mean probabilities (N, C), classes (N,) -> accuracy, macro-F1, ECE (15 bins), n, and
-    with class names ``recall_<class>`` for each (None where the class has no galaxy)."""
+    with class names ``recall_<class>`` and ``ap_<class>`` (average precision of its
+    probability) for each (None where the class has no galaxy)."""
     pred = probs.argmax(1)
     out = {
         "n": len(y),
@@ -44,8 +45,12 @@ def classification_metrics(
         "macro_f1": bm.macro_f1(pred, y),
         "ece": bm.expected_calibration_error(probs, y),
     }
-    recall = bm.class_recall(pred, y, len(classes)) if classes else []
-    return out | {f"recall_{c}": r for c, r in zip(classes, recall, strict=True)}
+    if not classes:
+        return out
+    recall = bm.class_recall(pred, y, len(classes))
+    ap = bm.class_average_precision(probs, y)
+    out |= {f"recall_{c}": r for c, r in zip(classes, recall, strict=True)}
+    return out | {f"ap_{c}": a for c, a in zip(classes, ap, strict=True)}
 
 
 def regression_metrics(
