@@ -52,8 +52,9 @@ VARIANTS = {
 REPORTED = ("sigma_nmad", "outlier_fraction", "bias", "coverage_68", "coverage_95", "cde_loss")
 
 
-def load(split_seed: int = 0) -> tuple[GalaxyArrays, np.ndarray, np.ndarray]:
-    """Extinction-corrected photometry, spectroscopic z and the product's split (its seed)."""
+def load(split_seed: int = 0) -> tuple[GalaxyArrays, np.ndarray, tuple[np.ndarray, ...]]:
+    """Extinction-corrected photometry, spectroscopic z, and the rows of the product's training,
+    validation and test splits (split seed ``split_seed``)."""
     t = Table.read(FILE)
     a = np.asarray(t["EXTINCTION"], np.float64)
     flux = np.asarray(t["MODELFLUX"], np.float64) * 10 ** (0.4 * a)
@@ -61,7 +62,8 @@ def load(split_seed: int = 0) -> tuple[GalaxyArrays, np.ndarray, np.ndarray]:
     n = len(t)
     arrays = GalaxyArrays(phot_flux=flux, phot_ivar=ivar, has_photometry=np.ones(n, bool))
     split = assign_splits([str(i) for i in range(n)], seed=split_seed)
-    return arrays, np.asarray(t["Z"], np.float64), split
+    rows = tuple(np.flatnonzero(split == s) for s in ("train", "validation", "test"))
+    return arrays, np.asarray(t["Z"], np.float64), rows
 
 
 def main() -> None:
@@ -73,8 +75,7 @@ def main() -> None:
     p.add_argument("--json")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    arrays, z, split = load(args.split_seed)
-    tr, va, te = (np.flatnonzero(split == s) for s in ("train", "validation", "test"))
+    arrays, z, (tr, va, te) = load(args.split_seed)
     train, held_out, test = arrays.subset(tr), arrays.subset(va), arrays.subset(te)
     x = photometry_features(arrays)
     rows = []
