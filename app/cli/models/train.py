@@ -8,6 +8,7 @@ from app.cli.common import DEVICE, Advance, bar, device_or_fail, fail, ready
 from app.config import Settings
 from app.services.compute import use_threads_for_load
 from app.services.loop.retrain import active_version, request_retrain
+from app.services.models.metrics import PER_CLASS
 from app.services.models.new_version import train as train_version
 from app.services.models.pretraining import find_encoder
 from bayes.config import EPOCHS, MIN_STEPS
@@ -185,7 +186,8 @@ def adapt(threads: int | None, advance: Advance) -> None:
 
 def _headline(metrics: dict) -> str:
     """The task's validation metrics but the per-class ones, as `name value` pairs."""
-    shown = {k: v for k, v in metrics.items() if not k.startswith(("recall_", "ap_"))}
+    per_class = tuple(f"{m}_" for m in PER_CLASS)
+    shown = {k: v for k, v in metrics.items() if not k.startswith(per_class)}
     return ", ".join(f"{k} {v:.4g}" for k, v in shown.items() if isinstance(v, float))
 
 

@@ -23,7 +23,7 @@ from app.services.experiments.maps import pool_colours, start_map
 from app.services.experiments.summary import summarise
 from app.services.loop.screening import screen
 from app.services.loop.strategy import CONTROL_FRACTION, Batch, choose_batch, screens
-from app.services.models.metrics import is_redshift, posterior_metrics
+from app.services.models.metrics import PER_CLASS, is_redshift, posterior_metrics
 from app.services.models.training import (
     ArrayCache,
     FittedModel,
@@ -149,7 +149,7 @@ def recorded_metrics(task: TaskConfig) -> tuple[str, ...]:
     names, _ = metric_names(task)
     if not task.is_classification:
         return names
-    return names + tuple(f"{m}_{c}" for m in ("recall", "ap") for c in task.classes)
+    return names + tuple(f"{m}_{c}" for m in PER_CLASS for c in task.classes)
 
 
 def rarest_class(task: TaskConfig, y: np.ndarray) -> str | None:

@@ -32,6 +32,9 @@ def point_estimate(task: TaskConfig, posterior: Posterior) -> np.ndarray:
     return np.median(draws, 1) if is_redshift(task) else draws.mean(1)
 
 
+PER_CLASS = ("recall", "ap")  # the per-class metrics, keyed f"{metric}_{class}"
+
+
 def classification_metrics(
     probs: np.ndarray, y: np.ndarray, classes: tuple[str, ...] = ()
 ) -> dict[str, Any]:
