@@ -173,6 +173,12 @@ def test_a_linear_probe_scores_each_encoder_against_an_untrained_trunk(home: Pat
     assert set(result["latents"]) == {"untrained", "mae"}  # what each latent encodes
     # a handful of test galaxies: the rank, but no cross-validated R² from folds of one or two
     assert all(set(v) == {"effective_rank"} for v in result["latents"].values())
+    # a regression: ridge in log(1 + z), scored with the photo-z metrics
+    shown = _run(home, "probe", f"mae={latest}", "--task", "redshift", "--labels", "8,16",
+                 "--seeds", "2", "--json", str(out))  # fmt: skip
+    assert "| labels | untrained sigma_nmad | untrained outlier_fraction |" in shown, shown
+    for curves in json.loads(out.read_text())["arms"].values():
+        assert all(r["sigma_nmad"] > 0 and 0 <= r["outlier_fraction"] <= 1 for r in curves[0])
 
 
 def test_effective_rank_counts_the_directions_a_latent_uses():
