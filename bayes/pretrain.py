@@ -41,7 +41,10 @@ class PretrainConfig:
     always kept), which is what teaches one modality to stand for another; image_patch: side
     of the square image patches, pixels. invariance: weight of the VICReg term that asks the
     masked view of a galaxy and a whole one, its cutout turned or mirrored, for the same latent
-    (:mod:`bayes.invariance`); 0, the default, pretrains by reconstruction alone."""
+    (:mod:`bayes.invariance`); 0, the default, pretrains by reconstruction alone.
+    contrastive: weight of a CLIP-style term (:func:`contrastive_loss`) asking a galaxy's
+    image-only latent and its spectrum-only latent to pick each other out of a batch of
+    ``batch_size`` galaxies that have both (AstroCLIP); 0, the default, leaves it out."""
 
     epochs: int = 20
     batch_size: int = 64
@@ -52,14 +55,16 @@ class PretrainConfig:
     drop_modality: float = 0.25
     image_patch: int = 8
     invariance: float = 0.0
+    contrastive: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
         for name in ("mask_ratio", "band_ratio"):
             if not 0 <= getattr(self, name) < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
-        if not self.invariance >= 0:
-            raise ValueError(f"invariance must be >= 0, got {self.invariance}")
+        for name in ("invariance", "contrastive"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0 <= self.drop_modality < 1:
             raise ValueError(f"drop_modality must be in [0, 1), got {self.drop_modality}")
         for name in ("epochs", "batch_size", "image_patch"):
@@ -259,6 +264,44 @@ def _invariance(
     return vicreg(z, embedding(*trunk(inputs, inputs.present)))
 
 
+# Temperature of the contrastive term's softmax over cosine similarities (CLIP's learnt value
+# settles near 0.01; AstroCLIP's fixed one is in this range). Fixed: the term is a means, and a
+# learnt temperature is one more thing that can run away on a few thousand pairs.
+TEMPERATURE = 0.1
+
+
+def contrastive_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE of (n, D) latents of n galaxies seen two ways (row i of ``a`` and
+    of ``b`` are one galaxy): each must find its partner among the n by cosine similarity.
+    log(n) for latents that say nothing about which galaxy is which; 0 when every pair is
+    told apart with certainty. Each side is centred on its batch mean first: an untrained
+    trunk's latents share a large common part (cosine similarities of 0.36-0.58 between any
+    two galaxies in development) that would hide how they differ."""
+    a, b = a - a.mean(0), b - b.mean(0)
+    logits = F.normalize(a, dim=1) @ F.normalize(b, dim=1).T / TEMPERATURE
+    target = torch.arange(len(a), device=a.device)
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+
+
+def _only(present: torch.Tensor, column: int) -> torch.Tensor:
+    """(n, 3) modality mask with every modality but ``column`` switched off."""
+    keep = torch.zeros_like(present)
+    keep[:, column] = present[:, column]
+    return keep
+
+
+def _image_spectrum(trunk: Trunk, inputs: ModelInputs) -> torch.Tensor | None:
+    """The contrastive term between the image-only and the spectrum-only latents of the
+    galaxies of ``inputs`` that have both (whole, nothing masked); None for fewer than two."""
+    present = trunk.usable(inputs.present)
+    both = present[:, IMAGE] & present[:, SPECTRUM]
+    if int(both.sum()) < 2:
+        return None
+    z_image = embedding(*trunk(inputs, _only(present, IMAGE)))
+    z_spectrum = embedding(*trunk(inputs, _only(present, SPECTRUM)))
+    return contrastive_loss(z_image[both], z_spectrum[both])
+
+
 @dataclass
 class PretrainState:
     """Where a pretraining run stands after ``epoch`` finished epochs: everything a resumed
@@ -321,6 +364,16 @@ def pretrain(
     if resume is not None:
         _load_optimizer(opt, resume.optimizer)
     spectrum_patch = decoders.spectrum_patch or 1
+    pairs = np.flatnonzero(arrays.present()[:, [IMAGE, SPECTRUM]].all(1))
+    contrast = config.contrastive > 0
+    if contrast and not (trunk.uses["image"] and trunk.uses["spectrum"]):
+        raise ValueError("the contrastive term pairs images with spectra: the trunk reads "
+                         f"{[m for m, used in trunk.uses.items() if used]}")  # fmt: skip
+    if contrast and len(pairs) < 2:
+        raise ValueError(
+            f"the contrastive term needs galaxies with both an image and a spectrum; "
+            f"{len(pairs)} of {len(arrays)} have both"
+        )
     losses = list(resume.losses) if resume else []
     start = resume.epoch if resume else 0
     per_epoch = math.ceil(len(arrays) / config.batch_size)
@@ -343,6 +396,12 @@ def pretrain(
             parts = decoders.loss(z, inputs, masked)
             if config.invariance and len(inputs) > 1:
                 parts["invariance"] = config.invariance * _invariance(trunk, z, inputs, generator)
+            if contrast:
+                drawn = rng.choice(pairs, min(config.batch_size, len(pairs)), replace=False)
+                both = as_tensors(arrays.subset(np.sort(drawn)), n_bands=n_bands, n_phot=n_phot)
+                term = _image_spectrum(trunk, both)
+                if term is not None:
+                    parts["contrastive"] = config.contrastive * term
             if not parts:
                 continue
             loss = sum(parts.values())

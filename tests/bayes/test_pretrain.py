@@ -12,7 +12,7 @@ import torch
 from bayes.data import as_tensors
 from bayes.layers.fusion import Trunk
 from bayes.model import GalaxyModel
-from bayes.pretrain import PretrainConfig, mask_batch, pretrain
+from bayes.pretrain import TEMPERATURE, PretrainConfig, contrastive_loss, mask_batch, pretrain
 from tests.bayes.conftest import small_config
 from tests.bayes.synthetic import survey
 
@@ -170,3 +170,33 @@ def test_a_survey_of_images_alone_pretrains(arrays):
     trunk = _trunk(modalities=("image",))
     state = pretrain(trunk, images, PretrainConfig(epochs=1, image_patch=4), **WIDTHS)
     assert set(state.losses[0]) == {"image"}
+
+
+def test_the_contrastive_term_is_log_n_when_blind_and_near_zero_when_certain():
+    same = torch.ones(8, 4)
+    assert float(contrastive_loss(same, same)) == pytest.approx(np.log(8), rel=1e-6)
+    # one-hot pairs, centred: cosine 1 with the partner, -1/7 with each of the other 7
+    eye = torch.eye(8)
+    expected = np.log1p(7 * np.exp((-1 / 7 - 1) / TEMPERATURE))
+    # float32 log-softmax of logits of 10: rounding of ~1e-6 in absolute terms
+    assert float(contrastive_loss(eye, 3 * eye)) == pytest.approx(expected, abs=1e-6)
+
+
+def test_contrastive_pretraining_learns_to_pair_images_with_spectra(arrays):
+    """The term ends well below log(pairs), what latents blind to the pairing score (it starts
+    above: an untrained trunk's centred latents are confidently wrong)."""
+    config = PretrainConfig(epochs=8, batch_size=32, lr=3e-3, image_patch=4, contrastive=1.0)
+    state = pretrain(_trunk(), arrays, config, **WIDTHS)
+    terms = [epoch["contrastive"] for epoch in state.losses]
+    assert terms[0] > np.log(32) > terms[-1] / 0.9, terms  # 32 of the 45 pairs a step
+    plain = pretrain(_trunk(), arrays, dataclasses.replace(config, contrastive=0.0), **WIDTHS)
+    assert "contrastive" not in plain.losses[0]
+
+
+def test_the_contrastive_term_needs_images_and_spectra(arrays):
+    images = arrays.only(("image", "photometry"))
+    with pytest.raises(ValueError, match="0 of 96 have both"):
+        pretrain(_trunk(), images, PretrainConfig(epochs=1, contrastive=1.0), **WIDTHS)
+    with pytest.raises(ValueError, match="pairs images with spectra"):
+        trunk = _trunk(modalities=("image", "photometry"))
+        pretrain(trunk, arrays, PretrainConfig(epochs=1, contrastive=1.0), **WIDTHS)

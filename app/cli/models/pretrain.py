@@ -49,6 +49,14 @@ def pretrain(
         "or mirrored, more noise) for the same latent; 0 reconstructs only. Research: on the "
         "20k mock it did worse than 0 (docs/pretraining.md).",
     ),
+    contrastive: float = typer.Option(
+        DEFAULTS.contrastive,
+        "--contrastive",
+        min=0.0,
+        help="Weight of a CLIP-style term asking each galaxy's image-only and spectrum-only "
+        "latents to pick each other out of a batch of galaxies with both (AstroCLIP); 0 leaves "
+        "it out. Needs image and spectrum among --modalities.",
+    ),
     seed: int = typer.Option(DEFAULTS.seed, "--seed"),
     threads: int | None = THREADS,
     background: bool = typer.Option(
@@ -70,6 +78,7 @@ def pretrain(
         band_ratio=band_ratio,
         drop_modality=drop_modality,
         invariance=invariance,
+        contrastive=contrastive,
         seed=seed,
     )
     if background:

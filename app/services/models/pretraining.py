@@ -34,7 +34,8 @@ PLACEHOLDER = (TaskConfig("pretraining", "gaussian"),)  # a trunk has no task; a
 @dataclass(frozen=True)
 class PretrainResult:
     """A finished encoder version: where it is, on how many galaxies, its last epoch's losses
-    (reconstruction, and invariance if asked), and whether it went on from an interrupted run."""
+    (reconstruction, and the invariance or contrastive term if asked), and whether it went on
+    from an interrupted run."""
 
     directory: Path
     galaxies: int
