@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F  # noqa: N812 (the torch convention)
 
+from bayes.contrastive import image_spectrum
 from bayes.data import MODALITIES, GalaxyArrays, ModelInputs, as_tensors
 from bayes.encoders.spectrum import wavelength_embedding
 from bayes.invariance import second_view, vicreg
@@ -42,7 +43,7 @@ class PretrainConfig:
     of the square image patches, pixels. invariance: weight of the VICReg term that asks the
     masked view of a galaxy and a whole one, its cutout turned or mirrored, for the same latent
     (:mod:`bayes.invariance`); 0, the default, pretrains by reconstruction alone.
-    contrastive: weight of a CLIP-style term (:func:`contrastive_loss`) asking a galaxy's
+    contrastive: weight of a CLIP-style term (:mod:`bayes.contrastive`) asking a galaxy's
     image-only latent and its spectrum-only latent to pick each other out of a batch of
     ``batch_size`` galaxies that have both (AstroCLIP); 0, the default, leaves it out."""
 
@@ -264,44 +265,6 @@ def _invariance(
     return vicreg(z, embedding(*trunk(inputs, inputs.present)))
 
 
-# Temperature of the contrastive term's softmax over cosine similarities (CLIP's learnt value
-# settles near 0.01; AstroCLIP's fixed one is in this range). Fixed: the term is a means, and a
-# learnt temperature is one more thing that can run away on a few thousand pairs.
-TEMPERATURE = 0.1
-
-
-def contrastive_loss(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Symmetric InfoNCE of (n, D) latents of n galaxies seen two ways (row i of ``a`` and
-    of ``b`` are one galaxy): each must find its partner among the n by cosine similarity.
-    log(n) for latents that say nothing about which galaxy is which; 0 when every pair is
-    told apart with certainty. Each side is centred on its batch mean first: an untrained
-    trunk's latents share a large common part (cosine similarities of 0.36-0.58 between any
-    two galaxies in development) that would hide how they differ."""
-    a, b = a - a.mean(0), b - b.mean(0)
-    logits = F.normalize(a, dim=1) @ F.normalize(b, dim=1).T / TEMPERATURE
-    target = torch.arange(len(a), device=a.device)
-    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
-
-
-def _only(present: torch.Tensor, column: int) -> torch.Tensor:
-    """(n, 3) modality mask with every modality but ``column`` switched off."""
-    keep = torch.zeros_like(present)
-    keep[:, column] = present[:, column]
-    return keep
-
-
-def _image_spectrum(trunk: Trunk, inputs: ModelInputs) -> torch.Tensor | None:
-    """The contrastive term between the image-only and the spectrum-only latents of the
-    galaxies of ``inputs`` that have both (whole, nothing masked); None for fewer than two."""
-    present = trunk.usable(inputs.present)
-    both = present[:, IMAGE] & present[:, SPECTRUM]
-    if int(both.sum()) < 2:
-        return None
-    z_image = embedding(*trunk(inputs, _only(present, IMAGE)))
-    z_spectrum = embedding(*trunk(inputs, _only(present, SPECTRUM)))
-    return contrastive_loss(z_image[both], z_spectrum[both])
-
-
 @dataclass
 class PretrainState:
     """Where a pretraining run stands after ``epoch`` finished epochs: everything a resumed
@@ -399,7 +362,7 @@ def pretrain(
             if contrast:
                 drawn = rng.choice(pairs, min(config.batch_size, len(pairs)), replace=False)
                 both = as_tensors(arrays.subset(np.sort(drawn)), n_bands=n_bands, n_phot=n_phot)
-                term = _image_spectrum(trunk, both)
+                term = image_spectrum(trunk, both)
                 if term is not None:
                     parts["contrastive"] = config.contrastive * term
             if not parts:

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from bayes.contrastive import TEMPERATURE, contrastive_loss
 from bayes.data import as_tensors
 from bayes.layers.fusion import Trunk
 from bayes.model import GalaxyModel
-from bayes.pretrain import TEMPERATURE, PretrainConfig, contrastive_loss, mask_batch, pretrain
+from bayes.pretrain import PretrainConfig, mask_batch, pretrain
 from tests.bayes.conftest import small_config
 from tests.bayes.synthetic import survey
 
