@@ -113,12 +113,8 @@ def sign_out(page: Page) -> None:
 
 def settled_error(page: Page, *, timeout: float = 30.0) -> str:
     """The error a form submission showed, once the rerun it started has finished (the
-    script's status widget is gone and nothing on the page is stale)."""
-    started = time.monotonic() + 2.0  # the rerun starts (later on a loaded machine)
-    while time.monotonic() < started:
-        if page.locator("[data-testid='stStatusWidget'], [data-stale='true']").count():
-            break
-        time.sleep(0.02)
+    script's status widget is gone and nothing on the page is stale). Call it on a page that
+    showed no error before the submission: an earlier error could be read for this one's."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         running = page.locator("[data-testid='stStatusWidget']").count()
