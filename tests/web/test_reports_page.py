@@ -8,6 +8,7 @@ import re
 
 import pyarrow as pa
 import pytest
+import streamlit as st
 from sqlalchemy import select
 from streamlit.testing.v1 import AppTest
 
@@ -21,6 +22,7 @@ from tests.web.test_pages import open_app, open_page, user_id
 from tests.worker.conftest import World
 
 PAGE = "views/reports.py"
+predicted = ur.predicted  # the real one, which a test counts the calls of
 
 
 @pytest.fixture(scope="module")
@@ -92,10 +94,18 @@ def test_any_signed_in_user_sees_the_report(app_settings: Settings, name: str) -
     assert "The rarest class is" in unescaped(" ".join(c.value for c in at.caption))
 
 
-def test_agreement_and_controls_appear_once_two_labelers_answer(app_settings: Settings) -> None:
+def test_agreement_and_controls_appear_once_two_labelers_answer(
+    app_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the model's half of the report is built once per version, not again after each label
+    calls = []
+    monkeypatch.setattr(ur, "predicted", lambda *a, **k: calls.append(1) or predicted(*a, **k))
+    st.cache_resource.clear()
+    assert "Labeler agreement" in metrics(open_reports("ada")) and len(calls) == 1
     n = label_controls_by_two(app_settings)
     assert n >= 2
     at = open_reports("ada")
+    assert len(calls) == 1
     shown = metrics(at)
     assert "Labeler agreement (Cohen's κ)" in shown
     captions = unescaped(" ".join(c.value for c in at.caption))

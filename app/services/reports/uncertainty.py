@@ -10,7 +10,9 @@ against the labels each was trained on, with the prequential accuracy on random-
 prediction: the unbiased reference); a t-SNE map of posterior embeddings coloured by BALD and by
 predicted class; and labeler agreement (Cohen's κ for two labelers, Fleiss' κ for more).
 
-The statistics are pure functions of arrays; ``collect`` reads the database and predicts. The
+The statistics are pure functions of arrays; ``collect`` reads the database and predicts, in
+two halves that change at different rates: ``predicted`` (the model's, seconds, per version) and
+``with_labels`` (the labels', milliseconds, after every label). The
 PNG figures are in ``figures``, the interactive charts in ``charts``, the HTML file in
 ``html_report``.
 """
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -43,7 +45,7 @@ from bayes.predict import Posterior
 from bayes.targets import known
 from storage.db import session_scope
 from storage.labels import current_labels_query
-from storage.models import Label, ModelVersion, QueueItem, Score, Task
+from storage.models import Label, ModelVersion, QueueItem, Score, Survey, Task
 
 ECE_BINS = 15
 MAX_EMBEDDING = 2000
@@ -274,8 +276,25 @@ def collect(
     max_embedding: int = MAX_EMBEDDING,
     seed: int = 0,
 ) -> ReportData:
-    """Predict the validation split and an embedding sample under ``survey``'s active version
-    (or ``version_id``) and read versions, controls and labels; ValueError without a version."""
+    """The whole report of ``survey``'s active version (or ``version_id``): :func:`predicted`
+    with :func:`with_labels`; ValueError without a version."""
+    model = predicted(
+        settings, survey, version_id=version_id, max_embedding=max_embedding, seed=seed
+    )
+    return with_labels(settings, model)
+
+
+def predicted(
+    settings: Settings,
+    survey: str,
+    *,
+    version_id: int | None = None,
+    max_embedding: int = MAX_EMBEDDING,
+    seed: int = 0,
+) -> ReportData:
+    """The model's half of the report: the validation split and an embedding sample predicted
+    under the version and mapped (seconds: the t-SNE); no learning curves or agreement yet,
+    which change with every label while this changes only with the version."""
     engine = settings.engine()
     try:
         with session_scope(engine) as session:
@@ -287,42 +306,76 @@ def collect(
             if version is None or version.status != "ready" or not version.checkpoint:
                 raise ValueError(f"survey {survey!r} has no ready model version to report on")
             name, checkpoint, config = version.name, version.checkpoint, version.config or {}
-            history = versions(session, survey)
-            tasks = {t.name: t for t in session.scalars(select(Task).where(
-                Task.survey_id == version.survey_id))}  # fmt: skip
         model = load_version(settings.home, checkpoint)
         source = config.get("source", "labels")
         data = read_survey(
             engine, survey, source=source,
             split_seed=int(config.get("split_seed", 0)),
         )  # fmt: skip
-        cls_task = next((t for t in model.config.tasks if t.is_classification), None)
-        val = rows_for(data, "validation", model.config)
-        usable = np.zeros(len(data.refs), bool)
-        for m in model.config.modalities:
-            usable |= getattr(data.refs, m).present
-        pool = np.flatnonzero(usable)
-        rng = np.random.default_rng(seed)
-        sample = np.sort(rng.choice(pool, min(max_embedding, len(pool)), replace=False))
-        idx = np.union1d(val, sample)
-        posterior = predict_rows(model, settings.store(), data.refs, idx,
-                                 samples=SAMPLES, seed=seed)  # fmt: skip
-        at_val = _slice(posterior, np.searchsorted(idx, val))
-        at_sample = _slice(posterior, np.searchsorted(idx, sample))
-        probs, labels, classes = np.zeros((0, 0)), np.zeros(0, int), ()
-        bald, predicted = np.zeros(len(sample)), np.zeros(len(sample), int)
-        answers: list[tuple[int, int, int]] = []
-        controls: dict[int, tuple[float, int]] = {}
-        if cls_task is not None:
-            y = data.targets.values[cls_task.name][val]
-            ok = known(cls_task, y)
-            probs = at_val.probs[cls_task.name][ok].mean(1)
-            labels = y[ok].astype(int)
-            classes = tuple(cls_task.classes)
-            bald = scores_for("bald", probs=at_sample.probs[cls_task.name])
-            predicted = at_sample.probs[cls_task.name].mean(1).argmax(1)
-            task_id = tasks[cls_task.name].id
-            with session_scope(engine) as session:
+    finally:
+        engine.dispose()
+    cls_task = next((t for t in model.config.tasks if t.is_classification), None)
+    val = rows_for(data, "validation", model.config)
+    usable = np.zeros(len(data.refs), bool)
+    for m in model.config.modalities:
+        usable |= getattr(data.refs, m).present
+    pool = np.flatnonzero(usable)
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(pool, min(max_embedding, len(pool)), replace=False))
+    idx = np.union1d(val, sample)
+    posterior = predict_rows(model, settings.store(), data.refs, idx,
+                             samples=SAMPLES, seed=seed)  # fmt: skip
+    at_val = _slice(posterior, np.searchsorted(idx, val))
+    at_sample = _slice(posterior, np.searchsorted(idx, sample))
+    probs, labels, classes = np.zeros((0, 0)), np.zeros(0, int), ()
+    bald, predicted_class = np.zeros(len(sample)), np.zeros(len(sample), int)
+    if cls_task is not None:
+        y = data.targets.values[cls_task.name][val]
+        ok = known(cls_task, y)
+        probs = at_val.probs[cls_task.name][ok].mean(1)
+        labels = y[ok].astype(int)
+        classes = tuple(cls_task.classes)
+        bald = scores_for("bald", probs=at_sample.probs[cls_task.name])
+        predicted_class = at_sample.probs[cls_task.name].mean(1).argmax(1)
+    regressions = tuple(
+        r for t in model.config.tasks
+        if (r := regression_calibration(t, at_val, data.targets.values[t.name][val]))
+        is not None
+    )  # fmt: skip
+    return ReportData(
+        survey=survey,
+        version=name,
+        created=datetime.now(UTC),
+        classification_task=cls_task.name if cls_task is not None else None,
+        classes=classes,
+        probs=probs,
+        labels=labels,
+        regressions=regressions,
+        points=(),
+        embedding=tsne(at_sample.embedding, seed=seed),
+        embedding_bald=bald,
+        embedding_class=predicted_class,
+        embedding_ids=np.asarray(data.refs.source_id)[sample],
+        agreement=None,
+        target_source=source,
+    )
+
+
+def with_labels(settings: Settings, data: ReportData) -> ReportData:
+    """``data`` with the labels' half read from the database (milliseconds): the versions'
+    learning curves, the prequential accuracy on random-control labels, labeler agreement."""
+    engine = settings.engine()
+    try:
+        with session_scope(engine) as session:
+            history = versions(session, data.survey)
+            controls: dict[int, tuple[float, int]] = {}
+            answers: list[tuple[int, int, int]] = []
+            if data.classification_task is not None:
+                task_id = session.scalars(
+                    select(Task.id)
+                    .join(Survey, Survey.id == Task.survey_id)
+                    .where(Survey.name == data.survey, Task.name == data.classification_task)
+                ).one()
                 controls = prequential(control_rows(session, task_id))
                 answers = [
                     (int(g), int(u), int(c))
@@ -333,27 +386,10 @@ def collect(
                                Label.class_index.is_not(None))
                     )
                 ]  # fmt: skip
-        regressions = tuple(
-            r for t in model.config.tasks
-            if (r := regression_calibration(t, at_val, data.targets.values[t.name][val]))
-            is not None
-        )  # fmt: skip
     finally:
         engine.dispose()
-    return ReportData(
-        survey=survey,
-        version=name,
-        created=datetime.now(UTC),
-        classification_task=cls_task.name if cls_task is not None else None,
-        classes=classes,
-        probs=probs,
-        labels=labels,
-        regressions=regressions,
+    return replace(
+        data,
         points=learning_points(history, controls),
-        embedding=tsne(at_sample.embedding, seed=seed),
-        embedding_bald=bald,
-        embedding_class=predicted,
-        embedding_ids=np.asarray(data.refs.source_id)[sample],
-        agreement=agreement(answers, len(classes)) if classes else None,
-        target_source=source,
+        agreement=agreement(answers, len(data.classes)) if data.classes else None,
     )

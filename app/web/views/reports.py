@@ -31,11 +31,17 @@ if version_id is None:
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
+def predicted(db_url: str, survey: str, version_id: int) -> report.ReportData:
+    """The model's half of the report of (survey, version): built once per version."""
+    return report.predicted(settings, survey, version_id=version_id)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
 def built(
     db_url: str, survey: str, version_id: int, newest_label: int | None
 ) -> tuple[report.ReportData, dict[str, bytes], str]:
-    """The report of (survey, version), rebuilt when a label or version is added."""
-    data = report.collect(settings, survey, version_id=version_id)
+    """The whole report, its labels' half read again when a label or version is added."""
+    data = report.with_labels(settings, predicted(db_url, survey, version_id))
     images = figures(data)
     return data, images, html_report.render_html(data, images)
 
