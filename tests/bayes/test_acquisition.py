@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from bayes import acquisition as acq
+from bayes.acquisition.batch_bald import extend_samples, joint_entropy
 from bench.acquisition_duplicates import cluster_pool, duplicates
 
 LOG2 = math.log(2)
@@ -234,7 +235,7 @@ def test_duplicates_of_a_decisive_galaxy_add_no_information():
     t = 8
     one_hot = split_samples(t, np.arange(t) >= 4, 1.0)
     pair = (one_hot[:, :, None] * one_hot[:, None, :]).reshape(t, 4)
-    joint = acq._joint_entropy(np.ones((t, 1)), pair, 4)[0]  # H[y1, y2]; E_w H[y | w] = 0
+    joint = joint_entropy(np.ones((t, 1)), pair, 4)[0]  # H[y1, y2]; E_w H[y | w] = 0
     single = acq.bald(one_hot[None])[0]
     assert joint == pytest.approx(single, abs=1e-12)
     assert single == pytest.approx(LOG2, abs=1e-12)
@@ -251,15 +252,15 @@ def test_sampled_joint_entropy_agrees_with_exact():
     configs = np.ones((t, 1))
     for p in batch:
         configs = (configs[:, :, None] * p[:, None, :]).reshape(t, -1)  # all 27 configurations
-    exact = acq._joint_entropy(configs, flat, c)
+    exact = joint_entropy(configs, flat, c)
     estimates = []
     for seed in range(20):
         sample_rng = np.random.default_rng(seed)
         owner = sample_rng.integers(t, size=2000)
         sampled, log_scale = np.ones((t, 2000)), np.zeros(2000)
         for p in batch:
-            sampled, log_scale = acq._extend_samples(sampled, log_scale, p, owner, sample_rng)
-        estimates.append(acq._joint_entropy(sampled, flat, c, log_scale))
+            sampled, log_scale = extend_samples(sampled, log_scale, p, owner, sample_rng)
+        estimates.append(joint_entropy(sampled, flat, c, log_scale))
     estimates = np.array(estimates)
     standard_error = estimates.std(0, ddof=1) / math.sqrt(len(estimates))
     assert (np.abs(estimates.mean(0) - exact) < 4 * standard_error + 1e-9).all()
