@@ -11,10 +11,8 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F  # noqa: N812 (the torch convention)
 
-from bayes.data import MODALITIES, ModelInputs
+from bayes.data import IMAGE, SPECTRUM, ModelInputs
 from bayes.layers.fusion import Trunk, embedding
-
-IMAGE, SPECTRUM = MODALITIES.index("image"), MODALITIES.index("spectrum")
 
 # Temperature of the contrastive term's softmax over cosine similarities (CLIP's learnt value
 # settles near 0.01; AstroCLIP's fixed one is in this range). Fixed: the term is a means, and a

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 
 MODALITIES = ("image", "spectrum", "photometry")
+# each modality's column in a presence mask
+IMAGE, SPECTRUM, PHOTOMETRY = (MODALITIES.index(m) for m in ("image", "spectrum", "photometry"))
 POGSON = 2.5 / np.log(10.0)  # mag per e-fold of flux
 ZERO_POINT = 22.5  # AB magnitude of 1 nanomaggy
 MAG_UNIT = 2.5  # network magnitudes are (mag - ZERO_POINT) / MAG_UNIT

@@ -25,12 +25,17 @@ from torch import nn
 from torch.nn import functional as F  # noqa: N812 (the torch convention)
 
 from bayes.contrastive import image_spectrum
-from bayes.data import MODALITIES, GalaxyArrays, ModelInputs, as_tensors
+from bayes.data import (
+    IMAGE,
+    PHOTOMETRY,
+    SPECTRUM,
+    GalaxyArrays,
+    ModelInputs,
+    as_tensors,
+)
 from bayes.encoders.spectrum import wavelength_embedding
 from bayes.invariance import second_view, vicreg
 from bayes.layers.fusion import Trunk, embedding, modality_dropout
-
-IMAGE, SPECTRUM, PHOTOMETRY = (MODALITIES.index(m) for m in ("image", "spectrum", "photometry"))
 
 
 @dataclass(frozen=True)
