@@ -10,7 +10,12 @@ import pytest
 
 from app.mock import generate_survey
 from app.mock.tasks import MORPHOLOGY_CLASSES
-from app.services.loop.screening import colour_outliers, image_defects, screen
+from app.services.loop.screening import (
+    colour_outliers,
+    fit_colour_screen,
+    image_defects,
+    screen,
+)
 from bayes.data import GalaxyArrays
 
 
@@ -37,6 +42,13 @@ def test_colour_outliers_catch_broken_photometry_and_missing_bands() -> None:
     assert flagged[broken].all() and flagged[7]
     assert flagged[clean].mean() < 0.01
     assert not colour_outliers(flux[:5], ivar[:5]).any()  # too few to judge: only missing bands
+    # fitted once to the pool, the test judges any few galaxies as it judges them in the pool
+    fitted = fit_colour_screen(flux, ivar)
+    assert (fitted.outliers(flux, ivar) == flagged).all()
+    for start in range(0, 2000, 5):
+        part = slice(start, start + 5)
+        assert (fitted.outliers(flux[part], ivar[part]) == flagged[part]).all()
+    assert fit_colour_screen(flux[:5], ivar[:5]) is None
 
 
 def galaxy_images(n: int, rng: np.random.Generator) -> np.ndarray:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app.config import Settings
 from app.services.loop.distributed import read_partition, score_pool_dask, write_partitions
-from app.services.loop.scoring import score_pool
+from app.services.loop.scoring import SCREEN, score_pool
 from storage.db import session_scope
 from storage.models import ModelVersion, Score
 from tests.worker.conftest import World
@@ -88,3 +88,16 @@ def test_partition_must_be_a_multiple_of_the_chunk(world: World, tmp_path: Path)
     settings = world.copy(tmp_path)
     with pytest.raises(ValueError, match="multiple of the chunk 16"):
         score_pool_dask(settings, _active(settings), partition=40, chunk=16)
+
+
+def test_the_screen_flags_a_galaxy_whichever_chunk_reads_it(world: World, tmp_path: Path) -> None:
+    # the colour test is fitted once to the pool, not to each chunk's galaxies
+    settings = world.copy(tmp_path)
+    version_id = _active(settings)
+    flagged = []
+    for chunk in (16, 64):
+        engine = settings.engine()
+        score_pool(engine, settings.store(), settings.home, version_id, chunk=chunk)
+        engine.dispose()
+        flagged.append({r[:2] for r in _scores(settings, version_id) if r[2] == SCREEN})
+    assert flagged[0] == flagged[1] and flagged[0]

@@ -22,7 +22,8 @@ import pyarrow.parquet as pq
 from app.config import Settings
 from app.services.compute import keep_freed_memory
 from app.services.data.arrays import ModalityRefs, SurveyRefs
-from app.services.loop.scoring import CHUNK, insert_scores, prepare, score_chunk
+from app.services.loop.scoring import CHUNK, insert_scores, pool_screen, prepare, score_chunk
+from app.services.loop.screening import ColourScreen
 from app.services.models.versions import load_version
 from storage.arrays import ArrayStore
 
@@ -88,8 +89,10 @@ def score_partition(
     chunk: int = CHUNK,
     samples: int = 32,
     threads: int = 1,
+    colours: ColourScreen | None = None,
 ) -> list[dict]:
-    """Run on a worker: the score rows of one partition, chunk by chunk."""
+    """Run on a worker: the score rows of one partition, chunk by chunk; colours: the colour
+    screen the client fitted to the whole pool."""
     import torch
 
     keep_freed_memory()  # a worker process, like the CLI's, reuses the trunk's buffers
@@ -100,7 +103,9 @@ def score_partition(
     rows: list[dict] = []
     for start in range(0, len(refs), chunk):
         idx = np.arange(start, min(start + chunk, len(refs)))
-        rows += score_chunk(model, store, refs, idx, task_ids, version_id, samples=samples)
+        rows += score_chunk(
+            model, store, refs, idx, task_ids, version_id, samples=samples, colours=colours
+        )
     return rows
 
 
@@ -126,6 +131,8 @@ def score_pool_dask(
         raise ValueError(f"partition must be a multiple of the chunk {chunk}, got {partition}")
     engine = settings.engine()
     plan = prepare(engine, version_id)
+    modalities = load_version(settings.home, plan.checkpoint).config.modalities
+    colours = pool_screen(settings.store(), plan.refs, modalities)
     cluster = None
     try:
         with tempfile.TemporaryDirectory(dir=settings.home, prefix="partitions-") as tmp:
@@ -145,6 +152,7 @@ def score_pool_dask(
                     version_id=version_id,
                     chunk=chunk,
                     samples=samples,
+                    colours=colours,
                 )
                 written = 0
                 for done, future in enumerate(as_completed(futures), start=1):

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from app.services.data.arrays import SurveyRefs, load_arrays, survey_refs
-from app.services.loop.screening import screen
+from app.services.loop.screening import ColourScreen, pool_colour_screen, screen
 from app.services.models.versions import load_version
 from bayes.acquisition import scores_for
 from bayes.calibrated import CalibratedModel
@@ -153,11 +153,13 @@ def score_chunk(
     samples: int = 32,
     keep: PoolPosterior | None = None,
     latents: ChunkLatents | None = None,
+    colours: ColourScreen | None = None,
 ) -> list[dict]:
     """Score rows of the galaxies at ``idx``: read, predict, recalibrate, screen; ``keep``
     holds on to the posterior for the follow-up plan. With a cache ``reader`` the trunk's
     latents and the screen's flags are read, not computed: the same rows, from the heads alone
-    (:func:`bayes.predict.predict_latents`)."""
+    (:func:`bayes.predict.predict_latents`). colours: the colour screen fitted to the pool
+    (:func:`pool_colour_screen`; else fitted to these galaxies)."""
     ids = refs.galaxy_id[idx]
     if latents is not None and latents.reader is not None:
         z, mask, flags = latents.reader.read(ids)
@@ -165,7 +167,7 @@ def score_chunk(
     else:
         arrays = load_arrays(store, refs, idx, network=True)
         batches = list(model_latents(model.base, arrays, batch_size=PREDICT_BATCH))
-        flags = screen(arrays, modalities=model.config.modalities)
+        flags = screen(arrays, modalities=model.config.modalities, colours=colours)
         if latents is not None and latents.writer is not None:
             latents.writer.append(
                 ids,
@@ -217,20 +219,24 @@ def score_pool(
     the pass uses ``cache``, when the caller has already asked (:func:`pool_latents`).
 
     Rows a previous, interrupted attempt wrote for this version are deleted first. Results
-    depend on ``chunk`` (the screen and the regression draws are per chunk), so every path
-    that scores, Dask included, cuts the pool at the same multiples of it.
+    depend on ``chunk`` (the regression draws are per chunk), so every path that scores, Dask
+    included, cuts the pool at the same multiples of it; the screen's flags do not (its colour
+    test is fitted once to the pool).
     """
     plan = prepare(engine, version_id, refs=refs)
     model = load_version(home, plan.checkpoint) if model is None else model
     model.base.to(device)
     latents = pool_latents(cache, plan.refs, model) if latents is None else latents
+    colours = None
+    if latents.reader is None:  # the trunk runs, and the screen with it
+        colours = pool_screen(store, plan.refs, model.config.modalities)
     total, written = len(plan.refs), 0
     try:
         for start in range(0, total, chunk):
             idx = np.arange(start, min(start + chunk, total))
             rows = score_chunk(
                 model, store, plan.refs, idx, plan.task_ids, version_id,
-                samples=samples, keep=keep, latents=latents,
+                samples=samples, keep=keep, latents=latents, colours=colours,
             )  # fmt: skip
             insert_scores(engine, rows)
             written += len(rows)
@@ -243,6 +249,13 @@ def score_pool(
     if latents.writer is not None:
         latents.writer.commit()
     return written
+
+
+def pool_screen(
+    store: ArrayStore, refs: SurveyRefs, modalities: tuple[str, ...]
+) -> ColourScreen | None:
+    """The colour screen fitted to the pool, when the model reads photometry."""
+    return pool_colour_screen(store, refs) if "photometry" in modalities else None
 
 
 def pool_latents(

@@ -6,7 +6,8 @@ the active part of a batch skips them (:func:`app.services.loop.strategy.choose_
 control may still pick them. Two tests, each on whatever modality a galaxy has:
 
 * photometry: robust (minimum covariance determinant) Mahalanobis distance of the adjacent
-  colours from the bulk, above the chi-square quantile 1 - ``COLOUR_P``; missing bands flag too;
+  colours from the bulk, above the chi-square quantile 1 - ``COLOUR_P``; missing bands flag too
+  (a scoring pass fits the bulk once to its whole pool: :func:`pool_colour_screen`);
 * image: a hot column (a column's median stands out from both neighbours), a source off the
   centre far brighter than the galaxy's core (a star), or faint-wing pixels in one band only
   (a trail).
@@ -17,11 +18,15 @@ The image thresholds were set on the first 1500 galaxies of ``galactive mock --n
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy.stats import chi2
 from sklearn.covariance import MinCovDet
 
+from app.services.data.arrays import SurveyRefs, load_photometry
 from bayes.data import GalaxyArrays, asinh_magnitudes, sky_sigmas
+from storage.arrays import ArrayStore
 
 COLOUR_P = 1e-4  # false-flag rate the colour test would have on Gaussian colours
 MAX_FIT = 5000  # galaxies the robust covariance is fitted on
@@ -32,41 +37,93 @@ CORE_RADIUS, WING_RADIUS = 4.0, 14.0  # pixels from the cutout's centre
 CHUNK = 256  # galaxies per block of the image test
 
 
-def colour_outliers(
-    flux: np.ndarray, ivar: np.ndarray, *, p: float = COLOUR_P, seed: int = 0
-) -> np.ndarray:
-    """(N,) bool: colours far outside the bulk, or a band missing (ivar <= 0 or not finite).
+@dataclass(frozen=True)
+class ColourScreen:
+    """The colour test, fitted: the bulk's robust centre and precision of the adjacent colours,
+    and the squared Mahalanobis distance beyond which a galaxy is flagged."""
 
-    flux, ivar: (N, P) nanomaggies. The robust covariance is fitted on at most ``MAX_FIT`` of
-    the complete rows (a seeded sample), so a few percent of broken galaxies cannot bend it.
-    """
-    with np.errstate(invalid="ignore"):
-        ok = (np.isfinite(flux) & np.isfinite(ivar) & (ivar > 0)).all(1)
-    flagged = ~ok
-    if ok.sum() <= 2 * flux.shape[1]:  # too few galaxies to estimate a covariance
+    location: np.ndarray  # (P - 1,)
+    precision: np.ndarray  # (P - 1, P - 1)
+    threshold: float
+
+    def outliers(self, flux: np.ndarray, ivar: np.ndarray) -> np.ndarray:
+        """(N,) bool: colours beyond the threshold, or a band missing (ivar <= 0 or not finite)."""
+        ok = _complete(flux, ivar)
+        flagged = ~ok
+        if ok.any():
+            centred = _colours(flux[ok], ivar[ok]) - self.location
+            flagged[ok] = np.sum((centred @ self.precision) * centred, axis=1) > self.threshold
         return flagged
-    mag, _ = asinh_magnitudes(flux[ok], ivar[ok])
-    colours = -np.diff(mag, axis=1)
+
+
+def fit_colour_screen(
+    flux: np.ndarray, ivar: np.ndarray, *, p: float = COLOUR_P, seed: int = 0
+) -> ColourScreen | None:
+    """The colour test fitted to these galaxies; None when too few have every band to estimate
+    a covariance. flux, ivar: (N, P) nanomaggies. The robust covariance is fitted on at most
+    ``MAX_FIT`` of the complete rows (a seeded sample), so a few percent of broken galaxies
+    cannot bend it."""
+    ok = _complete(flux, ivar)
+    if ok.sum() <= 2 * flux.shape[1]:
+        return None
+    colours = _colours(flux[ok], ivar[ok])
     rng = np.random.default_rng(seed)
     fit = colours[rng.choice(len(colours), min(MAX_FIT, len(colours)), replace=False)]
     mcd = MinCovDet(random_state=seed).fit(fit)
-    flagged[ok] = mcd.mahalanobis(colours) > chi2.ppf(1 - p, colours.shape[1])
-    return flagged
+    return ColourScreen(mcd.location_, mcd.get_precision(), float(chi2.ppf(1 - p, fit.shape[1])))
 
 
-def image_defects(images: np.ndarray, *, in_sigmas: bool = False) -> np.ndarray:
-    """(N,) bool: a hot column, an off-centre source far brighter than the core, or a trail.
+def colour_outliers(
+    flux: np.ndarray, ivar: np.ndarray, *, p: float = COLOUR_P, seed: int = 0
+) -> np.ndarray:
+    """(N,) bool: colours far outside the bulk of these galaxies, or a band missing
+    (:func:`fit_colour_screen` on them, then :meth:`ColourScreen.outliers`)."""
+    fitted = fit_colour_screen(flux, ivar, p=p, seed=seed)
+    return ~_complete(flux, ivar) if fitted is None else fitted.outliers(flux, ivar)
+
+
+def pool_colour_screen(
+    store: ArrayStore, refs: SurveyRefs, *, seed: int = 0
+) -> ColourScreen | None:
+    """The colour test fitted once to a survey's pool (a seeded sample of ``MAX_FIT`` of its
+    galaxies with photometry), so that a scoring pass flags a galaxy the same way whichever
+    chunk it is read in, and fits the covariance once rather than once per chunk."""
+    has = np.flatnonzero(refs.photometry.present)
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(has, min(MAX_FIT, len(has)), replace=False))
+    read = load_photometry(store, refs, sample)
+    return None if read is None else fit_colour_screen(read[0], read[1], seed=seed)
+
+
+def _complete(flux: np.ndarray, ivar: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        return (np.isfinite(flux) & np.isfinite(ivar) & (ivar > 0)).all(1)
+
+
+def _colours(flux: np.ndarray, ivar: np.ndarray) -> np.ndarray:
+    """Adjacent colours (N, P - 1) of complete rows, from asinh magnitudes."""
+    mag, _ = asinh_magnitudes(flux, ivar)
+    return -np.diff(mag, axis=1)
+
+
+def image_defects(
+    images: np.ndarray, *, stretched: bool = False, rows: np.ndarray | None = None
+) -> np.ndarray:
+    """(len(rows),) bool: a hot column, an off-centre source far brighter than the core, or a
+    trail, in the cutouts ``images[rows]`` (default all).
 
     images: (N, B, H, W) in any linear flux unit; each band is measured in its own sky sigmas
-    (1.4826 MAD), so the thresholds hold for any survey depth. ``in_sigmas``: the images are
-    already so (distance from the band's median in sky sigmas), as cutouts stored in the
-    network's form give them back: no median to compute again.
+    (1.4826 MAD), so the thresholds hold for any survey depth. ``stretched``: the cutouts are
+    in the network's form (asinh of sky sigmas, as stored at ingest), turned back into sky
+    sigmas with no median to compute again. Read ``CHUNK`` galaxies at a time, so that no
+    temporary holds a whole scoring chunk.
     """
-    out = np.zeros(len(images), bool)
-    for start in range(0, len(images), CHUNK):
-        block = images[start : start + CHUNK]
+    rows = np.arange(len(images)) if rows is None else np.asarray(rows)
+    out = np.zeros(len(rows), bool)
+    for start in range(0, len(rows), CHUNK):
+        block = images[rows[start : start + CHUNK]]
         out[start : start + CHUNK] = _image_block(
-            block if in_sigmas else _in_sky_sigmas(block.astype(np.float64))
+            sky_sigmas(block) if stretched else _in_sky_sigmas(block.astype(np.float64))
         )
     return out
 
@@ -93,19 +150,30 @@ def _image_block(z: np.ndarray) -> np.ndarray:
     return hot_column | star | trail
 
 
-def screen(arrays: GalaxyArrays, *, modalities: tuple[str, ...], seed: int = 0) -> np.ndarray:
-    """(N,) bool: galaxies flagged by the tests of the ``modalities`` they have."""
+def screen(
+    arrays: GalaxyArrays,
+    *,
+    modalities: tuple[str, ...],
+    seed: int = 0,
+    colours: ColourScreen | None = None,
+) -> np.ndarray:
+    """(N,) bool: galaxies flagged by the tests of the ``modalities`` they have. colours: the
+    colour test fitted to the whole pool (:func:`pool_colour_screen`), else it is fitted to
+    these galaxies."""
     flagged = np.zeros(len(arrays), bool)
     present = arrays.present()
     if "photometry" in modalities and arrays.phot_flux is not None and present[:, 2].any():
         rows = np.flatnonzero(present[:, 2])
-        flagged[rows] |= colour_outliers(arrays.phot_flux[rows], arrays.phot_ivar[rows], seed=seed)
+        flux, ivar = arrays.phot_flux[rows], arrays.phot_ivar[rows]
+        flagged[rows] |= (
+            colour_outliers(flux, ivar, seed=seed)
+            if colours is None
+            else colours.outliers(flux, ivar)
+        )
     if "image" in modalities and arrays.images is not None and present[:, 0].any():
         rows = np.flatnonzero(present[:, 0])
-        images = arrays.images[rows]
-        # stored in the network's form: back to sky sigmas, which the tests measure in
-        if arrays.images_stretched:
-            flagged[rows] |= image_defects(sky_sigmas(images), in_sigmas=True)
-        else:
-            flagged[rows] |= image_defects(images)
+        stretched = (
+            arrays.images_stretched
+        )  # the network's form: back to sky sigmas, block by block
+        flagged[rows] |= image_defects(arrays.images, stretched=stretched, rows=rows)
     return flagged
