@@ -11,6 +11,7 @@ import pytest
 from app.mock import generate_survey
 from app.mock.tasks import MORPHOLOGY_CLASSES
 from app.services.loop.screening import (
+    _column_median,
     colour_outliers,
     fit_colour_screen,
     image_defects,
@@ -101,3 +102,12 @@ def test_screen_recall_on_the_mock_artifacts() -> None:
     assert both[artifact].mean() >= 0.8 and both[~artifact].mean() <= 0.1
     assert phot[artifact].mean() >= 0.4 and phot[~artifact].mean() <= 0.1
     assert (phot <= both).all()
+
+
+@pytest.mark.parametrize("shape", [(7, 5, 64, 64), (3, 2, 63, 10), (4, 1, 1, 5)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_column_median_is_numpys(shape: tuple[int, ...], dtype: type) -> None:
+    z = np.random.default_rng(1).normal(size=shape).astype(dtype)
+    assert np.array_equal(_column_median(z), np.median(z, axis=2))
+    z[0, 0, 0, 0] = np.nan  # a NaN in a column: NaN, as numpy says
+    assert np.array_equal(_column_median(z), np.median(z, axis=2), equal_nan=True)

