@@ -113,9 +113,12 @@ def one_repeat(backend: str, args: argparse.Namespace, work: Path) -> dict[str, 
     try:
         out: dict[str, Any] = {}
         out["score_base"] = galactive(home, url, "score", *version, threads=1)
+        print(f"  {backend}: score base {out['score_base']}", flush=True)
         out["ingest"] = galactive(home, url, "ingest", "catalog", args.catalog,
                                   "--survey", args.survey, "--map", COLUMNS)  # fmt: skip
+        print(f"  {backend}: ingest {out['ingest']}", flush=True)
         out["score_all"] = galactive(home, url, "score", *version)
+        print(f"  {backend}: score all {out['score_all']}", flush=True)
         out["label"] = queue_and_label(url, args.survey, args.version, args.cycles)
         return out
     finally:

@@ -212,12 +212,16 @@ class ArrayStore:
         for (array_file, dataset), positions in by_source.items():
             ds = self._open(array_file)[dataset][name]
             rows = np.array([refs[i].row for i in positions])
+            if len(by_source) == 1 and _is_run(rows):
+                # the common case (a chunk of consecutive galaxies of one ingest): one slice,
+                # returned as read, with no copy of a chunk-sized array
+                return ds[int(rows[0]) : int(rows[-1]) + 1]
             order = np.argsort(rows)
             unique_rows, inverse = np.unique(rows[order], return_inverse=True)
             first, last = int(unique_rows[0]), int(unique_rows[-1])
             if last - first + 1 <= DENSE_READ * len(unique_rows):
                 # h5py point selections cost per point; a dense set is cheaper as one slice
-                block = ds[first : last + 1][unique_rows - first][inverse]
+                block = ds[first : last + 1][(unique_rows - first)[inverse]]
             else:
                 block = ds[unique_rows][inverse]
             if out is None:
@@ -241,11 +245,41 @@ class ArrayStore:
         span = slice(ref.offset, ref.offset + ref.length)
         return group["wavelength"][span], group["flux"][span], group["ivar"][span]
 
+    def read_spectra(
+        self, refs: Sequence[SpanRef]
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Spectra of ``refs``, in order, as :meth:`read_spectrum` gives each: the spans of one
+        file and group are read as one slice of each dataset when they lie close together
+        (three reads for a chunk's spectra instead of three per spectrum)."""
+        out: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = [None] * len(refs)
+        by_source: dict[tuple[str, str], list[int]] = {}
+        for i, ref in enumerate(refs):
+            by_source.setdefault((ref.array_file, ref.dataset), []).append(i)
+        for (array_file, dataset), positions in by_source.items():
+            spans = [refs[i] for i in positions]
+            first = min(r.offset for r in spans)
+            last = max(r.offset + r.length for r in spans)
+            if last - first > DENSE_READ * sum(r.length for r in spans):
+                for i in positions:
+                    out[i] = self.read_spectrum(refs[i])
+                continue
+            group = self._open(array_file)[dataset]
+            wave, flux, ivar = (group[n][first:last] for n in ("wavelength", "flux", "ivar"))
+            for i, r in zip(positions, spans, strict=True):
+                cut = slice(r.offset - first, r.offset - first + r.length)
+                out[i] = (wave[cut], flux[cut], ivar[cut])
+        return out  # type: ignore[return-value]  # every position was filled
+
     def files(self) -> set[str]:
         """Names of the published files (partial files excluded)."""
         if not self.root.exists():
             return set()
         return {p.name for p in self.root.glob(f"*{PUBLISHED}")}
+
+
+def _is_run(rows: np.ndarray) -> bool:
+    """Whether ``rows`` are consecutive and ascending (first, first + 1, ...)."""
+    return bool(len(rows)) and bool((np.diff(rows) == 1).all())
 
 
 @lru_cache(maxsize=64)

@@ -115,3 +115,20 @@ def test_cutouts_ingested_without_the_network_form_are_read_as_pixels(
     np.testing.assert_array_equal(pixels.images, load_arrays(store, new, idx).images)
     one_each = [*new.image.rows(idx[:1]), *old.image.rows(idx[:1])]
     assert store.holds(one_each[:1], "network") and not store.holds(one_each, "network")
+
+
+@pytest.mark.parametrize("dense_read", [4, 0])  # spans read as one slice, or one by one
+def test_spectra_read_together_equal_each_read_alone(
+    survey, monkeypatch: pytest.MonkeyPatch, dense_read: int
+) -> None:
+    import storage.arrays
+
+    monkeypatch.setattr(storage.arrays, "DENSE_READ", dense_read)
+    settings, refs, _, _ = survey
+    store = settings.store()
+    idx = np.flatnonzero(refs.spectrum.present)[::-1]  # any order
+    spans = refs.spectrum.spans(idx)
+    assert len(spans) >= 2
+    for together, span in zip(store.read_spectra(spans), spans, strict=True):
+        for a, b in zip(together, store.read_spectrum(span), strict=True):
+            np.testing.assert_array_equal(a, b)

@@ -218,7 +218,8 @@ def test_read_rows_dense_and_sparse_selections_agree(store: ArrayStore) -> None:
     data = np.arange(400 * 3, dtype=np.float64).reshape(400, 3)
     group, first = writer.append_photometry(["g", "r", "i"], data, data)
     name = writer.commit()
-    for rows in ([5, 3, 3, 4, 6], [0, 399, 200, 0]):  # dense (span 4 <= 4 x 4) and sparse
+    # dense (span 4 <= 4 x 4), sparse, a run of consecutive rows (one slice, returned as read)
+    for rows in ([5, 3, 3, 4, 6], [0, 399, 200, 0], list(range(10, 20)), [19, 18, 17]):
         got = store.read_rows([RowRef(name, group, first + r) for r in rows], "flux")
         np.testing.assert_array_equal(got, data[rows])
 

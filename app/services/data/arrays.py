@@ -177,8 +177,9 @@ def load_arrays(
         width = int(refs.spectrum.length[idx[has_spec]].max())
         wave, flux, ivar = (np.zeros((n, width), np.float32) for _ in range(3))
         rows = np.flatnonzero(has_spec)
-        for j, span in zip(rows, refs.spectrum.spans(idx[rows]), strict=True):
-            w, f, iv = store.read_spectrum(span)
+        for j, (w, f, iv) in zip(
+            rows, store.read_spectra(refs.spectrum.spans(idx[rows])), strict=True
+        ):
             wave[j, : len(w)], flux[j, : len(f)], ivar[j, : len(iv)] = w, f, iv
     return GalaxyArrays(
         images=images[0] if images else None,
@@ -215,6 +216,9 @@ def _rows(
     out = []
     for name in names:
         block = store.read_rows(located, name)
+        if has.all() and block.dtype == dtype:
+            out.append(block)  # every galaxy has it: no chunk-sized copy
+            continue
         full = np.zeros((len(idx), *block.shape[1:]), dtype=dtype)
         full[has] = block
         out.append(full)
