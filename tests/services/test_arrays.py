@@ -85,6 +85,10 @@ def test_the_network_form_is_stored_at_ingest_and_gives_the_same_posterior(surve
     net = load_arrays(store, refs, idx, network=True)  # as for the model: no stretch to do
     assert net.images_stretched and not raw.images_stretched
     np.testing.assert_array_equal(net.images, NETWORK_IMAGES(raw.images))
+    # every scoring pass reads this form: kept uncompressed (the pixels stay LZF-compressed)
+    ref = refs.image.rows(idx[:1])[0]
+    group = store._open(ref.array_file)[ref.dataset]
+    assert group["network"].compression is None and group["pixels"].compression == "lzf"
     seen = [as_tensors(a, n_bands=5, n_phot=5).image for a in (net, raw)]
     np.testing.assert_array_equal(*seen)
     config = ModelConfig(tasks=tasks, epochs=1, seed=0)
