@@ -38,7 +38,7 @@ from app.services.loop.queues import activate
 from bench.common import write_json
 from bench.label_latency import PG_DEFAULT, _pg_admin, run_cycles
 from storage.db import make_engine, session_scope
-from storage.models import Survey, Task, User
+from storage.models import ModelVersion, Survey, Task, User
 
 COLUMNS = "id=objid,ra=ra,dec=dec,units=nanomaggy," + ",".join(
     f"flux.{b}=flux_{b},flux_ivar.{b}=ivar_{b}" for b in "ugriz"
@@ -106,6 +106,23 @@ def queue_and_label(url: str, survey: str, version: int, cycles: int) -> dict[st
     return {"queue_rebuild_s": rebuild, "p50_ms": p50, "p95_ms": p95, "p99_ms": p99}
 
 
+def check_version(url: str, version_id: int) -> None:
+    """Exit, before any step runs, unless ``version_id`` predicts morphology, the task whose
+    label queue the labelling step times."""
+    engine = make_engine(url)
+    try:
+        with session_scope(engine) as session:
+            version = session.get(ModelVersion, version_id)
+            tasks = [] if version is None else [t["name"] for t in version.config["model"]["tasks"]]
+    finally:
+        engine.dispose()
+    if "morphology" not in tasks:
+        raise SystemExit(
+            f"version {version_id} predicts {tasks or 'nothing (no such version)'}: the labelling "
+            "step times the morphology queue; pass --version of one that predicts morphology"
+        )
+
+
 def one_repeat(backend: str, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     """Every step on a fresh copy of the base survey; the copy is removed afterwards."""
     home, url, pg_name = fresh_copy(backend, args, work)
@@ -166,6 +183,8 @@ def main() -> None:
     parser.add_argument("--json")
     a = parser.parse_args()
     backends = a.backends.split(",")
+    if "sqlite" in backends:  # the labelling step needs the version's morphology queue
+        check_version(f"sqlite:///{Path(a.sqlite_home) / 'galactive.db'}", a.version)
     runs: dict[str, list[dict[str, Any]]] = {b: [] for b in backends}
     for r in range(a.repeats):
         for backend in backends if r % 2 == 0 else backends[::-1]:
