@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyro
 import torch
 from pyro import distributions as dist
+from pyro import poutine
 from pyro.infer import Trace_ELBO
 from torch import nn
 
@@ -60,18 +62,25 @@ def head_model(
     n_total: int,
     tasks: tuple[TaskConfig, ...],
     prior: HeadParams,
+    weights: torch.Tensor | None = None,
 ) -> None:
     """Priors on head weights; likelihood of a batch scaled to the dataset of ``n_total`` galaxies.
 
-    latents: (B, E, D); mask: (B, E); targets: {task: (values (B, ...), known (B,))}.
+    latents: (B, E, D); mask: (B, E); targets: {task: (values (B, ...), known (B,))};
+    weights: (B,) importance weights of the galaxies' likelihoods (None: all 1).
     """
     heads = _sample_heads(tasks, prior)
     batch = torch.arange(latents.shape[0], device=latents.device)
-    with pyro.plate("galaxies", n_total, subsample=batch):
+    weighted, kept = nullcontext(), None
+    if weights is not None:  # Pyro scales by > 0 only: a weight of 0 is a mask
+        kept = weights > 0
+        weighted = poutine.scale(scale=torch.where(kept, weights, torch.ones_like(weights)))
+    with pyro.plate("galaxies", n_total, subsample=batch), weighted:
         for t in tasks:
             w, b = heads[t.name]
             params = combine(t, expert_outputs(latents, w[None], b[None]), mask)[:, 0]
             y, ok = targets[t.name]
+            ok = ok if kept is None else ok & kept
             total = y.sum(-1) if t.kind == "dirichlet_multinomial" else None
             pyro.sample(f"{t.name}.obs", likelihood(t, params, total).mask(ok), obs=y)
 
@@ -84,6 +93,7 @@ def head_guide(
     n_total: int,
     tasks: tuple[TaskConfig, ...],
     posterior: HeadParams,
+    weights: torch.Tensor | None = None,
 ) -> None:
     """Mean-field Normal variational posterior over the head weights (same signature as model)."""
     _sample_heads(tasks, posterior)
@@ -110,8 +120,10 @@ def elbo_loss(
     config: ModelConfig,
     n_total: int,
     present: torch.Tensor | None = None,
+    weights: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Negative ELBO (one particle) of the whole dataset estimated from this batch; scalar."""
+    """Negative ELBO (one particle) of the whole dataset estimated from this batch; scalar.
+    weights: (B,) importance weights of the batch's likelihoods (None: all 1)."""
     latents, mask = trunk(inputs, present)
     return Trace_ELBO().differentiable_loss(
         _bind(head_model, tasks=config.tasks, prior=prior),
@@ -120,6 +132,7 @@ def elbo_loss(
         mask,
         targets,
         n_total=n_total,
+        weights=weights,
     )
 
 
@@ -206,8 +219,12 @@ def svi_train(
     generator: torch.Generator,
     on_epoch: Callable[[int, float], None] | None = None,
     validate: Callable[[], float] | None = None,
+    weights: torch.Tensor | None = None,
 ) -> TrainLog:
     """Adam on (negative ELBO + trunk penalty) / N over shuffled mini-batches -> the TrainLog.
+
+    weights: (N,) importance weights of the galaxies' likelihoods (None: all 1), e.g. those
+    that undo an active selection's bias (:func:`bayes.acquisition.lure_weights`).
 
     on_epoch(epoch, loss) is called after every epoch (progress bars). validate(): the
     held-out loss of the current weights (:func:`validation_loss`); when given, it is checked
@@ -247,6 +264,7 @@ def svi_train(
             loss = elbo_loss(
                 trunk, prior, posterior, batch, batch_targets,
                 config=config, n_total=n, present=present,
+                weights=None if weights is None else weights[idx],
             )  # fmt: skip
             loss = (loss + trunk_penalty(trunk, anchor, anchor_scale)) / n
             optimiser.zero_grad()

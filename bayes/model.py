@@ -71,6 +71,7 @@ class GalaxyModel:
         validation: tuple[GalaxyArrays, Mapping[str, np.ndarray]] | None = None,
         device: str | torch.device | None = None,
         encoder: Trunk | None = None,
+        weights: np.ndarray | None = None,
     ) -> GalaxyModel:
         """Fit by SVI on labelled galaxies; targets per task as in :mod:`bayes.targets`.
 
@@ -92,7 +93,8 @@ class GalaxyModel:
         ``anchor_scale``, so few labels move it little and many move it more), "probe" fits
         the heads on the frozen encoder first and then fine-tunes all from there (LP-FT,
         Kumar et al. 2022: fresh heads' large gradients do not distort the pretrained
-        features). Not with init_from.
+        features). Not with init_from. weights: (N,) importance weights of the galaxies'
+        likelihoods (:func:`bayes.acquisition.lure_weights`); None weighs each alike.
         """
         cfg = self.config
         if update not in UPDATES:
@@ -104,11 +106,15 @@ class GalaxyModel:
         if update == "probe":
             if encoder is None:
                 raise ValueError("update='probe' needs an encoder, the trunk it probes")
-            kw = {"validation": validation, "device": device}
+            kw = {"validation": validation, "device": device, "weights": weights}
             probe = GalaxyModel(cfg).fit(arrays, targets, encoder=encoder, update="heads", **kw)
             return self.fit(arrays, targets, init_from=probe, on_epoch=on_epoch, **kw)
         n = len(arrays)
         dev = resolve_device(device)
+        if weights is not None:
+            weights = np.asarray(weights, np.float64)
+            if weights.shape != (n,) or not (np.isfinite(weights).all() and (weights >= 0).all()):
+                raise ValueError(f"weights must be {n} finite values >= 0, one per galaxy")
         with torch.random.fork_rng(devices=_rng_devices(dev)):
             torch.manual_seed(cfg.seed)  # Pyro samples from the global RNG; keep it local
             generator = torch.Generator().manual_seed(cfg.seed)
@@ -178,6 +184,7 @@ class GalaxyModel:
                 generator=generator,
                 on_epoch=on_epoch,
                 validate=validate,
+                weights=None if weights is None else torch.from_numpy(weights).float().to(dev),
             )
         self.trunk_, self.prior_, self.posterior_ = trunk.eval(), prior.cpu(), posterior.cpu()
         self.target_stats_, self.loss_history_ = stats, log.loss

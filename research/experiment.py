@@ -110,6 +110,12 @@ def experiment(
         help="How each seed's first labels are drawn: random, or typiclust (the most typical "
         "galaxy of each unlabelled k-means cluster, on the encoder's latents or else colours).",
     ),
+    debias: bool = typer.Option(
+        False,
+        "--debias",
+        help="Weight each labelled galaxy's likelihood by its LURE weight (Farquhar et al. "
+        "2021), so a power_* strategy's fits estimate the pool's loss, not its picks'.",
+    ),
 ) -> None:
     """Reveal truth labels round by round with every research knob: fit lengths, model sizes,
     the control share, the screen, power-sampling beta, other posteriors, oracle references."""
@@ -129,7 +135,7 @@ def experiment(
                               "batch_size": batch_size, "lr": lr},
             method=method, members=members, first_seed=first_seed, device=device,
             encoder=str(encoder) if encoder else None, encoder_update=encoder_update,
-            initial_by=initial_by,
+            initial_by=initial_by, debias=debias,
         )  # fmt: skip
 
     def check(data: SurveyData, built: ExperimentSpec) -> None:

@@ -6,10 +6,12 @@ Shapes follow ``bayes.predict``: class probabilities (N, T, C); regression ``loc
 higher means more worth labelling. Definitions and measurements: ``docs/acquisition.md``.
 
 Per-galaxy scores in ``scores``, BatchBALD in ``batch_bald``, batches for diversity in an
-embedding in ``diversity``, every strategy behind ``select`` in ``selection``.
+embedding in ``diversity``, the weights that undo a stochastic selection's bias in
+``debias``, every strategy behind ``select`` in ``selection``.
 """
 
 from bayes.acquisition.batch_bald import batch_bald
+from bayes.acquisition.debias import draw_ratios, lure_weights
 from bayes.acquisition.diversity import badge, k_center, kernel_herding, lcmd, median_bandwidth
 from bayes.acquisition.scores import (
     bald,
@@ -37,10 +39,12 @@ __all__ = [
     "badge",
     "bald",
     "batch_bald",
+    "draw_ratios",
     "epig",
     "k_center",
     "kernel_herding",
     "lcmd",
+    "lure_weights",
     "margin",
     "median_bandwidth",
     "power_sample",

@@ -94,6 +94,34 @@ def test_a_device_is_for_the_products_model_and_must_exist(
     assert not out.exists()
 
 
+def test_debiased_fits_weigh_the_active_picks_and_leave_random_as_it_was(
+    home: Path, tmp_path: Path
+) -> None:
+    args = ("--task", "redshift", "--modalities", "photometry", "--strategy", "power_epig")
+    plain = _experiment(home, tmp_path, *args, name="plain")
+    debiased = _experiment(home, tmp_path, *args, "--debias", name="debiased")
+    assert debiased["setup"]["debias"] is True and plain["setup"]["debias"] is False
+
+    def curves(result: dict, name: str) -> list[list[dict]]:
+        return [[r["metrics"] for r in s] for s in result["strategies"][name]["seeds"]]
+
+    # random's weights are all 1: its fits are the unweighted ones, bit for bit
+    assert curves(debiased, "random") == curves(plain, "random")
+    # the same picks in round 1 (selection does not depend on the weights); from round 1 on,
+    # the fits of power_epig's picks are weighted, so they differ
+    a, b = curves(debiased, "power_epig"), curves(plain, "power_epig")
+    assert [s[0] for s in a] == [s[0] for s in b]
+    assert [s[1:] for s in a] != [s[1:] for s in b]
+    for seed in debiased["strategies"]["power_epig"]["seeds"]:  # Kish's ESS of the weights
+        assert "weights_ess" not in seed[0] and all(0 < r["weights_ess"] <= 1 for r in seed[1:])
+    assert all("weights_ess" not in r for s in debiased["strategies"]["random"]["seeds"] for r in s)
+    refused = runner.invoke(research, ["--home", str(home), "experiment", "--task", "redshift",
+                                       "--strategy", "lcmd", "--debias", "--json",
+                                       str(tmp_path / "no.json")])  # fmt: skip
+    assert refused.exit_code != 0 and "debias" in refused.output
+    assert not (tmp_path / "no.json").exists()
+
+
 def test_runs_on_separate_seeds_merge_into_the_run_on_all_of_them(
     home: Path, tmp_path: Path
 ) -> None:

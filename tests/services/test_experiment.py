@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from app.services.experiments.merge import merge_results
-from app.services.experiments.run import ExperimentSpec, rarest_class
+from app.services.experiments.run import Draws, ExperimentSpec, rarest_class
 from app.services.experiments.stopping import gains_per_label, plateau_round
 from app.services.experiments.summary import (
     aggregate,
@@ -15,6 +15,7 @@ from app.services.experiments.summary import (
     summarise,
     verdicts,
 )
+from bayes.acquisition import lure_weights
 from bayes.config import TaskConfig
 
 
@@ -215,3 +216,32 @@ def test_the_rarest_class_is_the_one_with_fewest_known_truths() -> None:
     votes = TaskConfig("morphology", "dirichlet_multinomial", classes=("a", "b"))
     assert rarest_class(votes, np.array([[3, 1], [0, 2], [4, 0], [0, 0]])) == "b"
     assert rarest_class(TaskConfig("redshift", "gaussian"), np.array([0.1, 0.2])) is None
+
+
+def test_draws_order_the_control_before_the_active_picks_and_weigh_them() -> None:
+    draws = Draws(10)
+    draws.add(np.array([4, 7]), np.ones(2), np.zeros(2, bool))  # the first, random labels
+    labelled = np.zeros(10, bool)
+    labelled[[4, 7]] = True
+    assert draws.weights(labelled) is None  # all uniform: the unweighted fit, bit for bit
+    # a batch in Batch order: active picks (drawn 2x and 0.5x as likely as uniform), control
+    draws.add(np.array([1, 9, 3]), np.array([2.0, 0.5, 1.0]), np.array([False, False, True]))
+    labelled[[1, 9, 3]] = True
+    assert draws.order[[4, 7, 3, 1, 9]].tolist() == [1, 2, 3, 4, 5]
+    expected = lure_weights(np.array([4, 3, 1, 2, 5]), np.array([2.0, 1, 1, 1, 0.5]), 10)
+    np.testing.assert_array_equal(draws.weights(labelled), expected)  # pool order: 1,3,4,7,9
+    assert expected[0] < 1 < expected[-1]  # a likely pick counts less, an unlikely one more
+    draws.add(np.array([0]), np.array([np.nan]), np.array([False]))  # a top-k pick
+    labelled[0] = True
+    with pytest.raises(ValueError, match="deterministic"):
+        draws.weights(labelled)
+
+
+def test_debias_is_for_random_draws_only() -> None:
+    base = dict(task="t", rounds=1, batch=1, seeds=1, initial=1, debias=True)
+    ExperimentSpec(strategies=("random", "power_epig", "power_bald"), **base)
+    for bad in ({"strategies": ("random", "lcmd")}, {"strategies": ("random", "bald")},
+                {"strategies": ("random",), "initial_by": "typiclust"},
+                {"strategies": ("random",), "method": "ensemble"}):  # fmt: skip
+        with pytest.raises(ValueError, match="debias"):
+            ExperimentSpec(**{**base, **bad})

@@ -186,3 +186,23 @@ def test_the_default_follows_the_task_kind_as_measured_against_random() -> None:
     as_random = choose_batch(post, "z", 40, np.random.default_rng(3), strategy="random")
     np.testing.assert_array_equal(picked.indices, as_random.indices)
     assert picked.is_control.all()  # a random batch is all control
+
+
+def test_each_pick_says_how_much_likelier_than_uniform_its_draw_was() -> None:
+    post = regression()
+    exclude = np.zeros(N, bool)
+    exclude[:7] = True
+    batch = choose_batch(post, "z", 20, np.random.default_rng(3), strategy="power_bald",
+                         exclude=exclude)  # fmt: skip
+    control, active = batch.is_control, ~batch.is_control
+    assert (batch.ratios[control] == 1).all()  # the control is a uniform draw
+    # the active picks were drawn from the N - 7 - 2 galaxies left, prop. to BALD
+    scores = acquisition_values(post, "z", "bald")
+    left = np.ones(N, bool)
+    left[:7] = False
+    left[batch.indices[control]] = False
+    first = batch.indices[active][0]
+    assert batch.ratios[active][0] == pytest.approx(left.sum() * scores[first] / scores[left].sum())
+    # a top-k pick is no random draw: nothing can undo its bias
+    top = choose_batch(post, "z", 20, np.random.default_rng(3), strategy="bald")
+    assert np.isnan(top.ratios[~top.is_control]).all() and (top.ratios[top.is_control] == 1).all()

@@ -31,7 +31,7 @@ from app.services.models.training import (
     fit_calibrated,
     rows_for,
 )
-from bayes.acquisition import STRATEGIES
+from bayes.acquisition import STRATEGIES, lure_weights
 from bayes.baselines.network import DeepEnsemble, MCDropoutModel
 from bayes.calibrated import Predictive
 from bayes.cold_start import typiclust
@@ -83,7 +83,9 @@ class ExperimentSpec:
     (``heads`` only; the research posteriors fit on the CPU). initial_by: how each seed's
     first ``initial`` labels are drawn — ``random``, or ``typiclust``
     (:func:`bayes.cold_start.typiclust`) on the pretrained encoder's latents, or without an
-    encoder on the catalogue colours.
+    encoder on the catalogue colours. debias: weight each labelled galaxy's likelihood by its
+    LURE weight (:func:`bayes.acquisition.lure_weights`), so a stochastic strategy's fit
+    estimates the pool's loss rather than its picks' (random's weights are all 1).
     """
 
     task: str
@@ -109,6 +111,7 @@ class ExperimentSpec:
     encoder: str | None = None
     encoder_update: str = "heads"
     initial_by: str = "random"
+    debias: bool = False
 
     def __post_init__(self) -> None:
         if "random" not in self.strategies:
@@ -131,6 +134,13 @@ class ExperimentSpec:
             raise ValueError(f"encoder_update is one of {UPDATES}, not {self.encoder_update!r}")
         if self.initial_by not in INITIAL_BY:
             raise ValueError(f"initial_by is one of {INITIAL_BY}, not {self.initial_by!r}")
+        if self.debias:
+            fixed = [s for s in self.strategies if s != "random" and not s.startswith("power_")]
+            if fixed or self.initial_by != "random" or self.method != "heads" or self.warm:
+                raise ValueError(
+                    "debias weighs random draws: only random and power_* strategies, a random "
+                    f"first set and the product's cold fits (not {fixed or self.initial_by})"
+                )
 
 
 def metric_names(task: TaskConfig) -> tuple[tuple[str, ...], bool]:
@@ -277,10 +287,15 @@ def _run(
         else typiclust(start, spec.initial, rng=rng)
     )
     labelled[first] = True
+    drawn = Draws(len(pool))
+    drawn.add(first, np.ones(len(first)), np.zeros(len(first), bool))
     if spec.warm and len(records) <= spec.rounds:
         records = []  # a warm round needs the model of the one before: start again
     for record in records:
-        labelled[record.get("picked", [])] = True
+        picked = np.asarray(record.get("picked", []), np.int64)
+        labelled[picked] = True
+        is_control = np.arange(len(picked)) >= len(picked) - record.get("n_control", 0)
+        drawn.add(picked, np.asarray(record.get("ratios", np.ones(len(picked)))), is_control)
     previous = None
     colours = pool_colours(cache, pool) if strategy == "colour_herding" else None
     for r in range(len(records), spec.rounds + 1):
@@ -289,9 +304,11 @@ def _run(
         if warm:
             epochs, floor = spec.warm_epochs, spec.warm_min_steps
         cfg = dataclasses.replace(config, seed=seed, epochs=epochs, min_steps=floor)
+        weights = drawn.weights(labelled) if spec.debias else None
         predictor, fit_seconds, previous = _fit(
-            store, data, spec, cfg, pool[labelled], cache, previous if warm else None, encoder
-        )
+            store, data, spec, cfg, pool[labelled], cache, previous if warm else None, encoder,
+            weights,
+        )  # fmt: skip
         fit_health = previous.health if isinstance(previous, FittedModel) else None
         metrics = posterior_metrics(
             predictor(test, seed),
@@ -308,6 +325,8 @@ def _run(
             "health": None if fit_health is None else fit_health.summary(),
             "restarts": previous.restarts if isinstance(previous, FittedModel) else 0,
         }
+        if weights is not None:  # Kish's effective sample size, as a fraction of the labels
+            record["weights_ess"] = float(weights.sum() ** 2 / (weights**2).sum() / len(weights))
         if r < spec.rounds:
             free = np.flatnonzero(~labelled)
             posterior = predictor(pool[free], seed * 1000 + r)
@@ -334,8 +353,11 @@ def _run(
                 )
             labelled[free[batch.indices]] = True
             active = ~batch.is_control
+            ratios = np.full(len(batch.indices), np.nan) if batch.ratios is None else batch.ratios
+            drawn.add(free[batch.indices], ratios, batch.is_control)
             record |= {
                 "picked": free[batch.indices].tolist(),
+                "ratios": ratios.tolist(),
                 "acquisition_mean": float(batch.values.mean()),
                 "acquisition_mean_active": float(batch.values[active].mean())
                 if active.any()
@@ -350,7 +372,34 @@ def _run(
 
 
 def _without_picks(record: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in record.items() if k != "picked"}
+    return {k: v for k, v in record.items() if k not in ("picked", "ratios")}
+
+
+class Draws:
+    """Each labelled pool galaxy's place in the order of acquisition and its draw ratio
+    (:attr:`app.services.loop.strategy.Batch.ratios`), for its LURE weight."""
+
+    def __init__(self, pool: int) -> None:
+        self.order = np.zeros(pool, np.int64)
+        self.ratio = np.ones(pool)
+        self.count = 0
+
+    def add(self, picked: np.ndarray, ratios: np.ndarray, is_control: np.ndarray) -> None:
+        """A batch in :class:`Batch` order (active picks, then the control, drawn first)."""
+        drawn_first = np.concatenate([picked[is_control], picked[~is_control]])
+        self.order[drawn_first] = self.count + 1 + np.arange(len(picked))
+        self.ratio[picked] = ratios
+        self.count += len(picked)
+
+    def weights(self, labelled: np.ndarray) -> np.ndarray | None:
+        """(M,) LURE weights of the ``labelled`` (pool mask) galaxies in pool order; None when
+        every pick was uniform (all weights 1: the fit is the unweighted one, bit for bit)."""
+        ratio = self.ratio[labelled]
+        if np.isnan(ratio).any():
+            raise ValueError("a deterministic pick has no draw probability to debias")
+        if (ratio == 1).all():
+            return None
+        return lure_weights(self.order[labelled], ratio, len(self.order))
 
 
 def _fit(
@@ -362,9 +411,11 @@ def _fit(
     cache: ArrayCache,
     previous: Fitted | None,
     encoder: Encoder | None = None,
+    weights: np.ndarray | None = None,
 ) -> tuple[Predictor, float, Fitted]:
     """Fit on ``rows`` by ``spec.method``: (predictor, fit seconds, model a warm start reuses);
-    with ``encoder``, on that pretrained trunk (frozen or fine-tuned: ``spec.encoder_update``)."""
+    with ``encoder``, on that pretrained trunk (frozen or fine-tuned: ``spec.encoder_update``);
+    ``weights``: the rows' importance weights (``heads`` only)."""
     if spec.method == "heads":
         fitted = fit_calibrated(
             store,
@@ -376,6 +427,7 @@ def _fit(
             update=spec.encoder_update if encoder is not None else "warm",  # type: ignore[arg-type]
             encoder=encoder.trunk if encoder is not None else None,
             device=spec.device,
+            weights=weights,
         )
 
         def heads(at: np.ndarray, seed: int) -> Posterior:

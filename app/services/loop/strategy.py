@@ -56,11 +56,15 @@ class Batch(NamedTuple):
     indices: (k,) int64, active picks first, then the control; is_control: (k,) bool, True
     for the uniformly random control picks; values: (k,) float64 acquisition value of each pick
     (:func:`acquisition_values`), to store with the label and to watch for a plateau.
+    ratios: (k,) float64 each pick's probability at its draw over a uniform draw's
+    (:func:`bayes.acquisition.draw_ratios`): 1 for a random pick, NaN for a pick no random draw
+    made (top-k, batch-only strategies), which no importance weight can undo.
     """
 
     indices: np.ndarray
     is_control: np.ndarray
     values: np.ndarray
+    ratios: np.ndarray | None = None
 
 
 def default_strategy(task: TaskConfig) -> str:
@@ -147,9 +151,10 @@ def choose_batch(
     if k < 1 or (exclude is not None and np.asarray(exclude, bool).all()):
         raise ValueError("no galaxy is left to choose from")
     target = None
+    ratios = np.ones(0)
 
     def pick(candidates: np.ndarray, m: int, control: np.ndarray) -> np.ndarray:
-        nonlocal target
+        nonlocal target, ratios
         if strategy in ("epig", "power_epig"):
             rows = np.flatnonzero(candidates)
             target = target_inputs(posterior, task, rows, size=target_size, rng=rng)
@@ -162,7 +167,7 @@ def choose_batch(
             if labelled is not None:
                 known.insert(0, np.asarray(labelled, space.dtype))
             centres = np.concatenate(known)
-        return acquisition.select(
+        picks = acquisition.select(
             strategy,
             m,
             rng=rng,
@@ -174,6 +179,15 @@ def choose_batch(
             centres=centres,
             features=features,
         )
+        ratios = np.full(len(picks), np.nan)
+        if strategy.startswith("power_"):
+            rows = np.flatnonzero(candidates)
+            scores = acquisition.scores_for(
+                strategy, **{k: v[rows] for k, v in task_inputs(posterior, task).items()},
+                **(target or {}),
+            )  # fmt: skip
+            ratios = acquisition.draw_ratios(scores, np.searchsorted(rows, picks), beta=beta)
+        return picks
 
     active, control = acquisition.with_control(
         n,
@@ -188,7 +202,8 @@ def choose_batch(
     indices = np.concatenate([active, control]).astype(np.int64)
     is_control = np.arange(len(indices)) >= len(active)
     values = acquisition_values(posterior, task, strategy, rows=indices, target=target)
-    return Batch(indices, is_control, values.astype(np.float64))
+    drawn = np.concatenate([ratios, np.ones(len(control))])  # a control pick is uniform
+    return Batch(indices, is_control, values.astype(np.float64), drawn)
 
 
 def _need_features(features: np.ndarray | None) -> np.ndarray:

@@ -178,6 +178,7 @@ def fit_calibrated(
     on_plan: PlanHook | None = None,
     device: str | None = None,
     encoder: Trunk | None = None,
+    weights: np.ndarray | None = None,
 ) -> FittedModel:
     """Fit on the training split, keep its best epoch on the validation split, recalibrate
     there, and check its health (:mod:`app.services.models.fit_health`).
@@ -191,6 +192,7 @@ def fit_calibrated(
     on_plan(epochs): told the epochs the fit will run, once ``min_steps`` has raised them.
     device: where to fit (:func:`bayes.device.resolve_device`; default the CPU).
     encoder: a pretrained trunk to start from (``GalaxyModel.fit(encoder=...)``).
+    weights: importance weights of the ``train_idx`` galaxies' likelihoods (None: alike).
     """
     train = rows_for(data, "train", config) if train_idx is None else train_idx
     if len(train) == 0:
@@ -221,6 +223,7 @@ def fit_calibrated(
         on_epoch,
         device=device,
         encoder=encoder,
+        weights=weights,
     )
     if not fitted.health.ok and update != "heads":
         retry = dataclasses.replace(config, seed=config.seed + RESTART_SEED)
@@ -236,6 +239,7 @@ def fit_calibrated(
             on_epoch,
             device=device,
             encoder=encoder,
+            weights=weights,
         )
         fitted = dataclasses.replace(fitted, restarts=1)
     return dataclasses.replace(fitted, n_train=len(train))
@@ -255,10 +259,12 @@ def fit_checked(
     select_epoch: bool = True,
     device: str | None = None,
     encoder: Trunk | None = None,
+    weights: np.ndarray | None = None,
 ) -> FittedModel:
     """One fit with its validation-selected epoch, recalibration, metrics and health, from
     arrays in memory (no refit: :func:`fit_calibrated` decides that). select_epoch=False keeps
-    the last epoch instead (for measuring what the selection buys)."""
+    the last epoch instead (for measuring what the selection buys); weights: the galaxies'
+    importance weights (``GalaxyModel.fit``)."""
     start = time.perf_counter()
     model = GalaxyModel(config).fit(
         arrays,
@@ -269,6 +275,7 @@ def fit_checked(
         validation=(held_out, held_out_targets) if select_epoch else None,
         device=device,
         encoder=encoder,
+        weights=weights,
     )
     seconds = time.perf_counter() - start
     raw = model.predict(held_out.batches(VAL_BATCH), samples=SAMPLES)
