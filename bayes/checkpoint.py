@@ -71,3 +71,8 @@ def load(path: str | Path) -> GalaxyModel:
 def read_metadata(path: str | Path) -> dict[str, Any]:
     """The ``metadata`` dict saved with a model."""
     return json.loads((Path(path) / META).read_text())["metadata"]
+
+
+def read_config(path: str | Path) -> ModelConfig:
+    """The configuration saved with a model (tasks, modalities, sizes), without its weights."""
+    return ModelConfig.from_dict(json.loads((Path(path) / META).read_text())["config"])

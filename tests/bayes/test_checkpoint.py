@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from bayes.checkpoint import FORMAT, load, read_metadata, save
+from bayes.checkpoint import FORMAT, load, read_config, read_metadata, save
 
 
 def test_round_trip_gives_identical_predictions(fitted, data, tmp_path, monkeypatch):
@@ -30,6 +30,8 @@ def test_round_trip_gives_identical_predictions(fitted, data, tmp_path, monkeypa
         "model.json",
         "weights.safetensors",
     ]
+    (tmp_path / "m" / "weights.safetensors").unlink()  # the config is read without the weights
+    assert read_config(tmp_path / "m") == fitted.config
 
 
 def test_wrong_format_is_refused(fitted, tmp_path):

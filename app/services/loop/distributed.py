@@ -25,6 +25,7 @@ from app.services.data.arrays import ModalityRefs, SurveyRefs
 from app.services.loop.scoring import CHUNK, insert_scores, pool_screen, prepare, score_chunk
 from app.services.loop.screening import ColourScreen
 from app.services.models.versions import load_version
+from bayes.checkpoint import read_config
 from storage.arrays import ArrayStore
 
 MODALITY_NAMES = ("image", "spectrum", "photometry")
@@ -131,7 +132,7 @@ def score_pool_dask(
         raise ValueError(f"partition must be a multiple of the chunk {chunk}, got {partition}")
     engine = settings.engine()
     plan = prepare(engine, version_id)
-    modalities = load_version(settings.home, plan.checkpoint).config.modalities
+    modalities = read_config(settings.home / plan.checkpoint).modalities  # not its weights
     colours = pool_screen(settings.store(), plan.refs, modalities)
     cluster = None
     try:
