@@ -23,8 +23,9 @@ from bayes.predict import Posterior
 
 DEFAULT_STRATEGY = "power_bald"  # classifications; stochastic: never plain top-k on a large pool
 # Regressions. On kcorrect's real SDSS photometry (5 seeds, 1000-2000 labels, paired) power_bald
-# was behind random in 5 of 5 seeds, power_epig in 4 of 5, LCMD in 3 of 5, kernel herding in 4
-# of 5 (on the embedding and on colours alike), top-k BALD in 5 of 5 (docs/real_data.md).
+# was behind random in 5 of 5 seeds, power_epig in 4 of 5 (and with its bias undone by LURE
+# weights), LCMD in 3 of 5, kernel herding in 4 of 5 (on the embedding and on colours alike),
+# top-k BALD in 5 of 5 (docs/real_data.md).
 REGRESSION_STRATEGY = "random"
 # What `galactive experiment` measures against random for a regression when not told: the
 # closest measured candidate, so the comparison keeps being made.
