@@ -116,9 +116,10 @@ class ArrayWriter:
         if network is not None:
             if network.shape != pixels.shape:
                 raise ValueError(f"network form {network.shape} differs from pixels {pixels.shape}")
-            # uncompressed: LZF saved 7% of it on the mock and cost 0.2 ms per galaxy to undo,
-            # ~40% of a scoring pass's reading, which reads this form on every pass
-            self._append(group, "network", network.astype(np.float32), (1, b, h, w), lzf=False)
+            # float16: half the bytes every scoring pass reads, and a rounding (<= 2^-11 of a
+            # value) far below a stretched cutout's noise (docs/benchmarks.md); uncompressed:
+            # LZF saved 7% of it on the mock and cost 0.2 ms per galaxy to undo
+            self._append(group, "network", network.astype(np.float16), (1, b, h, w), lzf=False)
         return group, first
 
     def append_spectra(
