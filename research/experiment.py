@@ -23,7 +23,7 @@ from app.cli.models.experiment import (
     execute,
 )
 from app.cli.models.train import parse_modalities
-from app.services.experiments.run import METHODS, ExperimentSpec
+from app.services.experiments.spec import METHODS, ExperimentSpec
 from app.services.loop.strategy import CONTROL_FRACTION
 from app.services.models.training import SurveyData
 from bayes.config import EPOCHS, MIN_STEPS, WARM_EPOCHS, WARM_MIN_STEPS, ModelConfig, TaskConfig

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from app.cli import app
 from app.cli.models.experiment import Progress
-from app.services.experiments.run import ExperimentSpec
+from app.services.experiments.spec import ExperimentSpec
 from research.cli import app as research
 
 runner = CliRunner()

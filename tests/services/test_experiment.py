@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from app.services.experiments.draws import Draws
 from app.services.experiments.merge import merge_results
-from app.services.experiments.run import Draws, ExperimentSpec, rarest_class
+from app.services.experiments.run import rarest_class
+from app.services.experiments.spec import ExperimentSpec
 from app.services.experiments.stopping import gains_per_label, plateau_round
 from app.services.experiments.summary import (
     aggregate,

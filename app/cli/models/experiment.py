@@ -22,7 +22,8 @@ from app.cli.common import THREADS, bar, fail, machine, ready
 from app.cli.models.train import parse_modalities, set_threads
 from app.services.experiments.merge import merge_results
 from app.services.experiments.plot import plot_experiment
-from app.services.experiments.run import Chooser, ExperimentSpec, run_experiment
+from app.services.experiments.run import Chooser, run_experiment
+from app.services.experiments.spec import ExperimentSpec
 from app.services.loop.strategy import DEFAULT_STRATEGY, REGRESSION_CANDIDATE
 from app.services.models.training import SurveyData, read_survey
 from bayes.acquisition import STRATEGIES

@@ -14,15 +14,16 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from app.services.experiments.draws import Draws
 from app.services.experiments.maps import pool_colours, start_map
+from app.services.experiments.spec import ExperimentSpec
 from app.services.experiments.summary import summarise
 from app.services.loop.screening import screen
-from app.services.loop.strategy import CONTROL_FRACTION, Batch, choose_batch, screens
+from app.services.loop.strategy import Batch, choose_batch, screens
 from app.services.models.metrics import PER_CLASS, is_redshift, posterior_metrics
 from app.services.models.training import (
     ArrayCache,
@@ -31,19 +32,11 @@ from app.services.models.training import (
     fit_calibrated,
     rows_for,
 )
-from bayes.acquisition import STRATEGIES, lure_weights
+from bayes.acquisition import STRATEGIES
 from bayes.baselines.network import DeepEnsemble, MCDropoutModel
 from bayes.calibrated import Predictive
 from bayes.cold_start import typiclust
-from bayes.config import (
-    EPOCHS,
-    MIN_STEPS,
-    WARM_EPOCHS,
-    WARM_MIN_STEPS,
-    ModelConfig,
-    TaskConfig,
-)
-from bayes.model import UPDATES
+from bayes.config import ModelConfig, TaskConfig
 from bayes.predict import Posterior
 from bayes.pretrained import Encoder, load_encoder, with_architecture
 from bayes.targets import known as known_labels
@@ -58,89 +51,6 @@ Predictor = Callable[[np.ndarray, int], Posterior]  # (rows, seed) -> posterior
 # task, the pool's truth, k, rng, beta) -> Batch.
 Chooser = Callable[[Posterior, str, np.ndarray, int, np.random.Generator, float], Batch]
 Fitted = FittedModel | Predictive  # what a warm round starts from
-METHODS = ("heads", "ensemble", "mc_dropout")
-INITIAL_BY = ("random", "typiclust")
-
-
-@dataclass(frozen=True)
-class ExperimentSpec:
-    """What to run: strategies x seeds x (rounds + 1) fits of a one-task model.
-
-    model: further ModelConfig fields (latent_dim, image_channels, batch_size, lr, fusion).
-    warm: each round after the first starts from the previous round's model
-    (``update="warm"``) for ``warm_epochs`` epochs. min_steps and
-    warm_min_steps: floors on optimiser steps for a fit from scratch and a warm one
-    (:meth:`bayes.config.ModelConfig.epochs_for`),
-    so a small labelled set is trained as far as a large one. screen: keep the
-    artifact screen's flagged galaxies out of the active picks (None: the product's rule,
-    :func:`app.services.loop.strategy.screens`). method: where the posterior's spread comes from —
-    ``heads`` (the product's model: Bayesian heads on a point-estimate trunk, recalibrated on
-    validation), ``ensemble`` (a deep ensemble of ``members`` point networks) or
-    ``mc_dropout`` (dropout through the whole trunk); the last two are not recalibrated, and
-    with ``warm`` every network starts from its previous round's weights. first_seed: run
-    seeds first_seed .. first_seed + seeds - 1, so runs on several machines can be merged
-    (:mod:`app.services.experiments.merge`). device: where the product's model fits
-    (``heads`` only; the research posteriors fit on the CPU). initial_by: how each seed's
-    first ``initial`` labels are drawn — ``random``, or ``typiclust``
-    (:func:`bayes.cold_start.typiclust`) on the pretrained encoder's latents, or without an
-    encoder on the catalogue colours. debias: weight each labelled galaxy's likelihood by its
-    LURE weight (:func:`bayes.acquisition.lure_weights`), so a stochastic strategy's fit
-    estimates the pool's loss rather than its picks' (random's weights are all 1).
-    """
-
-    task: str
-    strategies: tuple[str, ...]
-    rounds: int
-    batch: int
-    seeds: int
-    initial: int
-    modalities: tuple[str, ...] = ("photometry",)
-    epochs: int = EPOCHS
-    warm: bool = False
-    warm_epochs: int = WARM_EPOCHS
-    min_steps: int = MIN_STEPS
-    warm_min_steps: int = WARM_MIN_STEPS
-    control_fraction: float = CONTROL_FRACTION
-    screen: bool | None = None
-    beta: float = 1.0
-    model: dict[str, Any] = field(default_factory=dict)
-    method: str = "heads"
-    members: int = 5
-    first_seed: int = 0
-    device: str = "cpu"
-    encoder: str | None = None
-    encoder_update: str = "heads"
-    initial_by: str = "random"
-    debias: bool = False
-
-    def __post_init__(self) -> None:
-        if "random" not in self.strategies:
-            raise ValueError("strategies must include 'random', the baseline every verdict uses")
-        if self.method not in METHODS:
-            raise ValueError(f"unknown method {self.method!r}; choose from {METHODS}")
-        if self.method == "ensemble" and self.members < 2:
-            raise ValueError(f"an ensemble needs at least 2 members, got {self.members}")
-        if min(self.min_steps, self.warm_min_steps) < 0:
-            raise ValueError("min_steps and warm_min_steps must be >= 0")
-        if min(self.rounds, self.batch, self.seeds, self.initial) < 1:
-            raise ValueError("rounds, batch, seeds and initial must all be >= 1")
-        if self.first_seed < 0:
-            raise ValueError(f"first_seed must be >= 0, got {self.first_seed}")
-        if self.device != "cpu" and self.method != "heads":
-            raise ValueError(f"method {self.method!r} fits on the CPU; --device is for 'heads'")
-        if self.encoder is not None and (self.method != "heads" or self.warm):
-            raise ValueError("a pretrained encoder is for the product's model, fitted cold")
-        if self.encoder_update not in UPDATES:
-            raise ValueError(f"encoder_update is one of {UPDATES}, not {self.encoder_update!r}")
-        if self.initial_by not in INITIAL_BY:
-            raise ValueError(f"initial_by is one of {INITIAL_BY}, not {self.initial_by!r}")
-        if self.debias:
-            fixed = [s for s in self.strategies if s != "random" and not s.startswith("power_")]
-            if fixed or self.initial_by != "random" or self.method != "heads" or self.warm:
-                raise ValueError(
-                    "debias weighs random draws: only random and power_* strategies, a random "
-                    f"first set and the product's cold fits (not {fixed or self.initial_by})"
-                )
 
 
 def metric_names(task: TaskConfig) -> tuple[tuple[str, ...], bool]:
@@ -373,33 +283,6 @@ def _run(
 
 def _without_picks(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k not in ("picked", "ratios")}
-
-
-class Draws:
-    """Each labelled pool galaxy's place in the order of acquisition and its draw ratio
-    (:attr:`app.services.loop.strategy.Batch.ratios`), for its LURE weight."""
-
-    def __init__(self, pool: int) -> None:
-        self.order = np.zeros(pool, np.int64)
-        self.ratio = np.ones(pool)
-        self.count = 0
-
-    def add(self, picked: np.ndarray, ratios: np.ndarray, is_control: np.ndarray) -> None:
-        """A batch in :class:`Batch` order (active picks, then the control, drawn first)."""
-        drawn_first = np.concatenate([picked[is_control], picked[~is_control]])
-        self.order[drawn_first] = self.count + 1 + np.arange(len(picked))
-        self.ratio[picked] = ratios
-        self.count += len(picked)
-
-    def weights(self, labelled: np.ndarray) -> np.ndarray | None:
-        """(M,) LURE weights of the ``labelled`` (pool mask) galaxies in pool order; None when
-        every pick was uniform (all weights 1: the fit is the unweighted one, bit for bit)."""
-        ratio = self.ratio[labelled]
-        if np.isnan(ratio).any():
-            raise ValueError("a deterministic pick has no draw probability to debias")
-        if (ratio == 1).all():
-            return None
-        return lure_weights(self.order[labelled], ratio, len(self.order))
 
 
 def _fit(
