@@ -238,10 +238,15 @@ def test_the_product_command_keeps_the_options_a_user_needs() -> None:
     assert "experiment" in commands and " evaluate " not in commands  # research runs it
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [(), ("--task", "redshift", "--modalities", "photometry", "--strategy", "power_epig",
+          "--debias")],  # a debiased run rebuilds each pick's draw ratio from its records
+)  # fmt: skip
 def test_an_interrupted_experiment_resumes_where_it_stopped(
-    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: tuple[str, ...]
 ) -> None:
-    whole = _experiment(home, tmp_path, name="whole")
+    whole = _experiment(home, tmp_path, *extra, name="whole")
     real, saves = Progress.save, []
 
     def save_then_fail(self: Progress, *args: object) -> None:
@@ -252,7 +257,8 @@ def test_an_interrupted_experiment_resumes_where_it_stopped(
 
     monkeypatch.setattr(Progress, "save", save_then_fail)
     args = ["--home", str(home), "experiment", "--rounds", "2", "--batch", "5", "--seeds", "2",
-            "--initial", "8", "--epochs", "1", "--min-steps", "0", "--threads", "1"]  # fmt: skip
+            "--initial", "8", "--epochs", "1", "--min-steps", "0", "--threads", "1",
+            *extra]  # fmt: skip
     out = tmp_path / "resumed.json"
     cut = runner.invoke(research, [*args, "--json", str(out)])
     partial = tmp_path / "resumed.partial.json"
